@@ -1,0 +1,30 @@
+# The test command from README.md is `make test`; .ci/run calls it.
+PYTHON ?= python3
+
+.PHONY: test install lint typecheck unit bench mosquitto
+
+test: install lint typecheck unit
+
+install: mosquitto
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+
+# Tests start their own Mosquitto; install the Debian package when it is missing.
+mosquitto:
+	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || \
+	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; \
+	    else echo "mosquitto is missing: sudo apt-get install mosquitto" >&2; exit 1; fi; }
+	@systemctl disable --now mosquitto >/dev/null 2>&1 || true
+
+lint:
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+	lint-imports
+
+typecheck:
+	$(PYTHON) -m mypy
+
+unit:
+	$(PYTHON) -m pytest -q
+
+bench:
+	$(PYTHON) -m bench

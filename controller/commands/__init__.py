@@ -1,0 +1,1 @@
+"""One module per `shoal` command the controller side provides (`add_parser`, `run`)."""

@@ -1,0 +1,58 @@
+"""shoal's shadow contract: the documents, topics, digests and generations that the
+controller and the edge agent exchange. No I/O; both sides import it, it imports
+neither. The public surface is `__all__` (pinned by tests/shadow/test_public_api.py).
+"""
+
+from shadow.canonical import apps_digest, canonical_json, digest, digest_bytes
+from shadow.documents import (
+    API_VERSION,
+    APP_STATES,
+    NODE_STATES,
+    AppState,
+    AppStatus,
+    DesiredApp,
+    DesiredDocument,
+    DocumentError,
+    NodeInfo,
+    NodeState,
+    Rejection,
+    ReportedDocument,
+    Resource,
+    ResourceStatus,
+    node_digest,
+    parse_json,
+    utc_now,
+)
+from shadow.generations import is_newer, next_generation, now_ms
+from shadow.topics import DEFAULT_PREFIX, Channel, Topics, is_valid_node_name
+
+__all__ = [
+    "API_VERSION",
+    "APP_STATES",
+    "DEFAULT_PREFIX",
+    "NODE_STATES",
+    "AppState",
+    "AppStatus",
+    "Channel",
+    "DesiredApp",
+    "DesiredDocument",
+    "DocumentError",
+    "NodeInfo",
+    "NodeState",
+    "Rejection",
+    "ReportedDocument",
+    "Resource",
+    "ResourceStatus",
+    "Topics",
+    "apps_digest",
+    "canonical_json",
+    "digest",
+    "digest_bytes",
+    "is_newer",
+    "is_valid_node_name",
+    "next_generation",
+    "node_digest",
+    "now_ms",
+    "parse_json",
+    "utc_now",
+]

@@ -1,0 +1,402 @@
+"""The two shadow documents: Desired (controller -> edge) and Reported (edge -> controller).
+
+Plain frozen dataclasses with `to_dict` / `from_dict`. `from_dict` checks structure
+and types and raises `DocumentError` naming the path of the first problem; readers
+ignore fields they do not know (same apiVersion). JSON Schema files for both
+documents live in `schemas/` for tools and the edge's input check.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, Literal, cast
+
+from shadow.canonical import apps_digest, canonical_json, digest
+
+API_VERSION: Final = "shoal/v1"
+
+NodeState = Literal["Synced", "Progressing", "Degraded", "Failed"]
+AppState = Literal["Ready", "Progressing", "Failed"]
+NODE_STATES: Final[tuple[NodeState, ...]] = ("Synced", "Progressing", "Degraded", "Failed")
+APP_STATES: Final[tuple[AppState, ...]] = ("Ready", "Progressing", "Failed")
+
+Resource = dict[str, Any]
+
+
+class DocumentError(ValueError):
+    """A shadow document is malformed. `path` is where (`apps.web.version`)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+# --- small typed readers -------------------------------------------------------------
+
+
+def _get(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], path: str) -> Any:
+    where = f"{path}.{key}" if path else key
+    if key not in data:
+        raise DocumentError(where, "is required")
+    value = data[key]
+    if kind is int and isinstance(value, bool):
+        raise DocumentError(where, "must be an integer")
+    if not isinstance(value, kind):
+        name = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise DocumentError(where, f"must be of type {name}, got {type(value).__name__}")
+    return value
+
+
+def _opt(data: Mapping[str, Any], key: str, kind: type, path: str, default: Any) -> Any:
+    if data.get(key) is None:
+        return default
+    return _get(data, key, kind, path)
+
+
+def _mapping(value: Any, path: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise DocumentError(path, f"must be an object, got {type(value).__name__}")
+    return value
+
+
+def _check_header(data: Mapping[str, Any], kind: str) -> None:
+    api = _get(data, "apiVersion", str, "")
+    if api != API_VERSION:
+        raise DocumentError("apiVersion", f"must be {API_VERSION!r}, got {api!r}")
+    got = _get(data, "kind", str, "")
+    if got != kind:
+        raise DocumentError("kind", f"must be {kind!r}, got {got!r}")
+
+
+def parse_json(payload: bytes | str) -> Mapping[str, Any]:
+    """Decode a JSON object payload, raising DocumentError on anything else."""
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DocumentError("", f"not valid JSON: {exc}") from exc
+    return _mapping(data, "")
+
+
+# --- Desired ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DesiredApp:
+    """One app's rendered Kubernetes objects for one node."""
+
+    version: str
+    namespace: str
+    resources: tuple[Resource, ...]
+    digest: str
+
+    @classmethod
+    def build(cls, version: str, namespace: str, resources: Sequence[Resource]) -> DesiredApp:
+        """Make an app entry, computing its content digest."""
+        content = {"version": version, "namespace": namespace, "resources": list(resources)}
+        return cls(version, namespace, tuple(resources), digest(content))
+
+    def content_digest(self) -> str:
+        return digest(
+            {
+                "version": self.version,
+                "namespace": self.namespace,
+                "resources": list(self.resources),
+            }
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "namespace": self.namespace,
+            "digest": self.digest,
+            "resources": list(self.resources),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], path: str = "", verify: bool = True) -> DesiredApp:
+        resources = _get(data, "resources", list, path)
+        for i, res in enumerate(resources):
+            res = _mapping(res, f"{path}.resources[{i}]")
+            for key in ("apiVersion", "kind"):
+                _get(res, key, str, f"{path}.resources[{i}]")
+            meta = _mapping(_get(res, "metadata", dict, f"{path}.resources[{i}]"), "")
+            _get(meta, "name", str, f"{path}.resources[{i}].metadata")
+        app = cls(
+            version=str(_opt(data, "version", str, path, "")),
+            namespace=_opt(data, "namespace", str, path, ""),
+            resources=tuple(cast(list[Resource], resources)),
+            digest=_get(data, "digest", str, path),
+        )
+        if verify and app.content_digest() != app.digest:
+            raise DocumentError(f"{path}.digest", "does not match the app's content")
+        return app
+
+
+@dataclass(frozen=True)
+class DesiredDocument:
+    """What one node should run. Published retained on `<prefix>/nodes/<node>/desired`."""
+
+    node: str
+    revision: str
+    generation: int
+    apps: Mapping[str, DesiredApp]
+    digest: str
+    signature: str | None = None
+
+    @classmethod
+    def build(
+        cls, node: str, revision: str, generation: int, apps: Mapping[str, DesiredApp]
+    ) -> DesiredDocument:
+        ordered = {name: apps[name] for name in sorted(apps)}
+        return cls(node, revision, generation, ordered, node_digest(ordered))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "apiVersion": API_VERSION,
+            "kind": "Desired",
+            "node": self.node,
+            "revision": self.revision,
+            "generation": self.generation,
+            "digest": self.digest,
+            "apps": {name: app.to_dict() for name, app in self.apps.items()},
+        }
+        if self.signature is not None:
+            out["signature"] = self.signature
+        return out
+
+    def to_json(self) -> bytes:
+        """The wire payload (canonical JSON)."""
+        return canonical_json(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], verify: bool = True) -> DesiredDocument:
+        """Parse and check a Desired document; with `verify`, digests must match content."""
+        _check_header(data, "Desired")
+        raw_apps = _mapping(_get(data, "apps", dict, ""), "apps")
+        apps = {
+            name: DesiredApp.from_dict(_mapping(app, f"apps.{name}"), f"apps.{name}", verify)
+            for name, app in raw_apps.items()
+        }
+        doc = cls(
+            node=_get(data, "node", str, ""),
+            revision=_get(data, "revision", str, ""),
+            generation=_get(data, "generation", int, ""),
+            apps=apps,
+            digest=_get(data, "digest", str, ""),
+            signature=_opt(data, "signature", str, "", None),
+        )
+        if verify and node_digest(apps) != doc.digest:
+            raise DocumentError("digest", "does not match the document's apps")
+        return doc
+
+    @classmethod
+    def from_json(cls, payload: bytes | str, verify: bool = True) -> DesiredDocument:
+        return cls.from_dict(parse_json(payload), verify)
+
+
+def node_digest(apps: Mapping[str, DesiredApp]) -> str:
+    """The Desired document's `digest`: over every app's name and digest."""
+    return apps_digest({name: app.digest for name, app in apps.items()})
+
+
+# --- Reported ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResourceStatus:
+    kind: str
+    namespace: str
+    name: str
+    ready: bool
+    message: str = ""
+    drifted: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "ready": self.ready,
+            "message": self.message,
+        }
+        if self.drifted:
+            out["drifted"] = True
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], path: str) -> ResourceStatus:
+        return cls(
+            kind=_get(data, "kind", str, path),
+            namespace=_opt(data, "namespace", str, path, ""),
+            name=_get(data, "name", str, path),
+            ready=_get(data, "ready", bool, path),
+            message=_opt(data, "message", str, path, ""),
+            drifted=_opt(data, "drifted", bool, path, False),
+        )
+
+
+@dataclass(frozen=True)
+class AppStatus:
+    state: AppState
+    message: str = ""
+    resources: tuple[ResourceStatus, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "message": self.message,
+            "resources": [r.to_dict() for r in self.resources],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], path: str) -> AppStatus:
+        state = _get(data, "state", str, path)
+        if state not in APP_STATES:
+            raise DocumentError(f"{path}.state", f"must be one of {', '.join(APP_STATES)}")
+        raw = _opt(data, "resources", list, path, [])
+        return cls(
+            state=cast(AppState, state),
+            message=_opt(data, "message", str, path, ""),
+            resources=tuple(
+                ResourceStatus.from_dict(
+                    _mapping(r, f"{path}.resources[{i}]"), f"{path}.resources[{i}]"
+                )
+                for i, r in enumerate(raw)
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    hostname: str = ""
+    os: str = ""
+    arch: str = ""
+    kubernetes: str = ""
+    agent: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "hostname": self.hostname,
+            "os": self.os,
+            "arch": self.arch,
+            "kubernetes": self.kubernetes,
+            "agent": self.agent,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NodeInfo:
+        return cls(
+            **{k: str(data.get(k) or "") for k in ("hostname", "os", "arch", "kubernetes", "agent")}
+        )
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A Desired document the edge refused, and why (shown in the next report)."""
+
+    reason: str
+    generation: int | None = None
+    digest: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reason": self.reason, "generation": self.generation, "digest": self.digest}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], path: str) -> Rejection:
+        gen = data.get("generation")
+        return cls(
+            reason=_get(data, "reason", str, path),
+            generation=gen if isinstance(gen, int) and not isinstance(gen, bool) else None,
+            digest=_opt(data, "digest", str, path, ""),
+        )
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class ReportedDocument:
+    """What one node observed. Published retained on `<prefix>/nodes/<node>/reported`."""
+
+    node: str
+    observed_generation: int | None
+    observed_digest: str
+    revision: str
+    state: NodeState
+    apps: Mapping[str, AppStatus] = field(default_factory=dict)
+    node_info: NodeInfo = field(default_factory=NodeInfo)
+    time: str = field(default_factory=utc_now)
+    message: str = ""
+    rejected: tuple[Rejection, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "apiVersion": API_VERSION,
+            "kind": "Reported",
+            "node": self.node,
+            "observedGeneration": self.observed_generation,
+            "observedDigest": self.observed_digest,
+            "revision": self.revision,
+            "state": self.state,
+            "apps": {name: app.to_dict() for name, app in sorted(self.apps.items())},
+            "nodeInfo": self.node_info.to_dict(),
+            "time": self.time,
+        }
+        if self.message:
+            out["message"] = self.message
+        if self.rejected:
+            out["rejected"] = [r.to_dict() for r in self.rejected]
+        return out
+
+    def to_json(self) -> bytes:
+        return canonical_json(self.to_dict())
+
+    def meaningful(self) -> dict[str, Any]:
+        """The report without its timestamp and node info: what a status commit records.
+
+        Two reports with equal `meaningful()` differ only by heartbeat details.
+        """
+        data = self.to_dict()
+        for key in ("time", "nodeInfo"):
+            data.pop(key, None)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ReportedDocument:
+        _check_header(data, "Reported")
+        state = _get(data, "state", str, "")
+        if state not in NODE_STATES:
+            raise DocumentError("state", f"must be one of {', '.join(NODE_STATES)}")
+        gen = data.get("observedGeneration")
+        if gen is not None and (not isinstance(gen, int) or isinstance(gen, bool)):
+            raise DocumentError("observedGeneration", "must be an integer or null")
+        raw_apps = _mapping(_opt(data, "apps", dict, "", {}), "apps")
+        return cls(
+            node=_get(data, "node", str, ""),
+            observed_generation=gen,
+            observed_digest=_opt(data, "observedDigest", str, "", ""),
+            revision=_opt(data, "revision", str, "", ""),
+            state=cast(NodeState, state),
+            apps={
+                name: AppStatus.from_dict(_mapping(app, f"apps.{name}"), f"apps.{name}")
+                for name, app in raw_apps.items()
+            },
+            node_info=NodeInfo.from_dict(
+                _mapping(_opt(data, "nodeInfo", dict, "", {}), "nodeInfo")
+            ),
+            time=_opt(data, "time", str, "", ""),
+            message=_opt(data, "message", str, "", ""),
+            rejected=tuple(
+                Rejection.from_dict(_mapping(r, f"rejected[{i}]"), f"rejected[{i}]")
+                for i, r in enumerate(_opt(data, "rejected", list, "", []))
+            ),
+        )
+
+    @classmethod
+    def from_json(cls, payload: bytes | str) -> ReportedDocument:
+        return cls.from_dict(parse_json(payload))

@@ -1,0 +1,1 @@
+"""Real parts for tests: a Mosquitto broker per suite, git remotes, waiting helpers."""

@@ -1,0 +1,16 @@
+"""MQTT plumbing both sides share: broker URLs and TLS options, a configured paho
+client, and the embedded broker for machines with none installed.
+
+It knows the shadow contract and nothing of the controller or the edge.
+"""
+
+from transport.broker import BrokerOptions, BrokerURLError, add_broker_arguments, make_client
+from transport.embedded import EmbeddedBroker
+
+__all__ = [
+    "BrokerOptions",
+    "BrokerURLError",
+    "EmbeddedBroker",
+    "add_broker_arguments",
+    "make_client",
+]
