@@ -64,6 +64,7 @@ class KubeSim:
 
     def stop(self) -> None:
         server, self._server = self._server, None
+        self.store.close()
         if server is not None:
             server.shutdown()
             server.server_close()
