@@ -15,6 +15,7 @@ text, markdown or JSON.
 from __future__ import annotations
 
 import difflib
+import re
 import subprocess
 import tarfile
 import tempfile
@@ -34,7 +35,18 @@ Change = Literal["added", "changed", "removed"]
 
 # Long lines stay on one line: folding would turn a one-word change into a multi-line one.
 _YAML_WIDTH = 1 << 16
-_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """Safe YAML with multi-line strings as `|` blocks: a config file diffs line by line."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value.rstrip("\n") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
 
 
 class GitError(Exception):
@@ -247,6 +259,24 @@ class FleetRepository:
 # --- comparing renders ----------------------------------------------------------------------
 
 
+_HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
+
+
+@dataclass(frozen=True)
+class _AppText:
+    lines: list[str]
+    objects: list[tuple[int, str]]  # (1-based line where an object starts, "Kind name")
+
+    def object_at(self, line: int) -> str:
+        """The object a line belongs to (for hunk headers, like git's function context)."""
+        found = ""
+        for start, label in self.objects:
+            if start > line:
+                break
+            found = label
+        return found
+
+
 class _AppTexts:
     """YAML text and diffs of rendered apps, computed once per distinct digest.
 
@@ -254,23 +284,18 @@ class _AppTexts:
 
     def __init__(self, context: int) -> None:
         self.context = context
-        self._texts: dict[str, list[str]] = {}
+        self._texts: dict[str, _AppText] = {}
         self._diffs: dict[tuple[str, str | None, str | None], str] = {}
 
-    def lines(self, app: DesiredApp) -> list[str]:
+    def text(self, app: DesiredApp) -> _AppText:
         text = self._texts.get(app.digest)
         if text is None:
-            header = f"# version {app.version}, namespace {app.namespace}\n"
-            body = yaml.dump_all(
-                list(app.resources),
-                Dumper=_Dumper,
-                sort_keys=True,
-                default_flow_style=False,
-                allow_unicode=True,
-                explicit_start=True,
-                width=_YAML_WIDTH,
-            )
-            text = [header, *body.splitlines(keepends=True)]
+            lines = [f"# version {app.version}, namespace {app.namespace}\n"]
+            objects = []
+            for resource in app.resources:
+                objects.append((len(lines) + 1, _object_label(resource)))
+                lines.extend(_dump(resource).splitlines(keepends=True))
+            text = _AppText(lines, objects)
             self._texts[app.digest] = text
         return text
 
@@ -278,17 +303,59 @@ class _AppTexts:
         key = (name, base.digest if base else None, head.digest if head else None)
         cached = self._diffs.get(key)
         if cached is None:
-            cached = "".join(
-                difflib.unified_diff(
-                    self.lines(base) if base else [],
-                    self.lines(head) if head else [],
-                    fromfile=f"a/{name}" if base else "/dev/null",
-                    tofile=f"b/{name}" if head else "/dev/null",
-                    n=self.context,
-                )
+            old = self.text(base) if base else None
+            new = self.text(head) if head else None
+            lines = difflib.unified_diff(
+                old.lines if old else [],
+                new.lines if new else [],
+                fromfile=f"a/{name}" if base else "/dev/null",
+                tofile=f"b/{name}" if head else "/dev/null",
+                n=self.context,
             )
+            cached = _label_hunks(list(lines), old, new)
             self._diffs[key] = cached
         return cached
+
+
+def _dump(resource: Mapping[str, object]) -> str:
+    return yaml.dump(
+        resource,
+        Dumper=_Dumper,
+        sort_keys=True,
+        default_flow_style=False,
+        allow_unicode=True,
+        explicit_start=True,
+        width=_YAML_WIDTH,
+    )
+
+
+def _object_label(resource: Mapping[str, object]) -> str:
+    metadata = resource.get("metadata")
+    name = metadata.get("name", "") if isinstance(metadata, Mapping) else ""
+    return f"{resource.get('kind', '?')} {name}"
+
+
+def _label_hunks(lines: list[str], old: _AppText | None, new: _AppText | None) -> str:
+    """`@@ -50,7 +50,7 @@` → `@@ -50,7 +50,7 @@ DaemonSet sensor-collector`: the object
+    holding the hunk's first changed line, like git's function context."""
+    out = []
+    for index, line in enumerate(lines):
+        match = _HUNK.match(line)
+        if match is None:
+            out.append(line)
+            continue
+        leading = 0
+        for following in lines[index + 1 :]:
+            if not following.startswith(" "):
+                break
+            leading += 1
+        first = lines[index + 1 + leading] if index + 1 + leading < len(lines) else ""
+        if first.startswith("-") and old is not None:
+            label = old.object_at(int(match.group(1)) + leading)
+        else:
+            label = new.object_at(int(match.group(2)) + leading) if new is not None else ""
+        out.append(f"{match.group(0)} {label}\n" if label else line)
+    return "".join(out)
 
 
 def compare(
