@@ -131,7 +131,7 @@ def _summary_table(diff: FleetDiff) -> list[str]:
             ]
             lines.append(f"| `{app}` | " + " | ".join(cells) + " |")
         lines.append("")
-    lines.append("_apps counts are (node, app) pairs: one app changing on 3 nodes counts 3._")
+    lines += ["_apps counts are (node, app) pairs: one app changing on 3 nodes counts 3._", ""]
     return lines
 
 
@@ -179,11 +179,12 @@ def format_markdown(diff: FleetDiff, budget: int = MARKDOWN_BUDGET) -> str:
     return text
 
 
-def failure_markdown(error: RenderFailed) -> str:
+def failure_markdown(failures: Sequence[tuple[Side, Sequence[str]]]) -> str:
+    """The comment when a side does not load or render: its problems, one per line."""
     lines = ["### shoal diff: cannot compare", ""]
-    for side, problems in error.failures:
+    for side, problems in failures:
         lines += [f"`{side.short}` does not load or render:", ""]
-        lines += [f"- {_escape(str(p))}" for p in problems]
+        lines += [f"- {_escape(problem)}" for problem in problems]
         lines.append("")
     return "\n".join(lines)
 
