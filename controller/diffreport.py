@@ -19,6 +19,8 @@ NAMES_SHOWN = 10
 FOLD_LINES = 25
 # GitHub refuses comments over 65,536 characters; leave room for a wrapper and a marker.
 MARKDOWN_BUDGET = 60_000
+# Kept free for the note saying how many groups were left out.
+_NOTE_ROOM = 300
 
 
 def name_list(names: Sequence[str], shown: int = NAMES_SHOWN, quote: str = "") -> str:
@@ -167,7 +169,7 @@ def format_markdown(diff: FleetDiff, budget: int = MARKDOWN_BUDGET) -> str:
     text = "\n".join(parts)
     for index, group in enumerate(diff.groups):
         section = _group_section(group) + "\n"
-        if len(text) + len(section) > budget:
+        if len(text) + len(section) > budget - _NOTE_ROOM:
             rest = diff.groups[index:]
             nodes = sum(len(g.nodes) for g in rest)
             text += (

@@ -9,6 +9,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.review.conftest import FleetRepo, Result, git, run_shoal
 
 Shoal = Callable[..., Result]
@@ -268,3 +270,17 @@ def test_colors_on_request(fleet: FleetRepo, shoal: Shoal) -> None:
     colored = shoal("diff", fleet.path, "main", "--color", "always").out
     assert "\033[31m-" in colored and "\033[32m+" in colored
     assert "\033[" not in shoal("diff", fleet.path, "main", "--color", "never").out
+
+
+def test_two_arguments_are_base_and_head_inside_the_repository(
+    fleet: FleetRepo, shoal: Shoal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_group_var(fleet, "groups/site-lyon.yaml", "timezone", "UTC")
+    fleet.commit("Lyon on UTC")
+    monkeypatch.chdir(fleet.path)
+
+    result = shoal("diff", "main~1", "main", "--format", "json")
+
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["head"]["revision"] == "main"
+    assert affected(result) == fleet.nodes_where(site="lyon")
