@@ -423,6 +423,9 @@ def diff_revisions(repo: FleetRepository, base: Side, head: Side, context: int =
     renders: list[dict[str, dict[str, DesiredApp]]] = []
     failures: list[tuple[Side, list[Problem]]] = []
     for side in (base, head):
+        if side is head and head.commit is not None and head.commit == base.commit:
+            renders.append(renders[0] if renders else {})  # one commit: render it once
+            continue
         try:
             renders.append(_render(repo, side))
         except FleetError as exc:
