@@ -71,7 +71,12 @@ class Metrics:
                 "# HELP shoal_errors_total Errors by kind: render (bad commit), git, broker.",
                 "# TYPE shoal_errors_total counter",
             ]
-            for kind in ("render", "git", "broker", *sorted(set(self.errors) - {"render", "git", "broker"})):
+            for kind in (
+                "render",
+                "git",
+                "broker",
+                *sorted(set(self.errors) - {"render", "git", "broker"}),
+            ):
                 lines.append(f'shoal_errors_total{{kind="{kind}"}} {self.errors.get(kind, 0)}')
             lines += [
                 "# HELP shoal_reconcile_seconds Time per reconcile (load, render, diff, publish).",

@@ -113,7 +113,9 @@ class Publisher:
         else:
             log.info("connected to broker %s", self.options.url)
 
-    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, rc: object, _p: object) -> None:
+    def _on_disconnect(
+        self, _c: mqtt.Client, _u: object, _f: object, rc: object, _p: object
+    ) -> None:
         was = self._connected.is_set()
         self._connected.clear()
         if was and self._started:

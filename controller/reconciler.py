@@ -182,7 +182,9 @@ class Reconciler:
         known = ledger.snapshot()
         now = now_ms()
         documents = []
-        removed = {node: {} for node in known if node not in rendered}
+        removed: dict[str, Mapping[str, DesiredApp]] = {
+            node: {} for node in known if node not in rendered
+        }
         for node, apps in (*rendered.items(), *removed.items()):
             entry = known.get(node)
             digest = node_digest(apps)

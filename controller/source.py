@@ -19,7 +19,7 @@ import tarfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -89,7 +89,11 @@ class GitSource:
             try:
                 repo = self._repo()
                 repo.git.fetch(
-                    "--quiet", "--no-tags", "--force", self._fetch_url, f"+refs/heads/{self.branch}:{ref}"
+                    "--quiet",
+                    "--no-tags",
+                    "--force",
+                    self._fetch_url,
+                    f"+refs/heads/{self.branch}:{ref}",
                 )
                 sha: str = repo.git.rev_parse("--verify", f"{ref}^{{commit}}")
             except git.GitCommandError as exc:
@@ -153,7 +157,7 @@ class RefWatcher:
         self.git_dir = git_dir(repo_path)
         self.branch = branch
         self._on_change = on_change
-        self._observer = None
+        self._observer: Any = None
 
     def _interesting(self, path: str) -> bool:
         rel = Path(path)
@@ -162,8 +166,13 @@ class RefWatcher:
         except ValueError:
             return False
         name = rel.as_posix().removesuffix(".lock")
-        return name in ("packed-refs", "HEAD", "logs/HEAD", f"refs/heads/{self.branch}",
-                        f"logs/refs/heads/{self.branch}")
+        return name in (
+            "packed-refs",
+            "HEAD",
+            "logs/HEAD",
+            f"refs/heads/{self.branch}",
+            f"logs/refs/heads/{self.branch}",
+        )
 
     def start(self) -> None:
         from watchdog.events import FileSystemEvent, FileSystemEventHandler
