@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 
 from controller.ledger import Ledger
+from controller.payloads import DesiredEncoder
 from shadow import DesiredDocument, Topics
 from transport import BrokerOptions, make_client
 
@@ -125,8 +126,9 @@ class Publisher:
 
     def publish(self, topics: Topics, ledger: Ledger, documents: Iterable[DesiredDocument]) -> int:
         """Send `documents` (already issued in `ledger`); returns how many were queued."""
+        encode = DesiredEncoder().encode
         return self.publish_payloads(
-            topics, ledger, ((d.node, d.generation, d.to_json()) for d in documents)
+            topics, ledger, ((d.node, d.generation, encode(d)) for d in documents)
         )
 
     def publish_payloads(
