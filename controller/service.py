@@ -237,7 +237,7 @@ class Controller:
             return EXIT_UNAVAILABLE
         try:
             self._start_broker()
-            self.publisher.wait_connected(self.settings.connect_timeout)
+            self.publisher.wait_connected(self.settings.connect_timeout, fail_fast=True)
             outcome = self.reconciler.reconcile(revision, root)
             if not outcome.ok:
                 return EXIT_BAD_COMMIT
