@@ -185,7 +185,9 @@ class Controller:
             log.info("git source reachable again")
         self.last_source_error = None
         try:
-            outcome = self.reconciler.reconcile(revision, root)
+            outcome = self.reconciler.reconcile(
+                revision, root, lambda old: self.source.changed_files(old, revision)
+            )
         except BrokerUnavailable as exc:
             self.metrics.failed("broker")
             log.error("cannot read the broker's retained documents: %s; retrying", exc)
