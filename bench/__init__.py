@@ -1,0 +1,1 @@
+"""Benchmarks: runnable modules (`python -m bench.<name>`) printing figures and a baseline."""
