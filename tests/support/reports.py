@@ -14,6 +14,7 @@ def report(
     message: str = "",
     time: str = "2026-11-25T00:00:00Z",
     hostname: str = "",
+    digest: str = "sha256:" + "0" * 64,
 ) -> ReportedDocument:
     """A report for `node`; `apps` maps app name to state (a failed app gets a message)."""
     statuses = {}
@@ -31,7 +32,7 @@ def report(
     return ReportedDocument(
         node=node,
         observed_generation=generation,
-        observed_digest="sha256:" + "0" * 64,
+        observed_digest=digest,
         revision=revision,
         state=state,  # type: ignore[arg-type]
         apps=statuses,
