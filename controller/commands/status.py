@@ -137,7 +137,7 @@ def build_rows(
 ) -> list[dict[str, Any]]:
     """One row per node; `behind` is 0 when the node runs what the head renders for it,
     else how many commits its observed revision is behind (None: not in this clone)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for node in sorted(names):
         entry = status.nodes.get(node)
         if entry is None:

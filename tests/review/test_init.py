@@ -26,7 +26,12 @@ def test_init_on_a_fresh_machine_makes_one_commit_that_validates(tmp_path: Path)
     assert git(target, "branch", "--show-current") == "main"
     assert git(target, "status", "--porcelain") == ""
     tracked = set(git(target, "ls-files").splitlines())
-    assert {"fleet.yaml", "README.md", ".github/workflows/shoal.yml", ".pre-commit-config.yaml"} <= tracked
+    assert {
+        "fleet.yaml",
+        "README.md",
+        ".github/workflows/shoal.yml",
+        ".pre-commit-config.yaml",
+    } <= tracked
 
     validate = run_shoal("validate", target)
     assert validate.code == 0, validate.out + validate.err
@@ -66,9 +71,14 @@ def test_template_inference_settings_follow_the_hardware_model() -> None:
     settings: dict[str, set[str]] = {}
     for node, apps in render.apps.items():
         (deployment,) = [r for r in apps["inference"].resources if r["kind"] == "Deployment"]
-        env = {e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        env = {
+            e["name"]: e["value"]
+            for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
         model = render.fleet.nodes[node].tags["model"]
-        settings.setdefault(model, set()).add(f"{env['MODEL_NAME']}/{env['BATCH_SIZE']}/{env['ACCELERATOR']}")
+        settings.setdefault(model, set()).add(
+            f"{env['MODEL_NAME']}/{env['BATCH_SIZE']}/{env['ACCELERATOR']}"
+        )
     assert set(settings) == {"rpi4", "jetson-orin"}
     assert all(len(values) == 1 for values in settings.values()), settings
     assert settings["rpi4"] != settings["jetson-orin"]
@@ -95,7 +105,9 @@ def test_init_accepts_an_existing_empty_directory(tmp_path: Path, shoal) -> None
 
 
 def test_init_says_clearly_when_the_template_is_missing(
-    tmp_path: Path, shoal, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    shoal,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
 ) -> None:
     monkeypatch.setattr(init, "template_dir", lambda: tmp_path / "nowhere")
     result = shoal("init", tmp_path / "fleet")
