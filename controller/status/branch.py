@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from controller.source import local_path
 from controller.status.book import NODES_DIR, parse_entry
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,9 @@ class PushRejected(StatusBranchError):
 
 class StatusBranch:
     def __init__(self, repo_url: str, path: Path, branch: str = "shoal-status") -> None:
-        self.repo_url = repo_url
+        local = local_path(repo_url)
+        # git runs inside `path`: a relative repository path must not resolve there.
+        self.repo_url = str(local) if local and "://" not in repo_url else repo_url
         self.path = Path(path)
         self.branch = branch
         self._repo: Any = None
