@@ -14,7 +14,6 @@ methods both call this class.
 from __future__ import annotations
 
 import builtins
-import copy
 import secrets
 import threading
 import time
@@ -27,6 +26,7 @@ from typing import Any, NamedTuple
 
 from shoal.kubesim import errors, ownership, rollout, validation
 from shoal.kubesim.catalog import Catalog, Kind
+from shoal.kubesim.clone import clone
 from shoal.kubesim.errors import ApiError
 from shoal.kubesim.patches import json_patch, merge_patch, strategic_merge_patch
 from shoal.kubesim.selectors import parse_field_selector, parse_label_selector
@@ -68,13 +68,23 @@ def _content(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
 
 
-def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(obj)
-    metadata = out.get("metadata", {})
-    metadata.pop("resourceVersion", None)
-    for entry in metadata.get("managedFields") or []:
-        entry.pop("time", None)
-    return out
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal but for resourceVersion and managedFields times: a write that changes nothing."""
+    if {k: v for k, v in a.items() if k != "metadata"} != {
+        k: v for k, v in b.items() if k != "metadata"
+    }:
+        return False
+    ignored = ("resourceVersion", "managedFields")
+    ma, mb = a.get("metadata", {}), b.get("metadata", {})
+    if {k: v for k, v in ma.items() if k not in ignored} != {
+        k: v for k, v in mb.items() if k not in ignored
+    }:
+        return False
+    untimed = [
+        [{k: v for k, v in e.items() if k != "time"} for e in m.get("managedFields") or []]
+        for m in (ma, mb)
+    ]
+    return untimed[0] == untimed[1]
 
 
 def _defaults(obj: dict[str, Any]) -> None:
@@ -170,7 +180,7 @@ class Store:
             obj = self._objects.get(key)
             if obj is None:
                 raise errors.not_found(kind, name)
-            return copy.deepcopy(self._settle(key, obj))
+            return clone(self._settle(key, obj))
 
     def list(
         self,
@@ -195,7 +205,7 @@ class Store:
                     continue
                 if not fields_match(obj):
                     continue
-                items.append(copy.deepcopy(obj))
+                items.append(clone(obj))
             return items, str(self._revision)
 
     def watch(
@@ -251,7 +261,7 @@ class Store:
             if since in (None, "", "0"):
                 self._settle_due()
                 initial = [
-                    copy.deepcopy(obj)
+                    clone(obj)
                     for key, obj in sorted(self._objects.items())
                     if matches(Event(0, "", key, obj))
                 ]
@@ -306,7 +316,7 @@ class Store:
                 continue
             idle_since = 0.0
             for event in reversed(batch):
-                yield {"type": event.type, "object": copy.deepcopy(event.object)}
+                yield {"type": event.type, "object": event.object}  # shared: read, never change
 
     def close(self) -> None:
         """End every watch (the server is stopping)."""
@@ -347,13 +357,13 @@ class Store:
             wanted = body.get("metadata", {}).get("resourceVersion")
             if wanted and wanted != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(kind, name, errors.STALE)
-            new = copy.deepcopy(body)
+            new = clone(body)
             new.setdefault("apiVersion", kind.api_version)
             new.setdefault("kind", kind.kind)
             if subresource == "status":
-                new = {**copy.deepcopy(old), "status": new.get("status")}
+                new = {**clone(old), "status": new.get("status")}
             elif "status" in old:
-                new["status"] = copy.deepcopy(old["status"])  # status is its own subresource
+                new["status"] = clone(old["status"])  # status is its own subresource
             else:
                 new.pop("status", None)
             owners = ownership.record_update(old, new, manager)
@@ -412,7 +422,7 @@ class Store:
         with self._lock:
             key = self._key(kind, namespace, name)
             old = self._existing(kind, key, name)
-            new = copy.deepcopy(self._settle(key, old))
+            new = clone(old)
             mutate(new)
             owners = ownership.record_update(old, new, manager)
             return self._update(kind, key, old, new, owners, {(manager, "Update")}, admit=False)
@@ -423,7 +433,7 @@ class Store:
             key = self._key(kind, namespace, name)
             obj = self._existing(kind, key, name)
             if self._dry_run:
-                return copy.deepcopy(obj)
+                return clone(obj)
             if kind.kind == "Namespace":
                 for other in [k for k in self._objects if k[2] == name]:
                     self._remove(other)
@@ -479,7 +489,7 @@ class Store:
         self._check_body(kind, config, namespace, name, apply=True)
         if config.get("metadata", {}).get("managedFields"):
             raise errors.bad_request("metadata.managedFields must be nil")
-        config = copy.deepcopy(config)
+        config = clone(config)
         config["apiVersion"], config["kind"] = kind.api_version, kind.kind
         if subresource != "status":
             config.pop("status", None)
@@ -492,12 +502,11 @@ class Store:
             obj = self._new_object(kind, namespace, obj)
             ownership.write_owners(obj, owners, kind.api_version, self._now(), set())
             return self._insert(kind, key, obj), True
+        old = self._settle(key, old)
         wanted = config.get("metadata", {}).get("resourceVersion")
         if wanted and wanted != old["metadata"]["resourceVersion"]:
             raise errors.conflict(kind, name, errors.STALE)
-        merged, owners, conflicts = ownership.apply_configuration(
-            self._settle(key, old), config, manager, force
-        )
+        merged, owners, conflicts = ownership.apply_configuration(old, config, manager, force)
         if conflicts and not force:
             raise errors.apply_conflict(kind, name, conflicts)
         new = self._keep_status(old, merged, subresource)
@@ -507,7 +516,7 @@ class Store:
         """A validated object ready to insert, from a create or apply body."""
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request is not a JSON object")
-        obj = copy.deepcopy(body)
+        obj = clone(body)
         obj.setdefault("apiVersion", kind.api_version)
         obj.setdefault("kind", kind.kind)
         self._check_body(kind, obj, namespace, None)
@@ -552,14 +561,14 @@ class Store:
 
     def _insert(self, kind: Kind, key: Key, obj: dict[str, Any]) -> dict[str, Any]:
         if self._dry_run:
-            return copy.deepcopy(obj)
+            return clone(obj)
         self._start_rollout(key, obj)
         obj["metadata"]["resourceVersion"] = self._next_revision()
         self._objects[key] = obj
         self._record("ADDED", key, obj)
         if kind.kind == "Namespace":
             self._populate_namespace(obj["metadata"]["name"])
-        return copy.deepcopy(obj)
+        return clone(obj)
 
     def _update(
         self,
@@ -586,10 +595,10 @@ class Store:
         if admit:
             self._admit(kind, new)
         ownership.write_owners(new, owners, kind.api_version, self._now(), touched)
-        if _comparable(new) == _comparable(old):
-            return copy.deepcopy(self._settle(key, old))  # a no-op write changes nothing
+        if _same(new, old):
+            return clone(old)  # a no-op write changes nothing
         if self._dry_run:
-            return copy.deepcopy(new)
+            return clone(new)
         if spec_changed:
             self._start_rollout(key, new)
         else:
@@ -597,7 +606,7 @@ class Store:
         metadata["resourceVersion"] = self._next_revision()
         self._objects[key] = new
         self._record("MODIFIED", key, new)
-        return copy.deepcopy(new)
+        return clone(new)
 
     def _admit(self, kind: Kind, obj: dict[str, Any]) -> None:
         name = obj["metadata"].get("name", "")
@@ -605,7 +614,7 @@ class Store:
         if causes:
             raise errors.invalid(kind, name, causes)
         for rejecter in self._rejecters:
-            message = rejecter(copy.deepcopy(obj))
+            message = rejecter(clone(obj))
             if message:
                 raise errors.invalid(kind, name, [("", "FieldValueInvalid", message)])
 
@@ -631,11 +640,16 @@ class Store:
         status = rollout.status_for(obj, ready, _timestamp(when))
         if ready:
             self._rolling.discard(key)
-        if status is not None and obj.get("status") != status:
+        if status is None or obj.get("status") == status:
+            return obj
+        if not write:  # an object being written, not shared yet
             obj["status"] = status
-            if write:
-                obj["metadata"]["resourceVersion"] = self._next_revision()
-                self._record("MODIFIED", key, obj)
+            return obj
+        # Stored objects are never changed in place: the event log shares them.
+        metadata = {**obj["metadata"], "resourceVersion": self._next_revision()}
+        obj = {**obj, "metadata": metadata, "status": status}
+        self._objects[key] = obj
+        self._record("MODIFIED", key, obj)
         return obj
 
     def _settle_due(self) -> None:
@@ -704,28 +718,29 @@ class Store:
     ) -> dict[str, Any]:
         """A write to the main resource keeps status; a write to /status keeps the rest."""
         if subresource == "status":
-            new = copy.deepcopy(old)
+            new = clone(old)
             if "status" in patched:
                 new["status"] = patched["status"]
             return new
-        new = copy.deepcopy(patched)
+        new = clone(patched)
         if "status" in old:
-            new["status"] = copy.deepcopy(old["status"])
+            new["status"] = clone(old["status"])
         else:
             new.pop("status", None)
         return new
 
     def _existing(self, kind: Kind, key: Key, name: str) -> dict[str, Any]:
+        """The stored object, its status settled: what a write starts from."""
         obj = self._objects.get(key)
         if obj is None:
             raise errors.not_found(kind, name)
-        return obj
+        return self._settle(key, obj)
 
     def _key(self, kind: Kind, namespace: str | None, name: str) -> Key:
         return (kind.group, kind.plural, (namespace or "default") if kind.namespaced else "", name)
 
     def _remove(self, key: Key) -> dict[str, Any]:
-        obj = self._objects.pop(key)
+        obj = clone(self._objects.pop(key))
         self._spec_changed.pop(key, None)
         self._rolling.discard(key)
         obj["metadata"]["deletionTimestamp"] = self._now()
@@ -733,14 +748,13 @@ class Store:
         if obj["kind"] == "Namespace":
             obj["status"] = {"phase": "Terminating"}
         self._record("DELETED", key, obj)
-        return copy.deepcopy(obj)
+        return clone(obj)
 
     def _record(self, event_type: str, key: Key, obj: dict[str, Any]) -> None:
         if len(self._events) == self._events.maxlen:
             self._evicted_through = self._events[0].revision
-        self._events.append(
-            Event(int(obj["metadata"]["resourceVersion"]), event_type, key, copy.deepcopy(obj))
-        )
+        # No copy: a stored object is replaced on every change, never changed in place.
+        self._events.append(Event(int(obj["metadata"]["resourceVersion"]), event_type, key, obj))
         self._changed.notify_all()
 
     def _next_revision(self) -> str:
