@@ -47,24 +47,61 @@ class Route:
     subresource: str | None
 
 
+class RequestLog:
+    """Every request served, as (method, path without query); kept across restarts."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: list[tuple[str, str]] = []
+
+    def record(self, method: str, path: str) -> None:
+        with self._lock:
+            self._seen.append((method, path))
+
+    def snapshot(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self._seen)
+
+
 class ApiServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(
-        self, address: tuple[str, int], store: Store, catalog: Catalog, version: str
+        self,
+        address: tuple[str, int],
+        store: Store,
+        catalog: Catalog,
+        version: str,
+        log: RequestLog,
     ) -> None:
         super().__init__(address, Handler)
         self.store = store
         self.catalog = catalog
         self.version = version
+        self.log = log
         self.address_text = f"{address[0]}:{self.server_address[1]}"
-        self.requests: list[tuple[str, str]] = []
-        self.requests_lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
 
-    def record(self, method: str, path: str) -> None:
-        with self.requests_lock:
-            self.requests.append((method, path))
+    def opened(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.add(connection)
+
+    def closed(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.discard(connection)
+
+    def drop_connections(self) -> None:
+        """Cut every open connection, keep-alive ones included: a stopped server must not
+        go on answering through a client's pooled connection."""
+        with self._connections_lock:
+            connections, self._connections = self._connections, set()
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -74,6 +111,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read sim.requests
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.opened(self.connection)
+
+    def finish(self) -> None:
+        self.server.closed(self.connection)
+        super().finish()
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -95,7 +140,7 @@ class Handler(BaseHTTPRequestHandler):
     def _handle(self, method: str) -> None:
         url = urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
-        self.server.record(method, path)
+        self.server.log.record(method, path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         raw = self._read_body()
         try:

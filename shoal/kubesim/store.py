@@ -324,6 +324,11 @@ class Store:
             self._closed = True
             self._changed.notify_all()
 
+    def open(self) -> None:
+        """Serve watches again (the server is starting)."""
+        with self._lock:
+            self._closed = False
+
     # --- writes -----------------------------------------------------------------------
 
     def create(self, kind: Kind, namespace: str | None, body: Any, manager: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from kubernetes import client, config, dynamic
+from urllib3.exceptions import MaxRetryError
 
 import shoal.kubesim
 from shoal.kubesim import KubeSim
@@ -155,3 +156,18 @@ def test_concurrent_writers_get_distinct_resource_versions(sim: KubeSim, core) -
     assert not failures
     assert len(versions) == len(set(versions)) == 40
     assert len(sim.list("v1", "ConfigMap", "web")) == 41  # and kube-root-ca.crt
+
+
+def test_a_stopped_sim_refuses_clients_and_restarts_with_its_objects(
+    sim: KubeSim, core: client.CoreV1Api
+) -> None:
+    core.create_namespace({"metadata": {"name": "web"}})
+    url = sim.url
+    sim.stop()
+    # The client's pooled keep-alive connection must not reach the stopped server.
+    with pytest.raises(MaxRetryError):
+        core.read_namespace("web", _request_timeout=2)
+    sim.start()
+    assert sim.url == url
+    assert core.read_namespace("web").metadata.name == "web"
+    assert ("GET", "/api/v1/namespaces/web") in sim.requests
