@@ -518,6 +518,7 @@ class Store:
         if initial is not None:
             obj["status"] = initial
         validation.check_types(kind, obj)
+        validation.drop_unknown_fields(obj)
         apply_defaults(obj)
         self._admit(kind, obj)
         return obj
@@ -552,6 +553,7 @@ class Store:
         metadata["resourceVersion"] = old["metadata"]["resourceVersion"]
         new["apiVersion"], new["kind"] = kind.api_version, kind.kind
         validation.check_types(kind, new)
+        validation.drop_unknown_fields(new)
         apply_defaults(new)
         spec_changed = _content(new) != _content(old)
         if spec_changed and kind.tracks_generation:

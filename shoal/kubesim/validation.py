@@ -230,16 +230,68 @@ def check_types(kind: Kind, obj: dict[str, Any]) -> None:
 
 
 def check_apply_types(kind: Kind, namespace: str | None, name: str, config: dict[str, Any]) -> None:
-    """What the real server answers an apply configuration with a wrong type: a 500 with
-    the structured-merge-diff message (`kubectl apply --server-side` shows it verbatim)."""
-    found = type_errors(config)
-    if not found:
+    """What the real server answers an apply configuration with a wrong type or an
+    undeclared field: a 500 with the structured-merge-diff message (`kubectl apply
+    --server-side` shows it verbatim)."""
+    lines = [
+        f"{path}: expected string, got &value.valueUnstructured{{Value:{_go_value(value)}}}"
+        for path, value in type_errors(config)
+    ]
+    lines += [f"{path}: field not declared in schema" for path in unknown_fields(config)]
+    if not lines:
         return
     where = f"{namespace}/{name}" if namespace else f"/{name}"
     what = f"({where}; {kind.group}/{kind.version}, Kind={kind.kind})"
-    lines = [
-        f"{path}: expected string, got &value.valueUnstructured{{Value:{_go_value(value)}}}"
-        for path, value in found
-    ]
     detail = lines[0] if len(lines) == 1 else "errors:\n  " + "\n  ".join(lines)
     raise errors.ApiError(500, "", f"failed to create typed patch object {what}: {detail}", None)
+
+
+# The top-level fields each kind's schema declares, besides apiVersion, kind, metadata.
+_FIELDS_BY_KIND = {
+    "ConfigMap": {"data", "binaryData", "immutable"},
+    "Secret": {"data", "stringData", "type", "immutable"},
+    "ServiceAccount": {"secrets", "imagePullSecrets", "automountServiceAccountToken"},
+    "Role": {"rules"},
+    "ClusterRole": {"rules", "aggregationRule"},
+    "RoleBinding": {"subjects", "roleRef"},
+    "ClusterRoleBinding": {"subjects", "roleRef"},
+}
+_SPEC_AND_STATUS = {"spec", "status"}
+_METADATA_FIELDS = {
+    "name",
+    "generateName",
+    "namespace",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "managedFields",
+    "selfLink",
+}
+
+
+def unknown_fields(obj: dict[str, Any]) -> list[str]:
+    """Dotted paths of top-level and metadata fields the kind's schema does not declare
+    (deeper fields are not checked)."""
+    allowed = {"apiVersion", "kind", "metadata"} | _FIELDS_BY_KIND.get(
+        obj.get("kind", ""), _SPEC_AND_STATUS
+    )
+    found = [f".{key}" for key in obj if key not in allowed]
+    metadata = obj.get("metadata")
+    if isinstance(metadata, dict):
+        found += [f".metadata.{key}" for key in metadata if key not in _METADATA_FIELDS]
+    return found
+
+
+def drop_unknown_fields(obj: dict[str, Any]) -> None:
+    """What the real server does with unknown fields in a create or update (with the
+    default fieldValidation=Warn): it drops them."""
+    for path in unknown_fields(obj):
+        parts = path.strip(".").split(".")
+        (obj["metadata"] if len(parts) == 2 else obj).pop(parts[-1], None)

@@ -314,3 +314,17 @@ def test_secret_string_data_is_stored_base64_encoded(core: client.CoreV1Api) -> 
     stored = core.create_namespaced_secret("web", secret)
     assert stored.data == {"token": "czNjcmV0"} and stored.type == "Opaque"
     assert stored.string_data is None
+
+
+def test_undeclared_fields_fail_an_apply_and_are_dropped_from_a_create(
+    sim: KubeSim, dyn: dynamic.DynamicClient
+) -> None:
+    body = config_map("settings", a="1")
+    body["spec"] = {"oops": True}  # a ConfigMap has no spec
+    resource = dyn.resources.get(api_version="v1", kind="ConfigMap")
+    with pytest.raises(dynamic.exceptions.DynamicApiError) as caught:
+        dyn.server_side_apply(resource, body=body, field_manager="shoal")
+    assert ".spec: field not declared in schema" in json.loads(caught.value.body)["message"]
+    dyn.create(resource, body=body)
+    stored = sim.get("v1", "ConfigMap", "settings", "web")
+    assert stored is not None and "spec" not in stored and stored["data"] == {"a": "1"}
