@@ -329,7 +329,8 @@ def _objects(app: App, file: str, text: str) -> list[dict[str, Any]] | Problem:
     except YamlSyntaxError as exc:
         return Problem(
             file,
-            f"rendered output is not valid YAML (line {exc.line} of the output): {exc.message}",
+            f"rendered output is not valid YAML (line {exc.line} of the output): "
+            + exc.message.removeprefix("invalid YAML: "),
             app=app.name,
         )
     objects = []
