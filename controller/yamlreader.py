@@ -72,7 +72,12 @@ def read_yaml(text: str) -> YamlDocument:
     loader = PlainLoader(text)
     try:
         node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        data = None
+        if node is not None:
+            try:
+                data = _construct(node, loader)
+            except _Unusual:
+                data = loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise _syntax_error(exc) from exc
     finally:

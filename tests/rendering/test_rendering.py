@@ -318,3 +318,13 @@ def test_document_is_a_valid_desired_document(repo: FleetRepo) -> None:
     data = document.to_dict()
     assert list(schemas.validator("desired").iter_errors(data)) == []
     assert (data["node"], data["revision"], data["generation"]) == ("paris-1", "abc", 5)
+
+
+@pytest.mark.parametrize("template", ["{{ [1, 2] | random }}", "{{ lipsum() }}"])
+def test_random_output_is_refused_so_digests_stay_stable(repo: FleetRepo, template: str) -> None:
+    repo.app("web", {"a.yaml.j2": template}, selector="site=lyon")
+    problem = only_problem(load_fleet(repo.root))
+    assert problem.message in (
+        "template syntax error: No filter named 'random'.",
+        "undefined variable 'lipsum'",
+    )
