@@ -328,3 +328,23 @@ def test_random_output_is_refused_so_digests_stay_stable(repo: FleetRepo, templa
         "template syntax error: No filter named 'random'.",
         "undefined variable 'lipsum'",
     )
+
+
+def test_an_error_in_an_included_partial_names_the_partial(repo: FleetRepo) -> None:
+    repo.app(
+        "web",
+        {
+            "a.yaml.j2": "# header\n{% include 'partials/probe.j2' %}\n",
+            "partials/probe.j2": "apiVersion: v1\n{{ 1 / 0 }}\n",
+        },
+        selector="site=lyon",
+    )
+    fleet = load_fleet(repo.root)
+    assert fleet.apps["web"].templates == (
+        "apps/web/templates/a.yaml.j2",
+    )  # partials: include only
+    problem = only_problem(fleet)
+    assert str(problem) == (
+        "apps/web/templates/partials/probe.j2:2: ZeroDivisionError: division by zero "
+        "(node lyon-1, app web)"
+    )
