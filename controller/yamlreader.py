@@ -64,6 +64,10 @@ def _syntax_error(exc: yaml.YAMLError) -> YamlSyntaxError:
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
     message = f"{context}, {problem}" if context else str(problem)
+    start = getattr(exc, "context_mark", None)
+    if start is not None and mark is not None and start.line != mark.line:
+        # libyaml notices an unclosed bracket where the text ends; say where it opened.
+        message += f" (the construct started on line {start.line + 1})"
     return YamlSyntaxError(f"invalid YAML: {message}", mark.line + 1 if mark else None)
 
 

@@ -14,7 +14,7 @@ CASES: dict[str, tuple[Callable[[FleetRepo], object], str]] = {
     "broken YAML": (
         lambda r: r.write("nodes/paris-1.yaml", "name: paris-1\ntags: {site: paris\n"),
         "nodes/paris-1.yaml:3: invalid YAML: while parsing a flow mapping, "
-        "did not find expected ',' or '}'",
+        "did not find expected ',' or '}' (the construct started on line 2)",
     ),
     "schema violation": (
         lambda r: r.write("groups/paris.yaml", "selector: site=paris\npriority: high\n"),
