@@ -31,6 +31,28 @@ PlainLoader.yaml_implicit_resolvers = {
 }
 
 
+# Plain scalars repeat endlessly in rendered manifests (`v1`, `name`, `true`): resolving
+# each distinct one once saves a regex scan per scalar.
+_RESOLVED: dict[tuple[str, Any], str] = {}
+_RESOLVED_MAX = 200_000
+
+
+def _resolve(self: Any, kind: Any, value: Any, implicit: Any) -> str:
+    if kind is yaml.ScalarNode and isinstance(value, str):
+        key = (value, implicit)
+        tag = _RESOLVED.get(key)
+        if tag is None:
+            tag = _BaseLoader.resolve(self, kind, value, implicit)
+            if len(_RESOLVED) < _RESOLVED_MAX:
+                _RESOLVED[key] = tag
+        return tag
+    resolved: str = _BaseLoader.resolve(self, kind, value, implicit)
+    return resolved
+
+
+PlainLoader.resolve = _resolve
+
+
 class YamlSyntaxError(ValueError):
     """Text that is not valid YAML; `line` is 1-based when known."""
 
@@ -147,9 +169,14 @@ def _construct(node: yaml.Node, loader: Any) -> Any:
     if tag == _MAP:
         result = {}
         for key_node, value_node in node.value:
-            if key_node.tag not in (_STR, *_SCALARS) or key_node.tag == "tag:yaml.org,2002:merge":
+            key_tag = key_node.tag
+            if key_tag == _STR:
+                key = key_node.value
+            elif key_tag in _SCALARS:  # `<<` merge keys are not: PyYAML handles them
+                key = loader.yaml_constructors[key_tag](loader, key_node)
+            else:
                 raise _Unusual
-            result[_construct(key_node, loader)] = _construct(value_node, loader)
+            result[key] = _construct(value_node, loader)
         return result
     if tag == _SEQ:
         return [_construct(item, loader) for item in node.value]
