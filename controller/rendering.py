@@ -99,7 +99,7 @@ def render_fleet(
     """
     renderer = _Renderer(fleet, memoize)
     names = sorted(fleet.nodes) if nodes is None else list(nodes)
-    result = FleetRender(fleet, {}, list(renderer.compile_problems))
+    result = FleetRender(fleet, {}, [])
     for name in names:
         node = fleet.nodes.get(name)
         if node is None:
@@ -108,6 +108,11 @@ def render_fleet(
         apps, problems = renderer.node(node)
         result.apps[name] = apps
         result.problems.extend(problems)
+    # A template that does not compile is one problem for its app (not one per node);
+    # rendering some nodes reports it only when one of them runs the app.
+    result.problems[:0] = [
+        p for p in renderer.compile_problems if nodes is None or p.app in renderer.broken_apps_used
+    ]
     result.renders = renderer.renders
     result.template_renders = renderer.template_renders
     result.reused = renderer.reused
@@ -154,6 +159,7 @@ class _Renderer:
         self.reused = 0
         self.compiled: dict[str, CompiledApp] = {}
         self.compile_problems: list[Problem] = []
+        self.broken_apps_used: set[str] = set()
         for app in fleet.apps.values():
             compiled, failures = compile_app(app, fleet.root)
             if compiled is not None:
@@ -218,7 +224,8 @@ class _Renderer:
         for app in self.fleet.apps_for(node):
             compiled = self.compiled.get(app.name)
             if compiled is None:
-                continue  # its compile problems are already reported once
+                self.broken_apps_used.add(app.name)
+                continue
             relevant = self.relevant[app.name]
             group_names = tuple(g.name for g in groups if g.name in relevant)
             seen: Any = None

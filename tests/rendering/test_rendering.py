@@ -348,3 +348,21 @@ def test_an_error_in_an_included_partial_names_the_partial(repo: FleetRepo) -> N
         "apps/web/templates/partials/probe.j2:2: ZeroDivisionError: division by zero "
         "(node lyon-1, app web)"
     )
+
+
+def test_a_broken_app_fails_only_the_nodes_that_run_it(repo: FleetRepo) -> None:
+    repo.app("web", {"deploy.yaml.j2": DEPLOYMENT}, replicas=1)
+    repo.app("broken", {"a.yaml.j2": "{% if %}"}, selector="site=lyon")
+    fleet = load_fleet(repo.root)
+    assert sorted(render_node(fleet, "paris-1")) == ["web"]
+    with pytest.raises(FleetError) as caught:
+        render_node(fleet, "lyon-1")
+    [problem] = caught.value.problems
+    assert (problem.file, problem.app, problem.node) == (
+        "apps/broken/templates/a.yaml.j2",
+        "broken",
+        None,
+    )
+    # validating the whole fleet reports it even when no node runs the app
+    repo.app("broken", {"a.yaml.j2": "{% if %}"}, selector="site=nowhere")
+    assert [p.app for p in render_fleet(load_fleet(repo.root)).problems] == ["broken"]
