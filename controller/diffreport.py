@@ -11,7 +11,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from controller.diffing import AppChange, ChangeGroup, FleetDiff, RenderFailed, Side
+from controller.checkouts import Revision
+from controller.diffing import AppChange, ChangeGroup, FleetDiff, RenderFailed
 
 # Node names listed before "… (+N more)".
 NAMES_SHOWN = 10
@@ -181,7 +182,7 @@ def format_markdown(diff: FleetDiff, budget: int = MARKDOWN_BUDGET) -> str:
     return text
 
 
-def failure_markdown(failures: Sequence[tuple[Side, Sequence[str]]]) -> str:
+def failure_markdown(failures: Sequence[tuple[Revision, Sequence[str]]]) -> str:
     """The comment when a side does not load or render: its problems, one per line."""
     lines = ["### shoal diff: cannot compare", ""]
     for side, problems in failures:
@@ -198,7 +199,7 @@ def _escape(text: str) -> str:
 # --- json ------------------------------------------------------------------------------------
 
 
-def _side(side: Side) -> dict[str, Any]:
+def _side(side: Revision) -> dict[str, Any]:
     return {"revision": side.revision, "commit": side.commit, "workingTree": side.commit is None}
 
 

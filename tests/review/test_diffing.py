@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.diffing import Side, compare
+from controller.checkouts import Revision
+from controller.diffing import compare
 from controller.diffreport import format_markdown, format_text
 from shadow import DesiredApp
 
-BASE, HEAD = Side("main", "a" * 40), Side(None, None)
+BASE, HEAD = Revision("main", "a" * 40), Revision(None, None)
 
 
 def config_map(data: dict[str, Any]) -> DesiredApp:
