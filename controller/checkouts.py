@@ -100,8 +100,21 @@ class FleetRepository:
             yield self.path
             return
         with tempfile.TemporaryDirectory(prefix="shoal-diff-") as tmp:
-            self._unpack(side.commit, Path(tmp))
-            yield Path(tmp) / "tree"
+            tree = Path(tmp) / "tree"
+            if self.exists_at(side.commit):
+                self._unpack(side.commit, Path(tmp))
+            tree.mkdir(exist_ok=True)  # absent at that commit: an empty folder
+            yield tree
+
+    def exists_at(self, commit: str) -> bool:
+        """Whether the fleet directory exists at `commit` (it may be created later)."""
+        done = subprocess.run(
+            ["git", "cat-file", "-e", f"{commit}:{self.prefix}"],
+            cwd=self.toplevel,
+            capture_output=True,
+            check=False,
+        )
+        return done.returncode == 0
 
     def _unpack(self, commit: str, target: Path) -> None:
         """Write the fleet's files at `commit` under `target`.
@@ -122,7 +135,6 @@ class FleetRepository:
             if done.returncode != 0:
                 where = self.prefix.rstrip("/") or "the repository"
                 raise GitError(f"cannot read {where} at {commit[:12]}: {done.stderr.strip()}")
-        tree.mkdir(exist_ok=True)  # an empty tree writes nothing
 
 
 WORKING_TREE = Revision(None, None)

@@ -172,9 +172,13 @@ def group_changes(changes: list[NodeChange]) -> tuple[ChangeGroup, ...]:
 # --- the whole operation --------------------------------------------------------------------
 
 
-def _render(repo: FleetRepository, side: Revision) -> dict[str, dict[str, DesiredApp]]:
+def _render(
+    repo: FleetRepository, side: Revision, missing_is_empty: bool
+) -> dict[str, dict[str, DesiredApp]]:
     with repo.checkout(side) as root:
         if not (root / "fleet.yaml").is_file():
+            if missing_is_empty:  # the change that creates the fleet: every node is added
+                return {}
             raise FleetError(
                 [Problem(file="fleet.yaml", message="not found: not a fleet repository")]
             )
@@ -185,7 +189,9 @@ def _render(repo: FleetRepository, side: Revision) -> dict[str, dict[str, Desire
 def diff_revisions(
     repo: FleetRepository, base: Revision, head: Revision, context: int = 3
 ) -> FleetDiff:
-    """Render both sides and compare them. RenderFailed lists every problem of each broken side."""
+    """Render both sides and compare them. RenderFailed lists every problem of each broken side.
+
+    A BASE without a fleet (the change that creates it) counts as an empty fleet."""
     renders: list[dict[str, dict[str, DesiredApp]]] = []
     failures: list[tuple[Revision, list[Problem]]] = []
     for side in (base, head):
@@ -193,7 +199,7 @@ def diff_revisions(
             renders.append(renders[0] if renders else {})  # one commit: render it once
             continue
         try:
-            renders.append(_render(repo, side))
+            renders.append(_render(repo, side, missing_is_empty=side is base))
         except FleetError as exc:
             failures.append((side, list(exc.problems)))
     if failures:
