@@ -24,6 +24,7 @@ from controller.rendering import load_and_render
 from shadow import DesiredApp
 
 Change = Literal["added", "changed", "removed"]
+CHANGES: tuple[Change, ...] = ("added", "changed", "removed")
 
 
 class RenderFailed(Exception):

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from controller.checkouts import Revision
-from controller.diffing import AppChange, ChangeGroup, FleetDiff, RenderFailed
+from controller.diffing import CHANGES, AppChange, ChangeGroup, FleetDiff, RenderFailed
 
 # Node names listed before "… (+N more)".
 NAMES_SHOWN = 10
@@ -94,6 +94,11 @@ def _diff_lines(diff: str, color: bool) -> list[str]:
 
 def format_text(diff: FleetDiff, color: bool = False) -> str:
     lines = [f"shoal diff {diff.base.short} → {diff.head.short}: {headline(diff)}"]
+    for name, row in diff.by_app().items():
+        counts = ", ".join(
+            f"{change} on {_plural(row[change], 'node')}" for change in CHANGES if row[change]
+        )
+        lines.append(f"   {name}: {counts}")
     for group in diff.groups:
         lines.append("")
         lines.append(_paint(f"== {group_title(group)}", "title", color))
@@ -129,9 +134,7 @@ def _summary_table(diff: FleetDiff) -> list[str]:
     if by_app:
         lines += ["| app | added on | changed on | removed from |", "|---|---:|---:|---:|"]
         for app, row in by_app.items():
-            cells = [
-                _plural(row[c], "node") if row[c] else "" for c in ("added", "changed", "removed")
-            ]
+            cells = [_plural(row[c], "node") if row[c] else "" for c in CHANGES]
             lines.append(f"| `{app}` | " + " | ".join(cells) + " |")
         lines.append("")
     lines += ["_apps counts are (node, app) pairs: one app changing on 3 nodes counts 3._", ""]
