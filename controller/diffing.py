@@ -4,8 +4,8 @@ Two revisions of a fleet repository (git revisions, or the working tree) are eac
 checked out (`controller.checkouts`), loaded and rendered (`controller.rendering`).
 Each node's apps are compared by digest; every app that changed gets a unified diff
 of its rendered objects (`controller.objectdiff`). Nodes whose changes are identical
-(same apps, same diff text) are gathered into one `ChangeGroup`, so a change that hits
-500 nodes is read once.
+(the same fields of the same objects to the same values) are gathered into one
+`ChangeGroup`, so a change that hits 500 nodes is read once.
 
 Called by `controller.commands.diff`; `controller.diffreport` turns a `FleetDiff` into
 text, markdown or JSON.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from controller.checkouts import FleetRepository, Revision
-from controller.objectdiff import AppDiffs
+from controller.objectdiff import AppDiffs, FieldChange
 from controller.problems import FleetError, Problem
 from controller.rendering import load_and_render
 from shadow import DesiredApp
@@ -47,7 +47,8 @@ class AppChange:
     change: Change
     base: DesiredApp | None
     head: DesiredApp | None
-    diff: str
+    diff: str  # unified diff of the rendered objects
+    changes: tuple[FieldChange, ...]  # field by field, independent of context lines
 
     @property
     def version(self) -> str:
@@ -68,8 +69,10 @@ class NodeChange:
     apps: tuple[AppChange, ...]
 
     def fingerprint(self) -> tuple[object, ...]:
-        """Equal for nodes that change in exactly the same way."""
-        return (self.change, tuple((a.app, a.change, a.diff) for a in self.apps))
+        """Equal for nodes that change in exactly the same way: the same fields of the
+        same objects from the same values to the same values. Context lines of the diff
+        text (which may hold the node's own name) do not count."""
+        return (self.change, tuple((a.app, a.change, a.changes) for a in self.apps))
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,8 @@ class ChangeGroup:
 
     nodes: tuple[str, ...]
     change: Change
-    apps: tuple[AppChange, ...]
+    apps: tuple[AppChange, ...]  # the first node's; the same changes on every node
+    context_from: str | None = None  # the node whose context lines are shown, when they differ
 
 
 @dataclass(frozen=True)
@@ -142,7 +146,8 @@ def compare(
             if old is not None and new is not None and old.digest == new.digest:
                 continue
             change: Change = "added" if old is None else "removed" if new is None else "changed"
-            apps.append(AppChange(name, change, old, new, texts.diff(name, old, new)))
+            diff, fields = texts.diff(name, old, new), texts.changes(old, new)
+            apps.append(AppChange(name, change, old, new, diff, fields))
         node_change: Change = (
             "added" if before is None else "removed" if after is None else "changed"
         )
@@ -164,9 +169,17 @@ def group_changes(changes: list[NodeChange]) -> tuple[ChangeGroup, ...]:
     for change in changes:
         groups.setdefault(change.fingerprint(), []).append(change)
     ordered = sorted(groups.values(), key=lambda members: (-len(members), members[0].node))
-    return tuple(
-        ChangeGroup(tuple(m.node for m in members), members[0].change, members[0].apps)
-        for members in ordered
+    return tuple(_group(members) for members in ordered)
+
+
+def _group(members: list[NodeChange]) -> ChangeGroup:
+    first = members[0]
+    texts = {tuple(a.diff for a in m.apps) for m in members}
+    return ChangeGroup(
+        nodes=tuple(m.node for m in members),
+        change=first.change,
+        apps=first.apps,
+        context_from=first.node if len(texts) > 1 else None,
     )
 
 

@@ -44,6 +44,10 @@ def group_title(group: ChangeGroup, quote: str = "") -> str:
     return f"{what}: {name_list(group.nodes, quote=quote)}"
 
 
+def context_note(group: ChangeGroup) -> str:
+    return f"the same changes on every node; the lines around them are {group.context_from}'s"
+
+
 def headline(diff: FleetDiff) -> str:
     """One line saying how much changes, e.g. `3 of 6 nodes change`."""
     if not diff.changed:
@@ -106,6 +110,8 @@ def format_text(diff: FleetDiff, color: bool = False) -> str:
             lines.append("   (no apps)")
         for app in group.apps:
             lines.append(f"   {_app_line(app)}")
+        if group.context_from:
+            lines.append(f"   ({context_note(group)})")
         for app in group.apps:
             lines.extend(_diff_lines(app.diff, color))
     return "\n".join(lines) + "\n"
@@ -148,6 +154,8 @@ def _group_section(group: ChangeGroup) -> str:
     for app in group.apps:
         lines.append(f"- `{app.app}` {app.change} ({app.version})")
     lines.append("")
+    if group.context_from:
+        lines += [f"_{context_note(group)}_", ""]
     body = "".join(app.diff for app in group.apps)
     if body:
         fence = _fence(body)
@@ -245,7 +253,11 @@ def to_json(diff: FleetDiff) -> dict[str, Any]:
             {
                 "nodes": list(g.nodes),
                 "change": g.change,
-                "apps": [{**_app_json(a), "diff": a.diff} for a in g.apps],
+                "apps": [
+                    {**_app_json(a), "changes": [c.to_dict() for c in a.changes], "diff": a.diff}
+                    for a in g.apps
+                ],
+                "contextFrom": g.context_from,
             }
             for g in diff.groups
         ],

@@ -44,6 +44,10 @@ def test_editing_a_group_var_changes_exactly_that_groups_nodes(fleet: FleetRepo)
     (only_group,) = report["groups"]
     assert set(only_group["nodes"]) == expected
     assert "+          value: ntp.example.net\n" in only_group["apps"][0]["diff"]
+    (field,) = only_group["apps"][0]["changes"]
+    assert field["object"] == "DaemonSet sensor-collector"
+    assert field["path"].startswith("spec.template.spec.containers[0].env[")
+    assert (field["before"], field["after"]) == (group["vars"]["ntp_server"], "ntp.example.net")
 
     text = run_shoal("diff", fleet.path, "main~1", "main")
     assert text.code == 0
