@@ -51,7 +51,8 @@ def context_note(group: ChangeGroup) -> str:
 def headline(diff: FleetDiff) -> str:
     """One line saying how much changes, e.g. `3 of 6 nodes change`."""
     if not diff.changed:
-        return f"no changes: {_plural(diff.head_nodes, 'node')} render the same"
+        verb = "renders" if diff.head_nodes == 1 else "render"
+        return f"no changes: {_plural(diff.head_nodes, 'node')} {verb} the same"
     parts = [f"{len(diff.nodes)} of {diff.total_nodes} nodes change"]
     for change in ("added", "removed"):
         names = diff.nodes_with(change)

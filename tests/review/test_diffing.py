@@ -92,7 +92,7 @@ def test_no_changes_reads_as_such() -> None:
     same = {"n": {"demo": config_map({})}}
     diff = compare(BASE, HEAD, same, same)
     assert not diff.changed
-    assert "no changes: 1 node render the same" in format_text(diff)
+    assert "no changes: 1 node renders the same" in format_text(diff)
 
 
 def test_nodes_differing_only_around_the_change_share_a_group() -> None:
