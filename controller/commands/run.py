@@ -76,7 +76,7 @@ def default_work_dir(repo: str, branch: str) -> Path:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError:
         cache = Path(".shoal-controller")
-    return cache / f"{stem}-{branch}-{key}"
+    return cache / f"{stem}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', branch)}-{key}"
 
 
 def run(args: argparse.Namespace) -> int:
