@@ -19,10 +19,10 @@ import schemas
 from controller.model import DEFAULT_TOPIC_PREFIX, App, Fleet, Group, Node
 from controller.problems import FleetError, Problem
 from controller.selectors import Selector, SelectorError, parse_selector
+from controller.templating import TEMPLATE_SUFFIX
 from controller.yamlreader import YamlDocument, YamlSyntaxError, read_yaml
 
 YAML_SUFFIXES = (".yaml", ".yml")
-TEMPLATE_SUFFIX = ".j2"
 
 
 def load_fleet(root: Path) -> Fleet:

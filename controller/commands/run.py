@@ -64,7 +64,51 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="fetch, publish, wait for the broker's acknowledgements and exit "
         "(0 ok, 1 bad commit, 2 git or broker unreachable)",
     )
+    add_status_arguments(parser)
     return parser
+
+
+# --- status branch (the status helper's part; see controller/status) -------------------
+
+
+def add_status_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("status branch")
+    group.add_argument(
+        "--status-branch",
+        default="shoal-status",
+        metavar="BRANCH",
+        help="commit what the edges report to this branch of --repo (default: %(default)s)",
+    )
+    group.add_argument(
+        "--status-interval",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="at most one status commit this often (default: %(default)s)",
+    )
+    group.add_argument(
+        "--no-status", action="store_true", help="do not write reports back into git"
+    )
+
+
+def add_status_writer(controller: Any, args: argparse.Namespace, work_dir: Path) -> None:
+    """Commit edge reports to the status branch beside the pipeline (unless --no-status)."""
+    if args.no_status or args.once:
+        return
+    from controller.status.service import StatusService
+
+    controller.add(
+        StatusService(
+            controller,
+            args.repo,
+            work_dir,
+            branch=args.status_branch,
+            interval=args.status_interval,
+        )
+    )
+
+
+# ---------------------------------------------------------------------------------------
 
 
 def default_work_dir(repo: str, branch: str) -> Path:
@@ -99,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         webhook_secret=args.webhook_secret,
     )
     controller = Controller(settings)
+    add_status_writer(controller, args, settings.work_dir)
     if args.once:
         return controller.run_once()
     stop = threading.Event()

@@ -1,0 +1,217 @@
+"""The edge agent: one node's loop from desired document to Reported document.
+
+`shoal edge` (edge/cli.py) builds an `Agent` from its flags; tests build one
+in-process. Two threads matter:
+- paho's network thread (edge/link.py) only queues payloads from the desired topic
+  and flushes the waiting report on connect: it never waits for Kubernetes;
+- the worker thread owns the store, the reconciler and the runtime. For each
+  payload: judge it (edge/acceptance.py) → store it → apply it → observe → report.
+  Between payloads it wakes for the reconcile interval (drift, retries), the report
+  heartbeat, and — while an app is progressing — to poll health.
+
+On start the worker re-applies the last accepted document from the store before
+hearing from the broker, so a node that reboots offline runs what it was told.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edge import nodeinfo
+from edge.acceptance import judge
+from edge.link import BrokerLink
+from edge.reconciler import Reconciler
+from edge.reporter import Reporter, build_report
+from edge.runtime import Runtime
+from edge.store import Store
+from shadow import NodeInfo, Rejection, Topics
+from transport import BrokerOptions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """How one agent runs; the `shoal edge` flag for each field is in brackets."""
+
+    node: str  # [--node] the identity in topics and documents
+    state_dir: Path  # [--state-dir] the durable store (edge/store.py)
+    topics: Topics = field(default_factory=Topics)  # [--topic-prefix]
+    report_interval: float = 30.0  # [--report-interval] heartbeat reports
+    reconcile_interval: float = 60.0  # [--reconcile-interval] drift checks and retries
+    progress_interval: float = 2.0  # health polling while an app is progressing
+    reconnect_max_delay: int = 30  # longest wait between broker reconnect attempts
+    max_rejections: int = 10  # rejections kept for the next report
+
+
+_STOP = object()
+
+
+class Agent:
+    def __init__(self, settings: AgentSettings, runtime: Runtime, broker: BrokerOptions) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.store = Store(settings.state_dir)
+        self.link = BrokerLink(
+            broker,
+            settings.node,
+            settings.topics,
+            on_desired=self._inbox_put,
+            on_connected=self._connected,
+            reconnect_max_delay=settings.reconnect_max_delay,
+        )
+        self.reporter = Reporter(self.link.publish_report, settings.report_interval)
+        self.reconciler: Reconciler | None = None
+        self.rejected: list[Rejection] = []
+        self._inbox: queue.Queue[object] = queue.Queue()
+        self._worker: threading.Thread | None = None
+        self._node_info = nodeinfo.collect()
+        self._something_progressing = False
+        self.ready = threading.Event()  # set once the stored document was re-applied
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> Agent:
+        """Open the store (StoreError if another agent holds it), then run in the background."""
+        self.store.open()
+        self.reconciler = Reconciler(self.runtime, self.store)
+        self._worker = threading.Thread(
+            target=self._work, name=f"shoal-edge-{self.settings.node}", daemon=True
+        )
+        self._worker.start()
+        self.link.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._inbox.put(_STOP)
+        if self._worker is not None:
+            self._worker.join(timeout)
+            self._worker = None
+        self.link.stop()
+        self.store.close()
+
+    def alive(self) -> bool:
+        return self._worker is not None and self._worker.is_alive()
+
+    def __enter__(self) -> Agent:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- network thread ------------------------------------------------------------------
+
+    def _inbox_put(self, payload: bytes) -> None:
+        self._inbox.put(payload)
+
+    def _connected(self) -> None:
+        self.reporter.reconnected()
+
+    # --- worker thread -------------------------------------------------------------------
+
+    def _work(self) -> None:
+        reconciler = self.reconciler
+        assert reconciler is not None
+        stored = self.store.load_desired()
+        if stored is not None:
+            log.info(
+                "re-applying stored generation %s (revision %s) for node %s",
+                stored.generation,
+                stored.revision[:12],
+                stored.node,
+            )
+            self._guarded(lambda: reconciler.apply(stored, force=True))
+        self._guarded(self._report)
+        self.ready.set()
+        next_reconcile = time.monotonic() + self.settings.reconcile_interval
+        next_poll = time.monotonic() + self.settings.progress_interval
+        while True:
+            now = time.monotonic()
+            wake = min(next_reconcile, now + self.reporter.seconds_to_heartbeat())
+            if self._progressing():
+                wake = min(wake, next_poll)
+            try:
+                item = self._inbox.get(timeout=max(0.0, wake - now))
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                return
+            if isinstance(item, bytes):
+                self._guarded(functools.partial(self._receive, item))
+            now = time.monotonic()
+            if now >= next_reconcile:
+                self._guarded(reconciler.reconcile)
+                next_reconcile = now + self.settings.reconcile_interval
+            if now >= next_poll:
+                next_poll = now + self.settings.progress_interval
+            self._guarded(self._report)
+
+    def _guarded(self, step: Callable[[], object]) -> None:
+        """Run one step; a bug in it is logged and the loop goes on (the node keeps running)."""
+        try:
+            step()
+        except Exception:
+            log.exception("unexpected error in the edge agent loop; continuing")
+
+    def _progressing(self) -> bool:
+        """Something is on its way (a rollout, a retry): poll faster than the reconcile."""
+        return self._something_progressing or bool(self.reconciler and self.reconciler.failure)
+
+    def _receive(self, payload: bytes) -> None:
+        reconciler = self.reconciler
+        assert reconciler is not None
+        verdict = judge(payload, self.settings.node, reconciler.document, reconciler.applied_digest)
+        if verdict.outcome == "duplicate":
+            log.debug("desired generation already accepted; nothing to do")
+            return
+        if verdict.outcome == "reject":
+            assert verdict.rejection is not None
+            log.warning("rejected a desired document: %s", verdict.rejection.reason)
+            if verdict.rejection not in self.rejected:
+                self.rejected = [*self.rejected, verdict.rejection][-self.settings.max_rejections :]
+            return
+        document = verdict.document
+        assert document is not None
+        self.rejected = []
+        try:
+            self.store.save_desired(document)
+        except OSError as exc:  # keep going: applying matters more than remembering
+            log.error("cannot save the desired document in %s: %s", self.store.state_dir, exc)
+        if verdict.outcome == "unchanged":
+            log.info("generation %s: content already applied", document.generation)
+            reconciler.adopt(document)
+            return
+        log.info(
+            "applying generation %s (revision %s, %d apps)",
+            document.generation,
+            document.revision[:12],
+            len(document.apps),
+        )
+        reconciler.apply(document)
+
+    def _report(self) -> None:
+        reconciler = self.reconciler
+        assert reconciler is not None
+        apps = reconciler.observe()
+        if not self._node_info.kubernetes:
+            version = self.runtime.server_version()
+            if version:
+                self._node_info = NodeInfo(**{**self._node_info.to_dict(), "kubernetes": version})
+        report = build_report(
+            self.settings.node,
+            reconciler.document,
+            apps,
+            failure=reconciler.failure,
+            leftovers=reconciler.removal_errors(),
+            node_info=self._node_info,
+            rejected=self.rejected,
+        )
+        self._something_progressing = any(app.state == "Progressing" for app in apps.values())
+        self.reporter.submit(report)

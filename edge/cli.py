@@ -1,0 +1,152 @@
+"""`shoal edge`: run the edge agent for one node until interrupted.
+
+Listed in shoal/cli.py's COMMAND_MODULES. Parses flags into `AgentSettings`,
+builds the Kubernetes runtime and the broker options, and runs `Agent` until
+SIGINT/SIGTERM (then publishes `online: false` and exits 0). Heavy imports
+(kubernetes) stay inside `run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from shadow import DEFAULT_PREFIX, Topics, is_valid_node_name
+from transport import BrokerOptions, BrokerURLError, add_broker_arguments
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_UNAVAILABLE = 0, 2
+
+
+def default_state_dir(node: str) -> Path:
+    """`/var/lib/shoal/edge/<node>` for root (a system service), else under the XDG state dir."""
+    if os.geteuid() == 0:
+        return Path("/var/lib/shoal/edge") / node
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "shoal" / "edge" / node
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "edge",
+        help="run the edge agent: apply this node's desired state to Kubernetes and report",
+        description="Run the edge agent for one node: take its Desired document from the "
+        "broker, apply it to the node's Kubernetes cluster (server-side apply, pruning, "
+        "drift repair), and publish Reported documents. Keeps working from its state dir "
+        "when the broker is unreachable.",
+    )
+    parser.add_argument("--node", required=True, help="this node's name (its identity in topics)")
+    add_broker_arguments(parser, default="mqtt://127.0.0.1:1883")
+    kube = parser.add_argument_group("kubernetes")
+    where = kube.add_mutually_exclusive_group()
+    where.add_argument(
+        "--kubeconfig",
+        metavar="PATH",
+        help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)",
+    )
+    where.add_argument(
+        "--in-cluster",
+        action="store_true",
+        help="use the pod's service account (when the agent runs inside the cluster)",
+    )
+    kube.add_argument("--context", metavar="CTX", help="kubeconfig context (default: current)")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="durable local store (default: /var/lib/shoal/edge/NODE as root, "
+        "else ~/.local/state/shoal/edge/NODE)",
+    )
+    parser.add_argument(
+        "--report-interval",
+        type=_positive,
+        default=30.0,
+        metavar="SECONDS",
+        help="publish a heartbeat report at least this often (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--reconcile-interval",
+        type=_positive,
+        default=60.0,
+        metavar="SECONDS",
+        help="check for drift and retry failures this often (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--topic-prefix",
+        default=DEFAULT_PREFIX,
+        metavar="PREFIX",
+        help="MQTT topic prefix, as in fleet.yaml (default: %(default)s)",
+    )
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge.agent import Agent, AgentSettings
+    from edge.runtime.kubernetes import KubernetesRuntime, check_config, client_factory
+    from edge.store import StoreError
+
+    if not is_valid_node_name(args.node):
+        print(
+            f"error: --node {args.node!r} is not a valid node name "
+            "(lowercase letters, digits, '.', '-', '_')",
+            file=sys.stderr,
+        )
+        return EXIT_UNAVAILABLE
+    try:
+        broker = BrokerOptions.from_args(args)
+    except BrokerURLError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    problem = check_config(args.kubeconfig, args.context, args.in_cluster)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    state_dir = args.state_dir or default_state_dir(args.node)
+    settings = AgentSettings(
+        node=args.node,
+        state_dir=state_dir,
+        topics=Topics(args.topic_prefix),
+        report_interval=args.report_interval,
+        reconcile_interval=args.reconcile_interval,
+        progress_interval=min(2.0, args.reconcile_interval),
+    )
+    runtime = KubernetesRuntime(
+        client_factory(args.kubeconfig, args.context, args.in_cluster),
+        discovery_cache=state_dir / "discovery-cache.json",
+    )
+    agent = Agent(settings, runtime, broker)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        agent.start()
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    log.info("edge agent for node %s running (state dir %s)", args.node, state_dir)
+    try:
+        while not stop.wait(1.0):
+            if not agent.alive():
+                print("error: the edge agent's loop stopped unexpectedly", file=sys.stderr)
+                return EXIT_UNAVAILABLE
+    finally:
+        agent.stop()
+    log.info("edge agent for node %s stopped", args.node)
+    return EXIT_OK

@@ -1,0 +1,248 @@
+"""One node's reconcile: apply → prune → (later) detect drift → observe health.
+
+The agent's worker thread (edge/agent.py) owns one `Reconciler` and calls it for
+every accepted document (`apply`), on the reconcile interval (`reconcile`: drift
+and retries) and whenever it needs a report (`observe`). The reconciler is the only
+code that writes the inventory: before applying an app it records every object it
+is about to create (so a crash cannot orphan one), afterwards exactly what it owns:
+the app's objects, plus any that left the document but could not be deleted yet.
+
+Failures stay local: an object the API server rejects fails its app, not the
+others; an unreachable cluster fails the document (`failure`) and the next
+reconcile applies it all again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from edge.health import app_status, object_health
+from edge.runtime import Applied, Fingerprint, ObjectRef, Runtime, RuntimeUnavailable
+from edge.store import AppInventory, Store
+from shadow import AppStatus, DesiredApp, DesiredDocument, ResourceStatus
+
+log = logging.getLogger(__name__)
+
+
+class Reconciler:
+    def __init__(self, runtime: Runtime, store: Store) -> None:
+        self.runtime = runtime
+        self.store = store
+        self.inventory = store.load_inventory()
+        self.document: DesiredDocument | None = None
+        # Why the whole document could not be applied ("" when it could).
+        self.failure = ""
+        self.needs_apply = False
+        self._planned: dict[str, list[ObjectRef]] = {}
+        self._apply_errors: dict[str, dict[ObjectRef, str]] = {}
+        self._prune_errors: dict[str, dict[ObjectRef, str]] = {}
+        self._fingerprints: dict[ObjectRef, Fingerprint] = {}
+        # Objects found changed or deleted by someone else at the last drift check.
+        self._drifted: dict[ObjectRef, str] = {}
+
+    @property
+    def applied_digest(self) -> str:
+        return self.inventory.applied_digest
+
+    # --- apply -------------------------------------------------------------------------
+
+    def adopt(self, document: DesiredDocument) -> None:
+        """Take a new generation whose content is already applied: nothing to change."""
+        self.document = document
+
+    def apply(self, document: DesiredDocument, *, force: bool = False) -> None:
+        """Make the cluster match `document`; `force` re-applies apps already applied."""
+        self.document = document
+        try:
+            for name, app in document.apps.items():
+                if force or not self._is_applied(name, app):
+                    self._apply_app(name, app)
+            for name in sorted(set(self.inventory.apps) - set(document.apps)):
+                self._remove_app(name)
+        except RuntimeUnavailable as exc:
+            self._unavailable(exc)
+        else:
+            self.failure = ""
+            self.needs_apply = False
+        complete = (
+            not self.failure
+            and not any(self._apply_errors.values())
+            and not any(self._prune_errors.values())
+            and set(self.inventory.apps) <= set(document.apps)
+        )
+        self.inventory.applied_digest = document.digest if complete else ""
+        self.store.save_inventory(self.inventory)
+
+    def _unavailable(self, exc: RuntimeUnavailable) -> None:
+        generation = self.document.generation if self.document else None
+        self.failure = f"generation {generation} not applied: {exc}"
+        self.needs_apply = True
+        log.warning("%s", self.failure)
+
+    def _is_applied(self, name: str, app: DesiredApp) -> bool:
+        owned = self.inventory.apps.get(name)
+        return (
+            owned is not None
+            and owned.digest == app.digest
+            and name in self._planned
+            and not self._apply_errors.get(name)
+        )
+
+    def _apply_app(self, name: str, app: DesiredApp) -> None:
+        planned = self.runtime.plan(name, app)
+        owned = self.inventory.apps.setdefault(name, AppInventory())
+        previous = list(owned.objects)
+        owned.objects = previous + [ref for ref in planned if ref not in previous]
+        owned.digest = ""
+        self.store.save_inventory(self.inventory)  # own it before creating it
+
+        results = self.runtime.apply(name, app)
+        self._record(name, results)
+        stale = [ref for ref in previous if ref not in planned]
+        prune_errors = self._delete(reversed(stale))
+        owned.objects = planned + [ref for ref in stale if ref in prune_errors]
+        self._planned[name] = planned
+        self._prune_errors[name] = prune_errors
+        if not self._apply_errors[name] and not prune_errors:
+            owned.digest = app.digest
+        log.info(
+            "app %s: applied %d objects, %d failed, pruned %d",
+            name,
+            len(results) - len(self._apply_errors[name]),
+            len(self._apply_errors[name]),
+            len(stale) - len(prune_errors),
+        )
+
+    def _record(self, name: str, results: list[Applied], *, partial: bool = False) -> None:
+        errors = self._apply_errors.get(name, {}) if partial else {}
+        for result in results:
+            if result.ok:
+                errors.pop(result.ref, None)
+                if result.fingerprint is not None:
+                    self._fingerprints[result.ref] = result.fingerprint
+            else:
+                errors[result.ref] = result.error
+                log.warning("app %s: %s: %s", name, result.ref, result.error)
+        self._apply_errors[name] = errors
+
+    def _delete(self, refs: Iterable[ObjectRef]) -> dict[ObjectRef, str]:
+        errors = {}
+        for ref in refs:
+            error = self.runtime.delete(ref)
+            self._fingerprints.pop(ref, None)
+            self._drifted.pop(ref, None)
+            if error:
+                errors[ref] = error
+                log.warning("cannot delete %s: %s", ref, error)
+            else:
+                log.info("pruned %s", ref)
+        return errors
+
+    def _remove_app(self, name: str) -> None:
+        owned = self.inventory.apps[name]
+        errors = self._delete(reversed(owned.objects))
+        for table in (self._planned, self._apply_errors, self._prune_errors):
+            table.pop(name, None)
+        if errors:
+            owned.objects = [ref for ref in owned.objects if ref in errors]
+            owned.digest = ""
+        else:
+            del self.inventory.apps[name]
+            log.info("removed app %s", name)
+
+    # --- drift -------------------------------------------------------------------------
+
+    def reconcile(self) -> None:
+        """The periodic pass: retry what failed, repair drift, finish removals."""
+        document = self.document
+        if document is None:
+            return
+        if self.needs_apply:
+            self.apply(document, force=True)
+            return
+        try:
+            for name, app in document.apps.items():
+                if not self._is_applied(name, app) or self._prune_errors.get(name):
+                    self._apply_app(name, app)
+                else:
+                    self._repair_drift(name, app)
+            for name in sorted(set(self.inventory.apps) - set(document.apps)):
+                self._remove_app(name)
+        except RuntimeUnavailable as exc:
+            self._unavailable(exc)
+        self.store.save_inventory(self.inventory)
+
+    def _repair_drift(self, name: str, app: DesiredApp) -> None:
+        drifted: dict[ObjectRef, str] = {}
+        for ref in self._planned.get(name, []):
+            live = self.runtime.get(ref)
+            known = self._fingerprints.get(ref)
+            if live is None:
+                drifted[ref] = "deleted by someone else; re-applied"
+            elif known is not None and known.changed_in(live):
+                drifted[ref] = "changed by someone else; re-applied"
+            else:
+                self._drifted.pop(ref, None)
+        if not drifted:
+            return
+        for ref, what in drifted.items():
+            log.warning("drift: app %s: %s %s", name, ref, what.split(";")[0])
+        self._drifted.update(drifted)
+        self._record(name, self.runtime.apply(name, app, only=drifted), partial=True)
+
+    # --- observe -----------------------------------------------------------------------
+
+    def observe(self) -> dict[str, AppStatus]:
+        """Each desired app's state, from the live objects (empty before any document)."""
+        document = self.document
+        if document is None:
+            return {}
+        statuses = {}
+        try:
+            for name in document.apps:
+                statuses[name] = self._observe_app(name)
+        except RuntimeUnavailable as exc:
+            if not self.failure:
+                self._unavailable(exc)
+            return {name: AppStatus("Failed", self.failure) for name in document.apps}
+        return statuses
+
+    def _observe_app(self, name: str) -> AppStatus:
+        if name not in self._planned:
+            if self.failure:
+                return AppStatus("Failed", self.failure)
+            return AppStatus("Progressing", "not applied yet")
+        errors = self._apply_errors.get(name, {})
+        failures: dict[str, str] = {}
+        resources = []
+        for ref in self._planned[name]:
+            if ref in errors:
+                failures[str(ref)] = errors[ref]
+                resources.append(
+                    ResourceStatus(ref.kind, ref.namespace, ref.name, False, errors[ref])
+                )
+                continue
+            health = object_health(self.runtime.get(ref))
+            if health.failed:
+                failures[str(ref)] = health.message
+            drift = self._drifted.get(ref, "")
+            message = "; ".join(m for m in (health.message, drift) if m)
+            resources.append(
+                ResourceStatus(
+                    ref.kind, ref.namespace, ref.name, health.ready, message, bool(drift)
+                )
+            )
+        for ref, error in self._prune_errors.get(name, {}).items():
+            failures[str(ref)] = f"left the document but cannot be deleted: {error}"
+        return app_status(resources, failures)
+
+    def removal_errors(self) -> list[str]:
+        """Apps that left the document but whose objects could not all be deleted yet."""
+        document = self.document
+        desired = set(document.apps) if document else set()
+        return sorted(
+            f"{name} ({len(owned.objects)} objects left)"
+            for name, owned in self.inventory.apps.items()
+            if name not in desired
+        )

@@ -1,0 +1,117 @@
+"""Reported documents: composing them, and publishing them at the right moments.
+
+The agent (edge/agent.py) builds a report with `build_report` after everything it
+does and hands it to the `Reporter`, which publishes it when something meaningful
+changed (state, apps, rejections, observed generation) or when the report interval
+is due, as a heartbeat. While the broker is away only the latest report is kept;
+it goes out as soon as the link is back (`reconnected`, called on connect).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from edge.health import node_state
+from shadow import AppStatus, DesiredDocument, NodeInfo, Rejection, ReportedDocument
+
+log = logging.getLogger(__name__)
+
+
+def build_report(
+    node: str,
+    document: DesiredDocument | None,
+    apps: Mapping[str, AppStatus],
+    *,
+    failure: str = "",
+    leftovers: Sequence[str] = (),
+    node_info: NodeInfo | None = None,
+    rejected: Sequence[Rejection] = (),
+) -> ReportedDocument:
+    """The Reported document for what the reconciler observed."""
+    if document is None:
+        state, message = "Progressing", failure or "waiting for the first desired document"
+        if failure:
+            state = "Failed"
+    else:
+        state, message = node_state(apps, failure)
+    if leftovers:
+        note = f"removed apps not yet deleted: {', '.join(leftovers)}"
+        message = f"{message}; {note}" if message else note
+    return ReportedDocument(
+        node=node,
+        observed_generation=document.generation if document else None,
+        observed_digest=document.digest if document else "",
+        revision=document.revision if document else "",
+        state=state,  # type: ignore[arg-type]
+        apps=dict(apps),
+        node_info=node_info or NodeInfo(),
+        message=message,
+        rejected=tuple(rejected),
+    )
+
+
+class Reporter:
+    """Publishes on change or heartbeat; offline, only the newest report waits."""
+
+    def __init__(
+        self,
+        publish: Callable[[bytes], bool],
+        interval: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._publish = publish
+        self.interval = interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._pending: ReportedDocument | None = None
+        self._sent: ReportedDocument | None = None
+        self._last: dict[str, Any] | None = None
+        self._next_heartbeat = clock()
+        self.published = 0
+
+    def submit(self, report: ReportedDocument) -> None:
+        meaningful = report.meaningful()
+        with self._lock:
+            changed = meaningful != self._last
+            if not changed and self._clock() < self._next_heartbeat:
+                return
+            if changed:
+                log.info(
+                    "state %s (generation %s)%s",
+                    report.state,
+                    report.observed_generation,
+                    f": {report.message}" if report.message else "",
+                )
+            self._last = meaningful
+            self._pending = report  # replaces any older report still waiting
+            # Offline, the heartbeat still moves on: the waiting report goes out on connect.
+            self._next_heartbeat = self._clock() + self.interval
+            self._flush_locked()
+
+    def reconnected(self) -> None:
+        """The broker is back: send the waiting report, or repeat the last one (a broker
+        without persistence may have lost it)."""
+        with self._lock:
+            self._pending = self._pending or self._sent
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if self._pending is None:
+            return
+        if self._publish(self._pending.to_json()):
+            self._sent, self._pending = self._pending, None
+            self.published += 1
+
+    def seconds_to_heartbeat(self) -> float:
+        with self._lock:
+            return max(0.0, self._next_heartbeat - self._clock())
+
+    @property
+    def pending(self) -> ReportedDocument | None:
+        """The report waiting for the broker, if any."""
+        with self._lock:
+            return self._pending

@@ -1,0 +1,294 @@
+"""The Kubernetes runtime: server-side apply of a Desired app through the official client.
+
+Used by `shoal edge` (edge/cli.py builds it from a kubeconfig or the in-cluster
+service account) and by the edge tests against the API stand-in or a real cluster.
+Every object is applied with field manager `shoal`, forcing conflicts (the Desired
+document is the source of truth), labelled `app.kubernetes.io/managed-by: shoal`
+and `shoal.dev/app: <app>`; a namespaced object without a namespace goes to the
+app's namespace, which is created when missing.
+
+`kubernetes.dynamic.DynamicClient` resolves any kind through discovery, so custom
+resources work like built-in ones. It is built lazily: the cluster may be down when
+the agent starts, and the agent must still start, report and retry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Collection
+from pathlib import Path
+from typing import Any
+
+from edge.runtime import (
+    FIELD_MANAGER,
+    Applied,
+    Fingerprint,
+    ObjectRef,
+    RuntimeUnavailable,
+    labelled,
+)
+from shadow import DesiredApp, Resource
+
+log = logging.getLogger(__name__)
+
+# Kinds other objects live in or are made of go first (like `kubectl apply` users
+# order them by hand); everything else keeps the order of the Desired document.
+_FIRST_KINDS = ("Namespace", "CustomResourceDefinition")
+# (connect, read) seconds: a hung API server must not hang the agent's loop.
+REQUEST_TIMEOUT = (5.0, 30.0)
+
+
+def apply_order(resources: Collection[Resource]) -> list[Resource]:
+    def rank(item: tuple[int, Resource]) -> tuple[int, int]:
+        index, res = item
+        kind = res.get("kind")
+        return (_FIRST_KINDS.index(kind) if kind in _FIRST_KINDS else len(_FIRST_KINDS), index)
+
+    return [res for _, res in sorted(enumerate(resources), key=rank)]
+
+
+def api_error_message(exc: Exception) -> str:
+    """The API server's own words (`Status.message`) for a failed request."""
+    body = getattr(exc, "body", None)
+    if body:
+        try:
+            message = json.loads(body).get("message")
+        except (ValueError, AttributeError):
+            message = None
+        if message:
+            return str(message)
+        if isinstance(body, bytes):
+            body = body.decode("utf-8", "replace")
+        return str(body)[:500]
+    status = getattr(exc, "status", None)
+    reason = getattr(exc, "reason", None)
+    return f"{status} {reason}" if status else str(exc)
+
+
+class KubernetesRuntime:
+    """A `Runtime` over a `kubernetes.client.ApiClient` made by `client_factory`."""
+
+    def __init__(
+        self, client_factory: Callable[[], Any], discovery_cache: Path | None = None
+    ) -> None:
+        self._client_factory = client_factory
+        self._discovery_cache = discovery_cache
+        self._dynamic: Any = None
+        self._lock = threading.Lock()
+        self._version = ""
+
+    # --- connection -------------------------------------------------------------------
+
+    def _client(self) -> Any:
+        from kubernetes.dynamic import DynamicClient
+
+        with self._lock:
+            if self._dynamic is None:
+                try:
+                    api_client = self._client_factory()
+                    cache = str(self._discovery_cache) if self._discovery_cache else None
+                    self._dynamic = DynamicClient(api_client, cache_file=cache)  # type: ignore[no-untyped-call]
+                except Exception as exc:
+                    if _is_unreachable(exc):
+                        raise RuntimeUnavailable(
+                            f"cannot reach the Kubernetes API: {_short(exc)}"
+                        ) from exc
+                    raise RuntimeUnavailable(
+                        f"cannot use the Kubernetes API: {_short(exc)}"
+                    ) from exc
+            return self._dynamic
+
+    def _call(self, what: Callable[[Any], Any]) -> Any:
+        """Run one request; connection failures become RuntimeUnavailable."""
+        client = self._client()
+        try:
+            return what(client)
+        except Exception as exc:
+            if _is_unreachable(exc):
+                with self._lock:
+                    self._dynamic = None  # rediscover once the server is back
+                raise RuntimeUnavailable(f"cannot reach the Kubernetes API: {_short(exc)}") from exc
+            raise
+
+    def server_version(self) -> str:
+        if not self._version:
+            try:
+                info = self._call(lambda c: c.version.get("kubernetes") or {})
+                self._version = str(info.get("gitVersion") or "")
+            except RuntimeUnavailable:
+                return ""
+        return self._version
+
+    def _resource(self, api_version: str, kind: str) -> Any:
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+        try:
+            return self._call(lambda c: c.resources.get(api_version=api_version, kind=kind))
+        except ResourceNotFoundError:
+            return None
+
+    # --- Runtime ----------------------------------------------------------------------
+
+    def plan(self, app: str, desired: DesiredApp) -> list[ObjectRef]:
+        return [self._ref(res, desired.namespace)[0] for res in apply_order(desired.resources)]
+
+    def _ref(self, res: Resource, app_namespace: str) -> tuple[ObjectRef, Any]:
+        api_version, kind = str(res["apiVersion"]), str(res["kind"])
+        meta = res.get("metadata") or {}
+        resource = self._resource(api_version, kind)
+        if resource is not None and not resource.namespaced:
+            namespace = ""
+        else:  # unknown kinds keep the best guess, so their failure names a place
+            namespace = str(meta.get("namespace") or app_namespace or "")
+        return ObjectRef(api_version, kind, namespace, str(meta["name"])), resource
+
+    def apply(
+        self, app: str, desired: DesiredApp, only: Collection[ObjectRef] | None = None
+    ) -> list[Applied]:
+        results = []
+        namespaces_seen: set[str] = set()
+        for res in apply_order(desired.resources):
+            ref, resource = self._ref(res, desired.namespace)
+            if only is not None and ref not in only:
+                continue
+            results.append(self._apply_one(app, ref, resource, res, namespaces_seen))
+        return results
+
+    def _apply_one(
+        self, app: str, ref: ObjectRef, resource: Any, res: Resource, namespaces: set[str]
+    ) -> Applied:
+        from kubernetes.dynamic.exceptions import DynamicApiError
+
+        if resource is None:
+            return Applied(ref, f"the API server has no kind {ref.kind} in {ref.api_version}")
+        if resource.namespaced and not ref.namespace:
+            return Applied(ref, "namespaced object without a namespace (and the app has none)")
+        body = labelled(res, app)
+        if resource.namespaced:
+            body["metadata"]["namespace"] = ref.namespace
+        else:
+            body["metadata"].pop("namespace", None)
+        try:
+            if resource.namespaced and ref.namespace not in namespaces:
+                self._ensure_namespace(ref.namespace)
+                namespaces.add(ref.namespace)
+            live = self._call(
+                lambda c: c.server_side_apply(
+                    resource,
+                    body=body,
+                    name=ref.name,
+                    namespace=ref.namespace or None,
+                    field_manager=FIELD_MANAGER,
+                    force_conflicts=True,
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
+            )
+        except DynamicApiError as exc:
+            return Applied(ref, api_error_message(exc))
+        return Applied(ref, fingerprint=Fingerprint.of(live.to_dict()))
+
+    def _ensure_namespace(self, name: str) -> None:
+        from kubernetes.dynamic.exceptions import ConflictError, NotFoundError
+
+        namespaces = self._resource("v1", "Namespace")
+        try:
+            self._call(lambda c: c.get(namespaces, name=name, _request_timeout=REQUEST_TIMEOUT))
+            return
+        except NotFoundError:
+            pass
+        log.info("creating namespace %s", name)
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        try:
+            self._call(lambda c: c.create(namespaces, body=body, _request_timeout=REQUEST_TIMEOUT))
+        except ConflictError:
+            pass  # created meanwhile by someone else: what we wanted
+
+    def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        from kubernetes.dynamic.exceptions import NotFoundError
+
+        resource = self._resource(ref.api_version, ref.kind)
+        if resource is None:
+            return None
+        try:
+            live = self._call(
+                lambda c: c.get(
+                    resource,
+                    name=ref.name,
+                    namespace=ref.namespace or None,
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
+            )
+        except NotFoundError:
+            return None
+        obj: dict[str, Any] = live.to_dict()
+        return obj
+
+    def delete(self, ref: ObjectRef) -> str:
+        from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError
+
+        resource = self._resource(ref.api_version, ref.kind)
+        if resource is None:
+            return ""  # the kind itself is gone (a removed CRD): so is the object
+        try:
+            self._call(
+                lambda c: c.delete(
+                    resource,
+                    name=ref.name,
+                    namespace=ref.namespace or None,
+                    propagation_policy="Background",
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
+            )
+        except NotFoundError:
+            return ""
+        except DynamicApiError as exc:
+            return api_error_message(exc)
+        return ""
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    import urllib3.exceptions
+
+    return isinstance(exc, (urllib3.exceptions.HTTPError, OSError, TimeoutError))
+
+
+def _short(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)  # urllib3's MaxRetryError wraps the socket error
+    return str(reason or exc).splitlines()[0][:300]
+
+
+def client_factory(
+    kubeconfig: str | None = None, context: str | None = None, in_cluster: bool = False
+) -> Callable[[], Any]:
+    """A function making an ApiClient from a kubeconfig (or the in-cluster account).
+
+    Called when the runtime first connects (and again after the API was unreachable),
+    so a rotated token or edited kubeconfig is picked up.
+    """
+
+    def make() -> Any:
+        from kubernetes import client, config
+
+        if in_cluster:
+            configuration = client.Configuration()
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            return client.ApiClient(configuration)
+        return config.new_client_from_config(config_file=kubeconfig, context=context)  # type: ignore[no-untyped-call]
+
+    return make
+
+
+def check_config(
+    kubeconfig: str | None = None, context: str | None = None, in_cluster: bool = False
+) -> str:
+    """ "" when the Kubernetes settings can be loaded, else why not (for `shoal edge`)."""
+    from kubernetes.config import ConfigException
+
+    try:
+        client_factory(kubeconfig, context, in_cluster)()
+    except (ConfigException, OSError, ValueError, KeyError) as exc:
+        source = "in-cluster service account" if in_cluster else (kubeconfig or "~/.kube/config")
+        return f"cannot load Kubernetes settings from {source}: {exc}"
+    return ""

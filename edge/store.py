@@ -1,0 +1,169 @@
+"""The agent's durable local store: what it was last told, and what it applied.
+
+Lives in `--state-dir`. The agent (edge/agent.py) saves a Desired document the
+moment it accepts it, and the reconciler (edge/reconciler.py) saves the inventory
+before and after every apply, so after a crash or a reboot with no broker in
+sight the agent can re-apply and prune exactly, without the cloud.
+
+Files (JSON):
+- `desired.json`   the last accepted Desired document, as received
+- `inventory.json` per app: the objects shoal owns and the app digest last applied
+  in full; plus the node digest last applied in full (to skip re-deliveries)
+- `lock`           held while an agent runs, so two agents never share a store
+
+Every write is atomic: temp file, fsync, rename, fsync of the directory. A reader
+sees the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from edge.runtime import ObjectRef
+from shadow import DesiredDocument, DocumentError
+
+log = logging.getLogger(__name__)
+
+
+class StoreError(Exception):
+    """The state dir cannot be used (permissions, another agent holds it)."""
+
+
+@dataclass
+class AppInventory:
+    """What shoal owns for one app. `digest` is set once the app applied without error."""
+
+    objects: list[ObjectRef] = field(default_factory=list)
+    digest: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"digest": self.digest, "objects": [ref.to_dict() for ref in self.objects]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AppInventory:
+        return cls(
+            [ObjectRef.from_dict(o) for o in data.get("objects", [])], str(data.get("digest", ""))
+        )
+
+
+@dataclass
+class Inventory:
+    apps: dict[str, AppInventory] = field(default_factory=dict)
+    applied_digest: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "appliedDigest": self.applied_digest,
+            "apps": {name: app.to_dict() for name, app in sorted(self.apps.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Inventory:
+        return cls(
+            {name: AppInventory.from_dict(app) for name, app in data.get("apps", {}).items()},
+            str(data.get("appliedDigest", "")),
+        )
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that a crash leaves the old or the new content."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # make the rename itself durable
+    finally:
+        os.close(dir_fd)
+
+
+class Store:
+    """The state dir. `open()` takes the lock; `close()` releases it."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = Path(state_dir)
+        self.desired_path = self.state_dir / "desired.json"
+        self.inventory_path = self.state_dir / "inventory.json"
+        self._lock_file: IO[bytes] | None = None
+
+    def open(self) -> Store:
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            lock = open(self.state_dir / "lock", "ab")  # noqa: SIM115 - held until close()
+        except OSError as exc:
+            raise StoreError(f"cannot use state dir {self.state_dir}: {exc.strerror}") from exc
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            lock.close()
+            raise StoreError(
+                f"state dir {self.state_dir} is in use by another shoal edge agent"
+            ) from exc
+        self._lock_file = lock
+        return self
+
+    def close(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing releases the flock
+            self._lock_file = None
+
+    # --- Desired -------------------------------------------------------------------------
+
+    def load_desired(self) -> DesiredDocument | None:
+        """The last accepted document, or None (none yet, or unreadable: logged)."""
+        try:
+            payload = self.desired_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            log.error("cannot read %s: %s", self.desired_path, exc.strerror)
+            return None
+        try:
+            return DesiredDocument.from_json(payload)
+        except DocumentError as exc:
+            log.error("ignoring %s: %s", self.desired_path, exc)
+            return None
+
+    def save_desired(self, document: DesiredDocument) -> None:
+        write_atomic(self.desired_path, document.to_json())
+
+    # --- inventory -----------------------------------------------------------------------
+
+    def load_inventory(self) -> Inventory:
+        try:
+            data = json.loads(self.inventory_path.read_bytes())
+            return Inventory.from_dict(data)
+        except FileNotFoundError:
+            return Inventory()
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            # Losing the inventory loses pruning of objects already gone from Desired,
+            # not the objects themselves: say so and carry on.
+            log.error("ignoring unreadable %s: %s", self.inventory_path, exc)
+            return Inventory()
+
+    def save_inventory(self, inventory: Inventory) -> None:
+        data = json.dumps(inventory.to_dict(), indent=1, sort_keys=True).encode()
+        write_atomic(self.inventory_path, data)
+
+    def __enter__(self) -> Store:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

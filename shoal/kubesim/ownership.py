@@ -1,0 +1,226 @@
+"""Field ownership for server-side apply, kept in `metadata.managedFields`.
+
+A simplified model of the real structured-merge-diff:
+- a *field* is a path to a leaf: maps are walked into, every other value (scalars
+  and whole lists) is one leaf. Lists are atomic, where the real server merges
+  associative lists (containers, ports, env) item by item by their key.
+- each manager owns a set of fields per operation ("Apply" or "Update"), written
+  into `managedFields[].fieldsV1` in the real `f:<name>` notation.
+- an apply by manager M: fields M applied before and no longer applies are removed
+  from the object unless another manager owns them; fields it applies whose value
+  differs from the live one and that another manager owns are conflicts (409)
+  unless `force=true`, which moves ownership to M.
+- an update (create, PUT, merge/JSON patch) makes its manager own the fields whose
+  value it changed.
+
+`apply_configuration` and `record_update` are called by `store.py`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+Path = tuple[str, ...]
+
+# Not part of any manager's fields: identity and server-kept metadata, and status.
+_SYSTEM_METADATA = {
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "managedFields",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+}
+
+
+def leaves(obj: dict[str, Any]) -> dict[Path, Any]:
+    """The owned-able leaves of an object: everything but apiVersion/kind/status and
+    the server's own metadata, flattened to path → value."""
+    out: dict[Path, Any] = {}
+
+    def walk(node: Any, prefix: Path) -> None:
+        if isinstance(node, dict) and node:
+            for key, value in node.items():
+                walk(value, (*prefix, key))
+        else:
+            out[prefix] = node
+
+    for key, value in obj.items():
+        if key in ("apiVersion", "kind", "status"):
+            continue
+        if key == "metadata" and isinstance(value, dict):
+            for mkey, mvalue in value.items():
+                if mkey not in _SYSTEM_METADATA:
+                    walk(mvalue, ("metadata", mkey))
+            continue
+        walk(value, (key,))
+    return out
+
+
+def _overlaps(a: Path, b: Path) -> bool:
+    shorter = min(len(a), len(b))
+    return a[:shorter] == b[:shorter]
+
+
+def lookup(obj: Any, path: Path) -> tuple[bool, Any]:
+    node = obj
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return False, None
+        node = node[key]
+    return True, node
+
+
+def _remove(obj: dict[str, Any], path: Path) -> None:
+    """Delete the field at `path` and any maps its removal leaves empty."""
+    trail: list[tuple[dict[str, Any], str]] = []
+    node: Any = obj
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return
+        trail.append((node, key))
+        node = node[key]
+    for index, (parent, key) in enumerate(reversed(trail)):
+        if index == 0 or parent[key] == {}:
+            del parent[key]
+        else:
+            break
+
+
+def _deep_merge(live: dict[str, Any], config: dict[str, Any]) -> None:
+    for key, value in config.items():
+        if isinstance(value, dict) and value and isinstance(live.get(key), dict):
+            _deep_merge(live[key], value)
+        else:
+            live[key] = copy.deepcopy(value)
+
+
+# --- managedFields <-> owned paths ------------------------------------------------
+
+
+def _to_fields_v1(paths: set[Path]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for path in sorted(paths):
+        node = tree
+        for key in path:
+            node = node.setdefault(f"f:{key}", {})
+    return tree
+
+
+def _from_fields_v1(tree: dict[str, Any], prefix: Path = ()) -> Iterator[Path]:
+    children = [k for k in tree if k.startswith("f:")]
+    if not children and prefix:
+        yield prefix
+    for key in children:
+        yield from _from_fields_v1(tree[key], (*prefix, key[2:]))
+
+
+Owners = dict[tuple[str, str], set[Path]]  # (manager, operation) -> fields
+
+
+def owners_of(obj: dict[str, Any]) -> Owners:
+    owners: Owners = {}
+    for entry in obj.get("metadata", {}).get("managedFields") or []:
+        key = (entry.get("manager", ""), entry.get("operation", "Update"))
+        owners[key] = set(_from_fields_v1(entry.get("fieldsV1") or {}))
+    return owners
+
+
+def write_owners(
+    obj: dict[str, Any], owners: Owners, api_version: str, now: str, touched: set[tuple[str, str]]
+) -> None:
+    """Store `owners` as managedFields; entries in `touched` get the time `now`."""
+    previous = {
+        (e.get("manager", ""), e.get("operation", "Update")): e
+        for e in obj.get("metadata", {}).get("managedFields") or []
+    }
+    entries = []
+    for (manager, operation), paths in owners.items():
+        if not paths:
+            continue
+        old = previous.get((manager, operation))
+        fields = _to_fields_v1(paths)
+        changed = (manager, operation) in touched or old is None or old.get("fieldsV1") != fields
+        entries.append(
+            {
+                "manager": manager,
+                "operation": operation,
+                "apiVersion": api_version,
+                "time": now if changed or old is None else old.get("time", now),
+                "fieldsType": "FieldsV1",
+                "fieldsV1": fields,
+            }
+        )
+    obj.setdefault("metadata", {})["managedFields"] = entries
+
+
+# --- the two kinds of write ---------------------------------------------------------
+
+
+def apply_configuration(
+    live: dict[str, Any] | None, config: dict[str, Any], manager: str, force: bool
+) -> tuple[dict[str, Any], Owners, list[tuple[str, str]]]:
+    """Merge an apply configuration into the live object (or a new one).
+
+    Returns the merged object, the new ownership and the conflicts found (the
+    caller refuses the request when there are conflicts and `force` is false; with
+    `force`, the conflicting fields were taken over).
+    """
+    merged = copy.deepcopy(live) if live is not None else {}
+    owners = owners_of(live) if live is not None else {}
+    me = (manager, "Apply")
+    applied = leaves(config)
+    live_leaves = leaves(live) if live is not None else {}
+
+    conflicts: list[tuple[str, str]] = []
+    for path, value in applied.items():
+        found, current = lookup(live, path) if live is not None else (False, None)
+        if found and current == value:
+            continue
+        for other, paths in owners.items():
+            if other == me:
+                continue
+            clashing = [p for p in paths if _overlaps(p, path)]
+            if clashing:
+                conflicts.append((other[0], ".".join(path)))
+                if force:
+                    paths.difference_update(clashing)
+    if conflicts and not force:
+        return merged, owners, conflicts
+
+    # Fields this manager applied before and dropped now go, unless someone else owns them.
+    for path in owners.get(me, set()) - set(applied):
+        shared = any(
+            any(_overlaps(p, path) for p in paths) for who, paths in owners.items() if who != me
+        )
+        if not shared and path in live_leaves:
+            _remove(merged, path)
+    _deep_merge(merged, config)
+    # Fields applied with equal values stay shared with their other owners, as on the real server.
+    owners[me] = set(applied)
+    return merged, owners, conflicts
+
+
+def record_update(old: dict[str, Any] | None, new: dict[str, Any], manager: str) -> Owners:
+    """Ownership after a non-apply write by `manager`: it owns the fields it changed."""
+    owners = owners_of(old) if old is not None else {}
+    before = leaves(old) if old is not None else {}
+    after = leaves(new)
+    changed = {p for p, v in after.items() if before.get(p, _MISSING) != v}
+    removed = set(before) - set(after)
+    for paths in owners.values():
+        paths.difference_update(
+            {p for p in paths if any(_overlaps(p, c) for c in changed | removed)}
+        )
+    if changed:
+        owners.setdefault((manager, "Update"), set()).update(changed)
+    return owners
+
+
+_MISSING = object()

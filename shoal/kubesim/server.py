@@ -1,0 +1,308 @@
+"""The HTTP face of the stand-in: routes API-server URLs to the store.
+
+`ApiServer` is a `ThreadingHTTPServer` speaking HTTP/1.1 with keep-alive (the
+official client pools connections). `Handler` parses a request into discovery or
+a resource route (group, version, plural, namespace, name, subresource), calls
+`Store`, and answers JSON: the object, a `<Kind>List`, or a `Status` with the
+real server's HTTP code. Every request is recorded as (method, path) for tests
+that assert what a client did (e.g. no writes on a no-op).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+
+from shoal.kubesim import discovery, errors
+from shoal.kubesim.catalog import Catalog, Kind
+from shoal.kubesim.errors import ApiError
+from shoal.kubesim.store import APPLY, DEFAULT_MANAGER, Store
+
+# Deleting these answers the object (they pass through a terminating state on a real
+# server); every other kind answers a Status of Success.
+_DELETE_RETURNS_OBJECT = {"Pod", "Namespace"}
+
+
+@dataclass
+class Route:
+    """A resource URL, resolved against the catalogue."""
+
+    kind: Kind
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+
+
+class ApiServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self, address: tuple[str, int], store: Store, catalog: Catalog, version: str
+    ) -> None:
+        super().__init__(address, Handler)
+        self.store = store
+        self.catalog = catalog
+        self.version = version
+        self.address_text = f"{address[0]}:{self.server_address[1]}"
+        self.requests: list[tuple[str, str]] = []
+        self.requests_lock = threading.Lock()
+
+    def record(self, method: str, path: str) -> None:
+        with self.requests_lock:
+            self.requests.append((method, path))
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms ACK waits
+    server: ApiServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read sim.requests
+        pass
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    # --- dispatch ---------------------------------------------------------------------
+
+    def _handle(self, method: str) -> None:
+        url = urlsplit(self.path)
+        path = url.path.rstrip("/") or "/"
+        self.server.record(method, path)
+        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        raw = self._read_body()
+        try:
+            code, doc = self._dispatch(method, path, query, raw)
+        except ApiError as exc:
+            code, doc = exc.code, exc.status()
+        except Exception as exc:  # a bug in the stand-in: answer like a server would
+            code, doc = 500, ApiError(500, "InternalError", f"kubesim: {exc!r}").status()
+        self._send(code, doc)
+
+    def _dispatch(
+        self, method: str, path: str, query: dict[str, str], raw: bytes
+    ) -> tuple[int, Any]:
+        parts = [p for p in path.split("/") if p]
+        found = self._discovery(parts)
+        if found is not None:
+            if method != "GET":
+                raise errors.method_not_allowed(method)
+            return found
+        route = self._route(parts)
+        if route is None:
+            raise errors.path_not_found(path)
+        return self._resource(method, route, query, raw)
+
+    def _discovery(self, parts: list[str]) -> tuple[int, Any] | None:
+        catalog = self.server.catalog
+        doc: Any = None
+        if parts == ["version"]:
+            doc = discovery.version_info(self.server.version)
+        elif parts in (["healthz"], ["readyz"], ["livez"]):
+            doc = "ok"
+        elif parts == ["api"]:
+            doc = discovery.core_versions(self.server.address_text)
+        elif parts == ["api", "v1"]:
+            doc = discovery.resource_list(catalog, "", "v1")
+        elif parts == ["apis"]:
+            doc = discovery.group_list(catalog)
+        elif len(parts) == 2 and parts[0] == "apis":
+            doc = discovery.group(catalog, parts[1])
+            if doc is None:
+                raise errors.path_not_found("/" + "/".join(parts))
+        elif len(parts) == 3 and parts[0] == "apis":
+            doc = discovery.resource_list(catalog, parts[1], parts[2])
+            if doc is None:
+                raise errors.path_not_found("/" + "/".join(parts))
+        return (200, doc) if doc is not None else None
+
+    def _route(self, parts: list[str]) -> Route | None:
+        if parts[:2] == ["api", "v1"]:
+            group, version, rest = "", "v1", parts[2:]
+        elif len(parts) >= 3 and parts[0] == "apis":
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            return None
+        catalog = self.server.catalog
+        if len(rest) >= 3 and rest[0] == "namespaces":
+            kind = catalog.by_plural(group, version, rest[2])
+            if kind is not None and kind.namespaced and len(rest) <= 5:
+                return Route(
+                    kind,
+                    rest[1],
+                    rest[3] if len(rest) > 3 else None,
+                    rest[4] if len(rest) > 4 else None,
+                )
+        if not rest or len(rest) > 3:
+            return None
+        kind = catalog.by_plural(group, version, rest[0])
+        if kind is None:
+            return None
+        name = rest[1] if len(rest) > 1 else None
+        if kind.namespaced and name is not None:
+            return None  # a namespaced kind has no cluster-wide item URL
+        return Route(kind, None, name, rest[2] if len(rest) > 2 else None)
+
+    # --- resources ----------------------------------------------------------------------
+
+    def _resource(
+        self, method: str, route: Route, query: dict[str, str], raw: bytes
+    ) -> tuple[int, Any]:
+        store, kind = self.server.store, route.kind
+        if route.subresource is not None and route.subresource not in kind.subresources:
+            raise errors.path_not_found(self.path)
+        if route.name is None:
+            return self._collection(method, route, query, raw)
+        manager = query.get("fieldManager") or None
+        if method == "GET":
+            return 200, store.get(kind, route.namespace, route.name)
+        if method == "PUT":
+            body = self._json(raw)
+            return 200, store.replace(
+                kind, route.namespace, route.name, body, manager or self._agent(), route.subresource
+            )
+        if method == "PATCH":
+            content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+            body = self._yaml(raw) if content_type == APPLY else self._json(raw)
+            force = query.get("force", "").lower() == "true"
+            if content_type != APPLY and manager is None:
+                manager = self._agent()
+            obj, created = store.patch(
+                kind,
+                route.namespace,
+                route.name,
+                content_type,
+                body,
+                manager,
+                force,
+                route.subresource,
+            )
+            return (201 if created else 200), obj
+        if method == "DELETE":
+            obj = store.delete(kind, route.namespace, route.name)
+            foreground = query.get("propagationPolicy") == "Foreground"
+            if kind.kind in _DELETE_RETURNS_OBJECT or foreground:
+                return 200, obj
+            return 200, self._success(kind, obj)
+        raise errors.method_not_allowed(method)
+
+    def _collection(
+        self, method: str, route: Route, query: dict[str, str], raw: bytes
+    ) -> tuple[int, Any]:
+        store, kind = self.server.store, route.kind
+        if method == "GET":
+            if query.get("watch", "").lower() in ("true", "1"):
+                raise ApiError(
+                    405, "MethodNotAllowed", "kubesim does not serve watches: list and poll instead"
+                )
+            items, revision = store.list(
+                kind, route.namespace, query.get("labelSelector"), query.get("fieldSelector")
+            )
+            return 200, self._list(kind, items, revision, query)
+        if method == "POST":
+            body = self._json(raw)
+            manager = query.get("fieldManager") or self._agent()
+            return 201, store.create(kind, route.namespace, body, manager)
+        if method == "DELETE":
+            items = store.delete_collection(
+                kind, route.namespace, query.get("labelSelector"), query.get("fieldSelector")
+            )
+            return 200, self._list(kind, items, store.resource_version, {})
+        raise errors.method_not_allowed(method)
+
+    def _list(
+        self, kind: Kind, items: list[dict[str, Any]], revision: str, query: dict[str, str]
+    ) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"resourceVersion": revision}
+        start = 0
+        if query.get("continue"):
+            try:
+                start = int(base64.urlsafe_b64decode(query["continue"].encode()).decode())
+            except ValueError:
+                raise errors.bad_request("continue key is not valid") from None
+        limit = int(query["limit"]) if query.get("limit", "").isdigit() else 0
+        page = items[start : start + limit] if limit else items[start:]
+        if limit and start + limit < len(items):
+            metadata["continue"] = base64.urlsafe_b64encode(str(start + limit).encode()).decode()
+            metadata["remainingItemCount"] = len(items) - start - limit
+        for item in page:  # the real server leaves TypeMeta off list items
+            item.pop("apiVersion", None)
+            item.pop("kind", None)
+        return {
+            "kind": f"{kind.kind}List",
+            "apiVersion": kind.api_version,
+            "metadata": metadata,
+            "items": page,
+        }
+
+    def _success(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
+        details = {
+            "name": obj["metadata"]["name"],
+            "kind": kind.plural,
+            "uid": obj["metadata"]["uid"],
+        }
+        if kind.group:
+            details["group"] = kind.group
+        return {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": details,
+        }
+
+    # --- wire -------------------------------------------------------------------------
+
+    def _agent(self) -> str:
+        """The manager name the real server derives from the User-Agent."""
+        agent = self.headers.get("User-Agent") or ""
+        return agent.split("/")[0] or DEFAULT_MANAGER
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _json(self, raw: bytes) -> Any:
+        try:
+            return json.loads(raw or b"null")
+        except ValueError as exc:
+            raise errors.bad_request(f"the body of the request is not valid JSON: {exc}") from None
+
+    def _yaml(self, raw: bytes) -> Any:
+        try:
+            return yaml.safe_load(raw.decode("utf-8")) if raw else None
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise errors.bad_request(f"error decoding YAML: {exc}") from None
+
+    def _send(self, code: int, doc: Any) -> None:
+        if isinstance(doc, str):
+            payload, content_type = doc.encode(), "text/plain; charset=utf-8"
+        else:
+            payload, content_type = json.dumps(doc).encode(), "application/json"
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)

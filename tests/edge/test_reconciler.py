@@ -1,0 +1,125 @@
+"""Apply → prune → drift → observe, against a runtime that keeps objects in a dict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge.reconciler import Reconciler
+from edge.runtime import ObjectRef
+from edge.store import Store
+from tests.edge.documents import Generations, app, configmap, document
+from tests.edge.fake_runtime import FakeRuntime
+
+NODE = "edge-001"
+
+
+@pytest.fixture
+def runtime() -> FakeRuntime:
+    return FakeRuntime()
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    with Store(tmp_path / "state") as store:
+        yield store
+
+
+def cm(name: str, ns: str = "web") -> ObjectRef:
+    return ObjectRef("v1", "ConfigMap", ns, name)
+
+
+def test_apply_labels_objects_and_prunes_what_left(runtime: FakeRuntime, store: Store) -> None:
+    gens = Generations()
+    reconciler = Reconciler(runtime, store)
+    first = document(NODE, {"web": app("web", configmap("a"), configmap("b"))}, gens.next())
+    reconciler.apply(first)
+    assert set(runtime.objects) == {cm("a"), cm("b")}
+    labels = runtime.objects[cm("a")]["metadata"]["labels"]
+    assert labels == {"app.kubernetes.io/managed-by": "shoal", "shoal.dev/app": "web"}
+    assert reconciler.applied_digest == first.digest
+    assert reconciler.observe()["web"].state == "Ready"
+
+    second = document(NODE, {"web": app("web", configmap("a"))}, gens.next())
+    reconciler.apply(second)
+    assert set(runtime.objects) == {cm("a")}
+    assert store.load_inventory().apps["web"].objects == [cm("a")]
+
+    reconciler.apply(document(NODE, {}, gens.next()))
+    assert runtime.objects == {}
+    assert store.load_inventory().apps == {}
+
+
+def test_unchanged_apps_are_not_reapplied(runtime: FakeRuntime, store: Store) -> None:
+    gens = Generations()
+    reconciler = Reconciler(runtime, store)
+    web = app("web", configmap("a"))
+    reconciler.apply(document(NODE, {"web": web}, gens.next()))
+    runtime.calls.clear()
+    reconciler.apply(document(NODE, {"web": web, "db": app("db", configmap("x"))}, gens.next()))
+    assert runtime.calls == [("apply", cm("x", "db"))]
+
+
+def test_a_rejected_object_fails_only_its_app(runtime: FakeRuntime, store: Store) -> None:
+    runtime.reject = lambda obj: "bad port" if obj["metadata"]["name"] == "broken" else None
+    reconciler = Reconciler(runtime, store)
+    doc = document(
+        NODE,
+        {
+            "web": app("web", configmap("broken"), configmap("fine")),
+            "db": app("db", configmap("x")),
+        },
+        1,
+    )
+    reconciler.apply(doc)
+    statuses = reconciler.observe()
+    assert statuses["web"].state == "Failed"
+    assert statuses["web"].message == "ConfigMap web/broken: bad port"
+    assert statuses["db"].state == "Ready"
+    assert cm("fine") in runtime.objects
+    assert reconciler.applied_digest == ""  # a redelivery must not be skipped
+
+    runtime.reject = lambda obj: None  # fixed on the server side: the retry succeeds
+    reconciler.reconcile()
+    assert reconciler.observe()["web"].state == "Ready"
+
+
+def test_drift_is_repaired_and_reported(runtime: FakeRuntime, store: Store) -> None:
+    reconciler = Reconciler(runtime, store)
+    reconciler.apply(document(NODE, {"web": app("web", configmap("a"), configmap("b"))}, 1))
+    del runtime.objects[cm("a")]
+    runtime.touch(cm("b"))
+    reconciler.reconcile()
+    assert cm("a") in runtime.objects
+    resources = {r.name: r for r in reconciler.observe()["web"].resources}
+    assert resources["a"].drifted and "deleted by someone else" in resources["a"].message
+    assert resources["b"].drifted and "changed by someone else" in resources["b"].message
+    reconciler.reconcile()
+    assert not any(r.drifted for r in reconciler.observe()["web"].resources)
+
+
+def test_an_unreachable_cluster_fails_the_document_until_it_is_back(
+    runtime: FakeRuntime, store: Store
+) -> None:
+    reconciler = Reconciler(runtime, store)
+    runtime.down = True
+    reconciler.apply(document(NODE, {"web": app("web", configmap("a"))}, 1))
+    assert "connection refused" in reconciler.failure
+    assert reconciler.observe()["web"].state == "Failed"
+    runtime.down = False
+    reconciler.reconcile()
+    assert reconciler.failure == ""
+    assert reconciler.observe()["web"].state == "Ready"
+
+
+def test_a_restart_prunes_from_the_stored_inventory(runtime: FakeRuntime, tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        Reconciler(runtime, store).apply(
+            document(NODE, {"web": app("web", configmap("a"), configmap("b"))}, 1)
+        )
+    with Store(tmp_path) as store:
+        Reconciler(runtime, store).apply(
+            document(NODE, {"web": app("web", configmap("a"))}, 2), force=True
+        )
+    assert set(runtime.objects) == {cm("a")}
