@@ -155,7 +155,10 @@ def run(args: argparse.Namespace) -> int:
         controller.stop()
         raise
     try:
-        stop.wait()
+        # Poll: a signal delivered to another thread sets the flag but never wakes a
+        # bare wait() in the main thread (seen with `shoal demo` stopping the controller).
+        while not stop.wait(1.0):
+            pass
     finally:
         log.info("stopping")
         controller.stop()
