@@ -64,7 +64,7 @@ class Controller:
         self.components: list[Component] = []
         self.embedded: EmbeddedBroker | None = None
         self.broker: BrokerOptions = settings.broker or BrokerOptions(port=settings.embedded_port)
-        self.publisher = Publisher(self.broker, on_confirmed=self.metrics.confirmed)
+        self.publisher = Publisher(self.broker)
         self.reconciler = Reconciler(
             self.publisher,
             lambda topics: read_retained(self.broker, topics, settings.connect_timeout),
@@ -112,7 +112,9 @@ class Controller:
                 self.settings.http,
                 Endpoints(
                     health=self.health,
-                    metrics=lambda: self.metrics.render(self.publisher.connected),
+                    metrics=lambda: self.metrics.render(
+                        self.publisher.connected, self.publisher.confirmed_total
+                    ),
                     on_push=lambda reason: self.trigger(f"webhook: {reason}"),
                     branch=self.settings.branch,
                     webhook_secret=self.settings.webhook_secret,
