@@ -126,6 +126,7 @@ def default_work_dir(repo: str, branch: str) -> Path:
 def run(args: argparse.Namespace) -> int:
     from controller.http import AddressError, parse_address
     from controller.service import EXIT_UNAVAILABLE, Controller, ControllerSettings
+    from transport.embedded import EmbeddedBrokerError
 
     try:
         broker = BrokerOptions.from_args(args) if args.broker else None
@@ -151,6 +152,10 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     try:
         controller.start()
+    except (AddressError, EmbeddedBrokerError) as exc:
+        controller.stop()
+        log.error("%s", exc)
+        return EXIT_UNAVAILABLE
     except Exception:
         controller.stop()
         raise
