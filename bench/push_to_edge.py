@@ -17,6 +17,7 @@ import argparse
 import hashlib
 import hmac
 import json
+import logging
 import tempfile
 import threading
 import time
@@ -92,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, default=10_000)
     parser.add_argument("--changed-sites", type=int, default=10, help="site groups to change")
     args = parser.parse_args(argv)
+    # The reconciler's log line splits each reconcile into render and publish time.
+    logging.basicConfig(level=logging.WARNING, format="  log: %(message)s")
+    logging.getLogger("controller.reconciler").setLevel(logging.INFO)
 
     with tempfile.TemporaryDirectory(prefix="shoal-bench-") as tmp:
         base = Path(tmp)

@@ -51,7 +51,11 @@ class Rendered:
     apps: RenderedApps
     problems: list[Problem]
     renders: int
-    rendered_nodes: int
+    rendered: set[str] | None  # nodes rendered this time; None: every node
+
+    @property
+    def rendered_nodes(self) -> int:
+        return len(self.apps) if self.rendered is None else len(self.rendered)
 
 
 def _in(folder: str, path: str) -> bool:
@@ -91,7 +95,7 @@ def render_changes(baseline: Baseline, root: Path, changed: Iterable[str]) -> Re
     result = render_fleet(fleet, targets)
     apps = {name: node_apps for name, node_apps in baseline.apps.items() if name in nodes}
     apps.update(result.apps)
-    return Rendered(fleet, apps, result.problems, result.renders, len(targets))
+    return Rendered(fleet, apps, result.problems, result.renders, set(targets))
 
 
 T = TypeVar("T", Node, Group)
