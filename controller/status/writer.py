@@ -298,14 +298,11 @@ class StatusWriter:
     def _reapply(self) -> None:
         subjects = self.branch.unpushed_subjects()
         with self._lock:
-            files = self.book.all_files()
-            entries = {node: dict(e) for node in self.book.nodes if (e := self.book.entry(node))}
+            files = self.book.committed_files()
         message = subjects[0] if len(subjects) == 1 else f"{len(subjects)} status updates"
         if not subjects:
             message = "status re-applied on the new tip"
         body = "\n".join(subjects) if len(subjects) > 1 else ""
         sha = self.branch.reapply(files, f"{message}\n\n{body}".strip() + "\n")
-        # Every node's current entry is on the branch now (or already was).
-        self._committed(StatusChange({}, "", entries))
         if sha is not None:
             self.last_commit = sha
