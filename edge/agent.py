@@ -120,6 +120,14 @@ class Agent:
         reconciler = self.reconciler
         assert reconciler is not None
         stored = self.store.load_desired()
+        if stored is not None and stored.node != self.settings.node:
+            log.error(
+                "ignoring the stored document in %s: it is for node %s, not %s",
+                self.store.state_dir,
+                stored.node,
+                self.settings.node,
+            )
+            stored = None
         if stored is not None:
             log.info(
                 "re-applying stored generation %s (revision %s) for node %s",
@@ -146,7 +154,9 @@ class Agent:
             if isinstance(item, bytes):
                 self._guarded(functools.partial(self._receive, item))
             now = time.monotonic()
-            if now >= next_reconcile:
+            # An unreachable cluster is retried at the polling pace, not the reconcile's.
+            retry = reconciler.needs_apply and now >= next_poll
+            if now >= next_reconcile or retry:
                 self._guarded(reconciler.reconcile)
                 next_reconcile = now + self.settings.reconcile_interval
             if now >= next_poll:

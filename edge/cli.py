@@ -119,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     state_dir = args.state_dir or default_state_dir(args.node)
+    if not args.debug:
+        # urllib3 warns on every retried connection; the agent reports the outcome once.
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     settings = AgentSettings(
         node=args.node,
         state_dir=state_dir,

@@ -76,9 +76,11 @@ class Reconciler:
 
     def _unavailable(self, exc: RuntimeUnavailable) -> None:
         generation = self.document.generation if self.document else None
-        self.failure = f"generation {generation} not applied: {exc}"
+        failure = f"generation {generation} not applied: {exc}"
+        if failure != self.failure:  # retried every few seconds: say it once
+            log.warning("%s", failure)
+        self.failure = failure
         self.needs_apply = True
-        log.warning("%s", self.failure)
 
     def _is_applied(self, name: str, app: DesiredApp) -> bool:
         owned = self.inventory.apps.get(name)
