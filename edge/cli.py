@@ -77,14 +77,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--report-interval",
         type=_positive,
-        default=30.0,
+        default=30,
         metavar="SECONDS",
         help="publish a heartbeat report at least this often (default: %(default)s)",
     )
     parser.add_argument(
         "--reconcile-interval",
         type=_positive,
-        default=60.0,
+        default=60,
         metavar="SECONDS",
         help="check for drift and retry failures this often (default: %(default)s)",
     )
