@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import base64
 import json
+import select
+import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -28,6 +31,10 @@ from shoal.kubesim.store import APPLY, DEFAULT_MANAGER, Store
 # Deleting these answers the object (they pass through a terminating state on a real
 # server); every other kind answers a Status of Success.
 _DELETE_RETURNS_OBJECT = {"Pod", "Namespace"}
+
+
+# How long a watch without timeoutSeconds lasts (the real server picks 30-60 minutes).
+WATCH_SECONDS = 1800.0
 
 
 @dataclass
@@ -111,6 +118,13 @@ class Handler(BaseHTTPRequestHandler):
         route = self._route(parts)
         if route is None:
             raise errors.path_not_found(path)
+        if method != "GET" and query.get("dryRun"):
+            if query["dryRun"] != "All":
+                raise errors.bad_request(
+                    f'unsupported dryRun value "{query["dryRun"]}": only "All"'
+                )
+            with self.server.store.dry_run():
+                return self._resource(method, route, query, raw)
         return self._resource(method, route, query, raw)
 
     def _discovery(self, parts: list[str]) -> tuple[int, Any] | None:
@@ -212,8 +226,14 @@ class Handler(BaseHTTPRequestHandler):
         store, kind = self.server.store, route.kind
         if method == "GET":
             if query.get("watch", "").lower() in ("true", "1"):
-                raise ApiError(
-                    405, "MethodNotAllowed", "kubesim does not serve watches: list and poll instead"
+                return 200, store.watch(
+                    kind,
+                    route.namespace,
+                    query.get("labelSelector"),
+                    query.get("fieldSelector"),
+                    query.get("resourceVersion"),
+                    float(query.get("timeoutSeconds") or WATCH_SECONDS),
+                    query.get("sendInitialEvents", "").lower() == "true",
                 )
             items, revision = store.list(
                 kind, route.namespace, query.get("labelSelector"), query.get("fieldSelector")
@@ -294,7 +314,40 @@ class Handler(BaseHTTPRequestHandler):
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise errors.bad_request(f"error decoding YAML: {exc}") from None
 
+    def _stream(self, events: Iterator[dict[str, Any] | None]) -> None:
+        """A watch: one JSON event per line, chunked, until it ends or the client leaves."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for event in events:
+                if event is None:
+                    if self._client_left():
+                        break
+                    continue
+                line = json.dumps(event).encode() + b"\n"
+                self.wfile.write(b"%X\r\n%s\r\n" % (len(line), line))
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
+
+    def _client_left(self) -> bool:
+        """True when the client closed its end (a watch consumer that stopped reading)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
     def _send(self, code: int, doc: Any) -> None:
+        if isinstance(doc, Iterator):
+            self._stream(doc)
+            return
         if isinstance(doc, str):
             payload, content_type = doc.encode(), "text/plain; charset=utf-8"
         else:

@@ -19,17 +19,34 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from shoal.kubesim import errors, ownership, rollout, validation
 from shoal.kubesim.catalog import Catalog, Kind
 from shoal.kubesim.errors import ApiError
-from shoal.kubesim.patches import json_patch, merge_patch
+from shoal.kubesim.patches import json_patch, merge_patch, strategic_merge_patch
 from shoal.kubesim.selectors import parse_field_selector, parse_label_selector
 
 Key = tuple[str, str, str, str]  # group, plural, namespace ("" if cluster-scoped), name
+
+
+class Event(NamedTuple):
+    """One stored write, as a watch reports it."""
+
+    revision: int
+    type: str  # ADDED, MODIFIED, DELETED
+    key: Key
+    object: dict[str, Any]
+
+
+# Writes kept for watches that resume from a resourceVersion; older ones get 410 Gone.
+EVENT_LOG_SIZE = 10_000
+# How often an idle watch checks that its client is still there, in seconds.
+IDLE_PULSE = 1.0
 Rejecter = Callable[[dict[str, Any]], "str | None"]
 
 APPLY = "application/apply-patch+yaml"
@@ -98,6 +115,13 @@ class Store:
         self._held: set[tuple[str, str]] = set()
         self._rejecters: list[Rejecter] = []
         self._revision = 0
+        self._dry_run = False
+        # Watch support: recent writes, and a condition watchers wait on.
+        self._events: deque[Event] = deque(maxlen=EVENT_LOG_SIZE)
+        self._evicted_through = 0  # the newest resourceVersion no longer in the log
+        self._changed = threading.Condition(self._lock)
+        self._closed = False
+        self._rolling: set[Key] = set()  # workloads whose rollout is not complete yet
         namespace = catalog.namespace_kind()
         for name in SYSTEM_NAMESPACES:
             self.create(namespace, None, {"metadata": {"name": name}}, "kube-apiserver")
@@ -114,6 +138,17 @@ class Store:
                 self._held.add((namespace, name))
             else:
                 self._held.discard((namespace, name))
+
+    @contextmanager
+    def dry_run(self) -> Iterator[None]:
+        """Within this block (one request, under the store's lock) writes are checked
+        and answered but not stored, as for `?dryRun=All`."""
+        with self._lock:
+            self._dry_run = True
+            try:
+                yield
+            finally:
+                self._dry_run = False
 
     @property
     def resource_version(self) -> str:
@@ -155,6 +190,121 @@ class Store:
                     continue
                 items.append(copy.deepcopy(self._settle(key, obj)))
             return items, str(self._revision)
+
+    def watch(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        label_selector: str | None,
+        field_selector: str | None,
+        since: str | None,
+        seconds: float,
+        initial_events_end: bool = False,
+    ) -> Iterator[dict[str, Any] | None]:
+        """Watch events for matching objects, as the real server streams them.
+
+        It yields None now and then while idle, so the caller can check its client.
+
+        Without `since` (or with "0") it starts with an ADDED event per existing
+        object; with a resourceVersion it replays the writes after it, or answers
+        one ERROR event (410 Gone) when those are no longer kept. It ends after
+        `seconds` or when the store closes. The lock is not held while the
+        caller consumes an event.
+        """
+        labels_match = parse_label_selector(label_selector or "")  # a bad one is a 400 now,
+        fields_match = parse_field_selector(field_selector or "")  # not in the stream
+        if since not in (None, "", "0") and not str(since).isdigit():
+            raise errors.bad_request(f'invalid resourceVersion "{since}"')
+        return self._events_for(
+            kind, namespace, labels_match, fields_match, since, seconds, initial_events_end
+        )
+
+    def _events_for(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        labels_match: Callable[[Mapping[str, str]], bool],
+        fields_match: Callable[[dict[str, Any]], bool],
+        since: str | None,
+        seconds: float,
+        initial_events_end: bool,
+    ) -> Iterator[dict[str, Any] | None]:
+        def matches(event: Event) -> bool:
+            group, plural, ns, _ = event.key
+            return (
+                (group, plural) == (kind.group, kind.plural)
+                and (not kind.namespaced or not namespace or ns == namespace)
+                and labels_match(event.object["metadata"].get("labels") or {})
+                and fields_match(event.object)
+            )
+
+        deadline = time.monotonic() + seconds
+        idle_since = 0.0
+        with self._lock:
+            if since in (None, "", "0"):
+                initial = [
+                    copy.deepcopy(self._settle(key, obj))
+                    for key, obj in sorted(self._objects.items())
+                    if matches(Event(0, "", key, obj))
+                ]
+                cursor = self._revision
+            else:
+                cursor = int(str(since))
+                initial = []
+                if cursor < self._evicted_through:
+                    gone = ApiError(
+                        410,
+                        "Expired",
+                        f"too old resource version: {cursor} ({self._evicted_through + 1})",
+                    )
+                    yield {"type": "ERROR", "object": gone.status()}
+                    return
+        for obj in initial:
+            yield {"type": "ADDED", "object": obj}
+        if initial_events_end:
+            yield {
+                "type": "BOOKMARK",
+                "object": {
+                    "kind": kind.kind,
+                    "apiVersion": kind.api_version,
+                    "metadata": {
+                        "resourceVersion": str(cursor),
+                        "annotations": {"k8s.io/initial-events-end": "true"},
+                    },
+                },
+            }
+        while not self._closed:
+            with self._lock:
+                self._settle_due()
+                batch = []
+                for event in reversed(self._events):
+                    if event.revision <= cursor:
+                        break
+                    if matches(event):
+                        batch.append(event)
+                cursor = self._revision
+                if not batch:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return
+                    # Wake up now and then: rollouts finish on a clock, not on a write.
+                    self._changed.wait(timeout=min(remaining, 0.05))
+                    idle_since = idle_since or time.monotonic()
+                    if time.monotonic() - idle_since < IDLE_PULSE:
+                        continue
+            if not batch:
+                idle_since = 0.0
+                yield None  # a pulse: lets the server notice a client that went away
+                continue
+            idle_since = 0.0
+            for event in reversed(batch):
+                yield {"type": event.type, "object": copy.deepcopy(event.object)}
+
+    def close(self) -> None:
+        """End every watch (the server is stopping)."""
+        with self._lock:
+            self._closed = True
+            self._changed.notify_all()
 
     # --- writes -----------------------------------------------------------------------
 
@@ -221,7 +371,8 @@ class Store:
             if content_type in (MERGE, STRATEGIC):
                 if not isinstance(body, dict):
                     raise errors.bad_request("a merge patch must be a JSON object")
-                patched = merge_patch(old, body)
+                merge = merge_patch if content_type == MERGE else strategic_merge_patch
+                patched = merge(old, body)
             elif content_type == JSON_PATCH:
                 patched = json_patch(old, body)
             else:
@@ -263,16 +414,12 @@ class Store:
         with self._lock:
             key = self._key(kind, namespace, name)
             obj = self._existing(kind, key, name)
-            self._drop(key)
+            if self._dry_run:
+                return copy.deepcopy(obj)
             if kind.kind == "Namespace":
                 for other in [k for k in self._objects if k[2] == name]:
-                    self._drop(other)
-            obj = copy.deepcopy(obj)
-            obj["metadata"]["deletionTimestamp"] = self._now()
-            obj["metadata"]["resourceVersion"] = self._next_revision()
-            if kind.kind == "Namespace":
-                obj["status"] = {"phase": "Terminating"}
-            return obj
+                    self._remove(other)
+            return self._remove(key)
 
     def delete_collection(
         self,
@@ -396,12 +543,15 @@ class Store:
         return obj
 
     def _insert(self, kind: Kind, key: Key, obj: dict[str, Any]) -> dict[str, Any]:
+        if self._dry_run:
+            return copy.deepcopy(obj)
+        self._start_rollout(key, obj)
         obj["metadata"]["resourceVersion"] = self._next_revision()
         self._objects[key] = obj
-        self._spec_changed[key] = (time.monotonic(), datetime.now(UTC))
+        self._record("ADDED", key, obj)
         if kind.kind == "Namespace":
             self._populate_namespace(obj["metadata"]["name"])
-        return copy.deepcopy(self._settle(key, obj))
+        return copy.deepcopy(obj)
 
     def _update(
         self,
@@ -430,11 +580,16 @@ class Store:
         ownership.write_owners(new, owners, kind.api_version, self._now(), touched)
         if _comparable(new) == _comparable(old):
             return copy.deepcopy(self._settle(key, old))  # a no-op write changes nothing
+        if self._dry_run:
+            return copy.deepcopy(new)
+        if spec_changed:
+            self._start_rollout(key, new)
+        else:
+            self._settle(key, new, write=False)
         metadata["resourceVersion"] = self._next_revision()
         self._objects[key] = new
-        if spec_changed:
-            self._spec_changed[key] = (time.monotonic(), datetime.now(UTC))
-        return copy.deepcopy(self._settle(key, new))
+        self._record("MODIFIED", key, new)
+        return copy.deepcopy(new)
 
     def _admit(self, kind: Kind, obj: dict[str, Any]) -> None:
         name = obj["metadata"].get("name", "")
@@ -446,19 +601,42 @@ class Store:
             if message:
                 raise errors.invalid(kind, name, [("", "FieldValueInvalid", message)])
 
-    def _settle(self, key: Key, obj: dict[str, Any]) -> dict[str, Any]:
-        """Bring a workload's status up to date with its rollout clock."""
-        if not rollout.has_rollout(obj["apiVersion"], obj["kind"]):
+    def _start_rollout(self, key: Key, obj: dict[str, Any]) -> None:
+        """A spec change: the workload's rollout clock starts again."""
+        self._spec_changed[key] = (time.monotonic(), datetime.now(UTC))
+        if rollout.has_rollout(obj["apiVersion"], obj["kind"]):
+            self._rolling.add(key)
+            self._settle(key, obj, write=False)
+
+    def _settle(self, key: Key, obj: dict[str, Any], write: bool = True) -> dict[str, Any]:
+        """Bring a workload's status up to date with its rollout clock.
+
+        With `write`, a changed status is stored as its own write (new
+        resourceVersion, a MODIFIED event), like a controller's status update.
+        """
+        if key not in self._rolling:
             return obj
-        started, started_wall = self._spec_changed.get(key, (time.monotonic(), datetime.now(UTC)))
+        started, started_wall = self._spec_changed[key]
         held = (key[2], key[3]) in self._held
         ready = not held and time.monotonic() - started >= self.rollout_seconds
         when = started_wall + timedelta(seconds=self.rollout_seconds) if ready else started_wall
         status = rollout.status_for(obj, ready, _timestamp(when))
+        if ready:
+            self._rolling.discard(key)
         if status is not None and obj.get("status") != status:
             obj["status"] = status
-            obj["metadata"]["resourceVersion"] = self._next_revision()
+            if write:
+                obj["metadata"]["resourceVersion"] = self._next_revision()
+                self._record("MODIFIED", key, obj)
         return obj
+
+    def _settle_due(self) -> None:
+        for key in list(self._rolling):
+            obj = self._objects.get(key)
+            if obj is None:
+                self._rolling.discard(key)
+            else:
+                self._settle(key, obj)
 
     def _populate_namespace(self, namespace: str) -> None:
         """What the namespace controllers add to every new namespace."""
@@ -538,9 +716,24 @@ class Store:
     def _key(self, kind: Kind, namespace: str | None, name: str) -> Key:
         return (kind.group, kind.plural, (namespace or "default") if kind.namespaced else "", name)
 
-    def _drop(self, key: Key) -> None:
-        self._objects.pop(key, None)
+    def _remove(self, key: Key) -> dict[str, Any]:
+        obj = self._objects.pop(key)
         self._spec_changed.pop(key, None)
+        self._rolling.discard(key)
+        obj["metadata"]["deletionTimestamp"] = self._now()
+        obj["metadata"]["resourceVersion"] = self._next_revision()
+        if obj["kind"] == "Namespace":
+            obj["status"] = {"phase": "Terminating"}
+        self._record("DELETED", key, obj)
+        return copy.deepcopy(obj)
+
+    def _record(self, event_type: str, key: Key, obj: dict[str, Any]) -> None:
+        if len(self._events) == self._events.maxlen:
+            self._evicted_through = self._events[0].revision
+        self._events.append(
+            Event(int(obj["metadata"]["resourceVersion"]), event_type, key, copy.deepcopy(obj))
+        )
+        self._changed.notify_all()
 
     def _next_revision(self) -> str:
         self._revision += 1
