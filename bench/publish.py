@@ -1,0 +1,154 @@
+"""Publishing 10,000 changed Desired documents: shoal's publisher vs a plain paho loop.
+
+    python -m bench.publish [--nodes 10000] [--inflight 20]
+
+Starts a Mosquitto broker (tests.support.mosquitto), builds one Desired document per
+node (~3 KB each, apps shared between nodes as memoized renders are), then times:
+
+- baseline: a plain paho loop publishing the same payloads, retained QoS 1, to the same
+  broker, until the last PUBACK;
+- shoal: `Reconciler`-style publishing through `controller.publisher.Publisher` —
+  issue generations in the ledger (written to disk), encode each document with
+  `DesiredDocument.to_json()`, publish, wait until every PUBACK is in and the ledger
+  is saved.
+
+Prints both times and the ratio (target: at most 2x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from controller.ledger import Ledger
+from controller.publisher import DEFAULT_INFLIGHT, Publisher
+from shadow import DesiredApp, DesiredDocument, Topics, now_ms
+from tests.support.mosquitto import Mosquitto
+from transport import BrokerOptions, make_client
+
+
+def make_documents(nodes: int, revision: str) -> list[DesiredDocument]:
+    apps = {}
+    for a in range(20):  # 20 app variants, 3 per node: about 3 KB per document
+        resources = [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {
+                    "name": f"app{a}",
+                    "namespace": f"ns{a % 3}",
+                    "labels": {"app": f"app{a}"},
+                },
+                "spec": {
+                    "replicas": 1 + a % 3,
+                    "template": {
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "main",
+                                    "image": f"registry.example.com/app{a}:1.{a}.0",
+                                    "env": [
+                                        {"name": f"VAR_{i}", "value": "x" * 20} for i in range(8)
+                                    ],
+                                }
+                            ]
+                        }
+                    },
+                },
+            }
+        ]
+        apps[f"app{a}"] = DesiredApp.build(f"1.{a}.0", f"ns{a % 3}", resources)
+    names = sorted(apps)
+    generation = now_ms()
+    return [
+        DesiredDocument.build(
+            f"edge-{i:05d}", revision, generation, {n: apps[n] for n in names[i % 18 : i % 18 + 3]}
+        )
+        for i in range(nodes)
+    ]
+
+
+def plain_loop(options: BrokerOptions, topics: list[str], payloads: list[bytes]) -> float:
+    client = make_client(
+        options, f"bench-plain-{uuid.uuid4().hex[:6]}", max_inflight=DEFAULT_INFLIGHT
+    )
+    done = threading.Event()
+    remaining = [len(payloads)]
+
+    def on_publish(*_args: object) -> None:
+        remaining[0] -= 1
+        if remaining[0] == 0:
+            done.set()
+
+    client.on_publish = on_publish
+    client.connect(options.host, options.port)
+    client.loop_start()
+    try:
+        started = time.perf_counter()
+        for topic, payload in zip(topics, payloads, strict=True):
+            client.publish(topic, payload, qos=1, retain=True)
+        done.wait(120)
+        return time.perf_counter() - started
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def shoal_publisher(
+    options: BrokerOptions, documents: list[DesiredDocument], workdir: Path, inflight: int
+) -> float:
+    publisher = Publisher(options, max_inflight=inflight)
+    publisher.start()
+    publisher.wait_connected(10)
+    ledger = Ledger(workdir / f"ledger-{uuid.uuid4().hex[:6]}.json")
+    topics = Topics("bench")
+    try:
+        started = time.perf_counter()
+        ledger.issue({d.node: (d.generation, d.digest) for d in documents})
+        publisher.publish(topics, ledger, documents)
+        if not publisher.wait_confirmed(120):
+            raise SystemExit("the broker did not confirm every document")
+        elapsed = time.perf_counter() - started
+        assert not ledger.unconfirmed()
+        return elapsed
+    finally:
+        publisher.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=10_000)
+    parser.add_argument("--inflight", type=int, default=DEFAULT_INFLIGHT)
+    parser.add_argument("--rounds", type=int, default=3, help="best of N for each side")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp, Mosquitto(Path(tmp) / "mosquitto") as broker:
+        options = BrokerOptions.from_url(broker.url)
+        documents = make_documents(args.nodes, "0" * 40)
+        topics = Topics("bench")
+        payloads = [d.to_json() for d in documents]
+        size = sum(map(len, payloads)) / len(payloads)
+        print(
+            f"{args.nodes} Desired documents, {size / 1024:.1f} KB average, inflight {args.inflight}"
+        )
+        plain_times, shoal_times = [], []
+        for _ in range(args.rounds):
+            plain_times.append(
+                plain_loop(options, [topics.desired(d.node) for d in documents], payloads)
+            )
+            shoal_times.append(shoal_publisher(options, documents, Path(tmp), args.inflight))
+        plain, shoal = min(plain_times), min(shoal_times)
+        print(f"plain paho loop:  {plain:.3f} s  ({args.nodes / plain:,.0f} documents/s)")
+        print(
+            f"shoal publisher:  {shoal:.3f} s  ({args.nodes / shoal:,.0f} documents/s, "
+            "including encoding and the ledger)"
+        )
+        print(f"ratio: {shoal / plain:.2f}x (target <= 2x)")
+
+
+if __name__ == "__main__":
+    main()

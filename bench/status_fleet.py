@@ -1,0 +1,306 @@
+"""A fleet of simulated edges: from `git push` to every node Synced, and to the status commit.
+
+    python -m bench.status_fleet [--nodes 1000] [--connections 4] [--status-interval 1]
+
+Sets up a Mosquitto broker (tests.support.mosquitto), a fleet repository of `--nodes`
+nodes with one app (a bare remote plus a working clone), `shoal controller` as a real
+process following the bare remote (its local-commit trigger notices the push), and
+`--nodes` simulated edges multiplexed over `--connections` MQTT connections: each
+subscribes to its nodes' desired topics and answers every Desired document with a
+Reported one, Synced at that revision (no Kubernetes: this measures shoal, not apply).
+
+After the fleet has converged once, it commits a change that touches every node,
+pushes it and measures:
+
+- push -> each node's Synced report (p50, p99, max), target p99 < 5 s;
+- push -> the status commit that records all nodes at the new revision;
+- the status commit itself for all nodes (StatusBook + StatusBranch, in this
+  process), target < 2 s, against a baseline: the same files written and committed
+  with plain `git add -A && git commit`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from controller.status.book import StatusBook
+from controller.status.branch import StatusBranch
+from shadow import AppStatus, NodeInfo, ReportedDocument, Topics
+from tests.support.mosquitto import Mosquitto
+from transport import BrokerOptions, make_client
+
+TEMPLATE = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-config
+data:
+  node: {{ node.name | to_json }}
+  message: {{ message | to_json }}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: web
+          image: nginx:1.27
+"""
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def make_fleet(root: Path, nodes: int) -> tuple[Path, Path]:
+    """A working clone and its bare remote holding a fleet of `nodes` nodes."""
+    work, remote = root / "fleet", root / "fleet.git"
+    (work / "nodes").mkdir(parents=True)
+    (work / "apps" / "web" / "templates").mkdir(parents=True)
+    (work / "fleet.yaml").write_text("name: bench\nvars:\n  message: first\n")
+    (work / "apps" / "web" / "app.yaml").write_text(
+        'name: web\nversion: "1.0"\nselector: ""\nnamespace: web\n'
+    )
+    (work / "apps" / "web" / "templates" / "web.yaml.j2").write_text(TEMPLATE)
+    for i in range(nodes):
+        (work / "nodes" / f"node-{i:05}.yaml").write_text(
+            f"name: node-{i:05}\ntags:\n  site: s{i % 10}\n"
+        )
+    git(root, "init", "-q", "--bare", "-b", "main", str(remote))
+    git(work.parent, "init", "-q", "-b", "main", str(work))
+    for key, value in (("user.name", "bench"), ("user.email", "bench@localhost")):
+        git(work, "config", key, value)
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "a fleet of simulated nodes")
+    git(work, "remote", "add", "origin", str(remote))
+    git(work, "push", "-q", "origin", "main")
+    return work, remote
+
+
+class SimulatedEdges:
+    """`nodes` edge identities over a few MQTT connections, answering Desired with Synced."""
+
+    def __init__(self, url: str, names: list[str], connections: int) -> None:
+        self.topics = Topics("shoal")
+        self.options = BrokerOptions.from_url(url)
+        self.synced_at: dict[str, dict[str, float]] = {}  # revision -> node -> time
+        self._lock = threading.Lock()
+        self.clients: list[Any] = []
+        size = -(-len(names) // connections)
+        for c in range(connections):
+            group = names[c * size : (c + 1) * size]
+            if group:
+                self.clients.append(self._connect(c, group))
+
+    def _connect(self, index: int, names: list[str]) -> Any:
+        client = make_client(self.options, f"bench-edges-{index}-{os.getpid()}")
+        subscribed = threading.Event()
+
+        def on_connect(c: Any, u: Any, f: Any, rc: Any, p: Any) -> None:
+            c.subscribe([(self.topics.desired(n), 1) for n in names])
+
+        client.on_connect = on_connect
+        client.on_subscribe = lambda *a: subscribed.set()
+        client.on_message = self._on_desired
+        client.connect(self.options.host, self.options.port)
+        client.loop_start()
+        if not subscribed.wait(30):
+            raise TimeoutError("simulated edges did not get SUBACK")
+        return client
+
+    def _on_desired(self, client: Any, userdata: Any, msg: Any) -> None:
+        desired = json.loads(msg.payload)
+        node = desired["node"]
+        report = ReportedDocument(
+            node=node,
+            observed_generation=desired["generation"],
+            observed_digest=desired["digest"],
+            revision=desired["revision"],
+            state="Synced",
+            apps={name: AppStatus("Ready") for name in desired["apps"]},
+            node_info=NodeInfo(hostname=node, agent="bench"),
+        )
+        client.publish(self.topics.reported(node), report.to_json(), qos=1, retain=True)
+        with self._lock:
+            self.synced_at.setdefault(desired["revision"], {})[node] = time.monotonic()
+
+    def synced(self, revision: str) -> dict[str, float]:
+        with self._lock:
+            return dict(self.synced_at.get(revision, {}))
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.loop_stop()
+            client.disconnect()
+
+
+def wait_for(condition: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.02)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+def status_records(remote: Path, revision: str, nodes: int) -> bool:
+    done = subprocess.run(
+        ["git", "-C", str(remote), "show", "shoal-status:summary.yaml"],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        return False
+    summary = yaml.load(done.stdout, Loader=yaml.CSafeLoader)
+    return bool(summary["revisions"].get(revision, {}).get("nodes") == nodes)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+def measure_end_to_end(args: argparse.Namespace, root: Path) -> None:
+    broker = Mosquitto(root / "mosquitto").start()
+    work, remote = make_fleet(root, args.nodes)
+    names = [f"node-{i:05}" for i in range(args.nodes)]
+    edges = SimulatedEdges(broker.url, names, args.connections)
+    log = (root / "controller.log").open("wb")
+    controller = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "shoal", "controller", "--repo", str(remote)),
+            *("--broker", broker.url, "--work-dir", str(root / "controller")),
+            *("--interval", "60", "--status-interval", str(args.status_interval)),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        first = git(work, "rev-parse", "HEAD")
+        wait_for(lambda: len(edges.synced(first)) == args.nodes, 120, "the first rollout")
+        wait_for(lambda: status_records(remote, first, args.nodes), 120, "the first status")
+        # A change every node's render depends on.
+        (work / "fleet.yaml").write_text("name: bench\nvars:\n  message: second\n")
+        git(work, "commit", "-qam", "a new message for every node")
+        second = git(work, "rev-parse", "HEAD")
+        pushed = time.monotonic()
+        git(work, "push", "-q", "origin", "main")
+        synced = wait_for(
+            lambda: s if len(s := edges.synced(second)) == args.nodes else None,
+            120,
+            "every node Synced",
+        )
+        wait_for(lambda: status_records(remote, second, args.nodes), 120, "the status commit")
+        recorded = time.monotonic() - pushed
+        delays = [t - pushed for t in synced.values()]
+        print(f"push -> node Synced ({args.nodes} nodes, {len(edges.clients)} connections):")
+        print(
+            f"  p50 {statistics.median(delays):.2f} s   p99 {percentile(delays, 99):.2f} s   "
+            f"max {max(delays):.2f} s   (target p99 < 5 s)"
+        )
+        print(
+            f"push -> status commit recording all {args.nodes}: {recorded:.2f} s "
+            f"(--status-interval {args.status_interval:g}: at most one commit per interval)"
+        )
+        commits = git(remote, "rev-list", "--count", "shoal-status")
+        print(f"  status commits in total: {commits} (two rollouts)")
+    finally:
+        controller.terminate()
+        try:
+            controller.wait(30)
+        except subprocess.TimeoutExpired:
+            controller.kill()
+            controller.wait()
+        log.close()
+        edges.close()
+        broker.stop()
+
+
+def measure_status_commit(args: argparse.Namespace, root: Path) -> None:
+    remote = root / "status.git"
+    git(root, "init", "-q", "--bare", str(remote))
+    branch = StatusBranch(str(remote), root / "status-work")
+    branch.open()
+    book = StatusBook()
+    revision = "a" * 40
+    for i in range(args.nodes):
+        book.record(
+            ReportedDocument(
+                node=f"node-{i:05}",
+                observed_generation=1,
+                observed_digest="sha256:" + "0" * 64,
+                revision=revision,
+                state="Synced",
+                apps={"web": AppStatus("Ready")},
+            )
+        )
+    started = time.monotonic()
+    change = book.changes()
+    assert change is not None
+    rendered = time.monotonic()
+    branch.commit(change.files, change.message)
+    committed = time.monotonic()
+    branch.push()
+    pushed = time.monotonic()
+    book.mark_committed(change)
+    print(f"status commit of {args.nodes} nodes (StatusBook + StatusBranch):")
+    print(
+        f"  {pushed - started:.3f} s in all: files+summary+message {rendered - started:.3f} s, "
+        f"write+add+commit {committed - rendered:.3f} s, push {pushed - committed:.3f} s "
+        "(target < 2 s)"
+    )
+    # Baseline: the same files, written and committed with plain git.
+    plain = root / "plain"
+    git(root, "init", "-q", str(plain))
+    started = time.monotonic()
+    for rel, text in change.files.items():
+        target = plain / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    git(plain, "add", "-A")
+    git(plain, "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "-m", "baseline")
+    print(
+        f"  baseline: write + git add -A + git commit of the same files: "
+        f"{time.monotonic() - started:.3f} s"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.status_fleet", description=__doc__)
+    parser.add_argument("--nodes", type=int, default=1000)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--status-interval", type=float, default=1.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="shoal-bench-") as tmp:
+        root = Path(tmp)
+        measure_status_commit(args, root)
+        measure_end_to_end(args, root)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

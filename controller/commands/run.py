@@ -1,0 +1,162 @@
+"""`shoal controller`: follow a fleet repository and publish every node's Desired document.
+
+Parses the command line into `ControllerSettings` and runs a `Controller`
+(`controller.service`) until SIGINT/SIGTERM, or once with `--once`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+import re
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from transport import BrokerOptions, BrokerURLError, add_broker_arguments
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "controller",
+        help="follow a fleet repository and publish each node's desired state over MQTT",
+        description="Follow a branch of a fleet repository (URL or local path): on every new "
+        "commit, validate and render the fleet and publish the Desired document of each node "
+        "whose content changed (retained, QoS 1). A commit that does not validate or render "
+        "is never published. New commits are noticed by polling, by a push webhook "
+        "(POST /webhook on --http) and, for a local repository, by watching its refs.",
+    )
+    parser.add_argument("--repo", required=True, metavar="URL_OR_PATH", help="fleet repository")
+    parser.add_argument("--branch", default="main", help="branch to follow (default: %(default)s)")
+    add_broker_arguments(parser, default=None)
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="poll the repository this often (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--http",
+        metavar="[HOST]:PORT",
+        help="serve /healthz, /metrics and POST /webhook here, e.g. :8080",
+    )
+    parser.add_argument(
+        "--webhook-secret",
+        default=os.environ.get("SHOAL_WEBHOOK_SECRET"),
+        metavar="SECRET",
+        help="require webhooks signed with this secret (default: $SHOAL_WEBHOOK_SECRET)",
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        metavar="DIR",
+        help="clone, checkouts and the publish ledger (default: ~/.cache/shoal/controller/...)",
+    )
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="fetch, publish, wait for the broker's acknowledgements and exit "
+        "(0 ok, 1 bad commit, 2 git or broker unreachable)",
+    )
+    add_status_arguments(parser)
+    return parser
+
+
+# --- status branch (the status helper's part; see controller/status) -------------------
+
+
+def add_status_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("status branch")
+    group.add_argument(
+        "--status-branch",
+        default="shoal-status",
+        metavar="BRANCH",
+        help="commit what the edges report to this branch of --repo (default: %(default)s)",
+    )
+    group.add_argument(
+        "--status-interval",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="at most one status commit this often (default: %(default)s)",
+    )
+    group.add_argument(
+        "--no-status", action="store_true", help="do not write reports back into git"
+    )
+
+
+def add_status_writer(controller: Any, args: argparse.Namespace, work_dir: Path) -> None:
+    """Commit edge reports to the status branch beside the pipeline (unless --no-status)."""
+    if args.no_status or args.once:
+        return
+    from controller.status.service import StatusService
+
+    controller.add(
+        StatusService(
+            controller,
+            args.repo,
+            work_dir,
+            branch=args.status_branch,
+            interval=args.status_interval,
+        )
+    )
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def default_work_dir(repo: str, branch: str) -> Path:
+    """One folder per repository and branch, so two controllers never share a ledger."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", repo.rstrip("/").rsplit("/", 1)[-1])[:40] or "repo"
+    key = hashlib.sha256(f"{repo}\0{branch}".encode()).hexdigest()[:10]
+    cache = Path.home() / ".cache" / "shoal" / "controller"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        cache = Path(".shoal-controller")
+    return cache / f"{stem}-{branch}-{key}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from controller.http import AddressError, parse_address
+    from controller.service import EXIT_UNAVAILABLE, Controller, ControllerSettings
+
+    try:
+        broker = BrokerOptions.from_args(args) if args.broker else None
+        http = parse_address(args.http) if args.http else None
+    except (BrokerURLError, AddressError) as exc:
+        log.error("%s", exc)
+        return EXIT_UNAVAILABLE
+    settings = ControllerSettings(
+        repo=args.repo,
+        branch=args.branch,
+        work_dir=args.work_dir or default_work_dir(args.repo, args.branch),
+        broker=broker,
+        interval=args.interval,
+        http=http,
+        webhook_secret=args.webhook_secret,
+    )
+    controller = Controller(settings)
+    add_status_writer(controller, args, settings.work_dir)
+    if args.once:
+        return controller.run_once()
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        controller.start()
+    except Exception:
+        controller.stop()
+        raise
+    try:
+        stop.wait()
+    finally:
+        log.info("stopping")
+        controller.stop()
+    return 0

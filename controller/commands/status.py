@@ -1,0 +1,261 @@
+"""`shoal status`: what every node last reported, read from the status branch in git.
+
+Works from any clone of the fleet repository (or the controller's remote itself):
+no broker, no controller. Shows per node its state, the revision it observes versus
+the fleet head (nodes behind stand out), app states and messages, and offline
+nodes; then one line per app with Ready / Progressing / Failed counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_INVALID, EXIT_UNAVAILABLE = 0, 1, 2
+APP_STATES = ("Ready", "Progressing", "Failed")
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "status",
+        help="show what every node last reported (reads the status branch in git)",
+        description="Read the status branch the controller writes (default shoal-status) "
+        "from a clone of the fleet repository and show each node's state, the revision it "
+        "observes versus the fleet head, its apps and messages, and a summary per app. "
+        "Reads git only: `git fetch` first to see the newest status.",
+    )
+    parser.add_argument(
+        "repo", nargs="?", default=".", type=Path, help="fleet repository (default: .)"
+    )
+    parser.add_argument(
+        "--branch", default="shoal-status", help="status branch (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--remote",
+        default="origin",
+        help="also consider <remote>/<branch>; the newer one wins (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--ref",
+        default="HEAD",
+        help="the fleet revision nodes are compared with (default: %(default)s)",
+    )
+    parser.add_argument("--format", choices=["table", "json"], default="table")
+    parser.add_argument("--app", metavar="APP", help="only nodes running this app")
+    parser.add_argument(
+        "--selector",
+        metavar="SELECTOR",
+        help="only nodes whose tags match, e.g. 'site=paris,role in (gateway)' "
+        "(tags come from the fleet at --ref)",
+    )
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from controller.status.reading import StatusReadError, read_status
+
+    try:
+        status = read_status(args.repo, branch=args.branch, remote=args.remote, ref=args.ref)
+    except StatusReadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    view, problem = fleet_view(args.repo, status.head)
+    if view is None:
+        log.debug("no fleet view at %s: %s", args.ref, problem)
+    tags = view.tags if view else None
+    if args.selector:
+        if tags is None:
+            print(f"error: --selector needs the fleet at {args.ref}: {problem}", file=sys.stderr)
+            return EXIT_INVALID
+        try:
+            from controller.selectors import parse_selector
+
+            selector = parse_selector(args.selector)
+        except ValueError as exc:
+            print(f"error: --selector {args.selector!r}: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+        names = {n for n, t in tags.items() if selector.matches(t)}
+    else:
+        names = set(status.nodes) | set(tags or {})
+    rows = build_rows(status, names, view, args.app)
+    if args.format == "json":
+        json.dump(as_json(status, rows, args.app), sys.stdout, indent=2)
+        print()
+    else:
+        print_table(status, rows, args.app)
+    return EXIT_OK
+
+
+@dataclass
+class FleetView:
+    """The fleet at the compared revision: node tags, and the digest each node should observe."""
+
+    tags: dict[str, dict[str, str]]
+    digests: dict[str, str]
+
+
+def fleet_view(repo: Path, head: str | None) -> tuple[FleetView | None, str]:
+    """Load and render the fleet at `head` (None and why when it cannot be)."""
+    if head is None:
+        return None, "the repository has no such revision"
+    from controller.loading import load_fleet
+    from controller.problems import FleetError
+    from controller.rendering import render_fleet
+    from shadow import node_digest
+
+    with tempfile.TemporaryDirectory(prefix="shoal-status-") as tmp:
+        archive = subprocess.run(
+            ["git", "-C", str(repo), "archive", head], capture_output=True, check=False
+        )
+        if archive.returncode != 0:
+            return None, archive.stderr.decode(errors="replace").strip()
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
+        if not (Path(tmp) / "fleet.yaml").exists():
+            return None, f"no fleet.yaml at {head[:7]}"
+        try:
+            fleet = load_fleet(Path(tmp))
+        except FleetError as exc:
+            return None, f"the fleet at {head[:7]} does not load:\n{exc}"
+        render = render_fleet(fleet)
+    broken = {p.node for p in render.problems}
+    digests = {n: node_digest(apps) for n, apps in render.apps.items() if n not in broken}
+    tags = {name: dict(node.tags) for name, node in fleet.nodes.items()}
+    return FleetView(tags, digests), ""
+
+
+def build_rows(
+    status: Any, names: set[str], view: FleetView | None, app: str | None
+) -> list[dict[str, Any]]:
+    """One row per node; `behind` is 0 when the node runs what the head renders for it,
+    else how many commits its observed revision is behind (None: not in this clone)."""
+    rows: list[dict[str, Any]] = []
+    for node in sorted(names):
+        entry = status.nodes.get(node)
+        if entry is None:
+            # In the fleet, never reported (or not since the status branch began).
+            if app is None:
+                rows.append({"node": node, "state": "NoReport", "online": None, "apps": {}})
+            continue
+        if app is not None and app not in (entry.get("apps") or {}):
+            continue
+        row = dict(entry)
+        behind = status.behind_of(node)
+        wants = view.digests.get(node) if view else None
+        if wants is not None:
+            observed = (entry.get("observed") or {}).get("digest")
+            # A commit that does not change a node's render leaves it on its old revision.
+            behind = 0 if observed == wants else (behind or 1)
+        row["behind"] = behind
+        if view is not None and node not in view.tags:
+            row["removed"] = True  # reported, but no longer in the fleet at the head
+        rows.append(row)
+    return rows
+
+
+def app_counts(rows: list[dict[str, Any]], only: str | None) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for row in rows:
+        for name, app in (row.get("apps") or {}).items():
+            if only is not None and name != only:
+                continue
+            per = counts.setdefault(name, {s: 0 for s in APP_STATES})
+            state = str(app.get("state"))
+            per[state] = per.get(state, 0) + 1
+    return {name: counts[name] for name in sorted(counts)}
+
+
+def as_json(status: Any, rows: list[dict[str, Any]], app: str | None) -> dict[str, Any]:
+    return {
+        "fleetHead": status.head,
+        "statusBranch": {
+            "ref": status.status_ref,
+            "commit": status.status_commit,
+            "time": status.status_time,
+        },
+        "nodes": rows,
+        "apps": app_counts(rows, app),
+    }
+
+
+def _revision_cell(row: dict[str, Any]) -> str:
+    revision = str((row.get("observed") or {}).get("revision") or "")
+    if not revision:
+        return "-"
+    behind = row.get("behind")
+    if behind is None:
+        return f"{revision[:7]} (unknown to this clone)"
+    if behind:
+        return f"{revision[:7]} ({behind} behind)"
+    return revision[:7]
+
+
+def _apps_cell(row: dict[str, Any]) -> str:
+    return " ".join(f"{n}:{a.get('state')}" for n, a in sorted((row.get("apps") or {}).items()))
+
+
+def _messages(row: dict[str, Any]) -> list[str]:
+    lines = []
+    if row.get("message"):
+        lines.append(str(row["message"]))
+    for name, app in sorted((row.get("apps") or {}).items()):
+        if app.get("state") != "Ready":
+            if app.get("message"):
+                lines.append(f"{name}: {app['message']}")
+            for res in app.get("notReady") or []:
+                where = f"{res.get('kind')} {res.get('namespace')}/{res.get('name')}"
+                lines.append(
+                    f"{name}: {where} not ready"
+                    + (f": {res['message']}" if res.get("message") else "")
+                )
+    for rejection in row.get("rejected") or []:
+        lines.append(
+            f"rejected generation {rejection.get('generation')}: {rejection.get('reason')}"
+        )
+    if row.get("removed"):
+        lines.append("no longer in the fleet at the head revision")
+    return lines
+
+
+def print_table(status: Any, rows: list[dict[str, Any]], app: str | None) -> None:
+    out = sys.stdout
+    head = status.head[:7] if status.head else "unknown"
+    out.write(
+        f"fleet {status.head_ref} at {head}; status from {status.status_ref} "
+        f"at {status.status_commit[:7]} ({status.status_time})\n\n"
+    )
+    table = [("NODE", "STATE", "ONLINE", "REVISION", "APPS")]
+    for row in rows:
+        online = row.get("online")
+        flag = "-" if online is None else ("yes" if online else "OFFLINE")
+        table.append(
+            (row["node"], str(row.get("state")), flag, _revision_cell(row), _apps_cell(row))
+        )
+    widths = [max(len(r[i]) for r in table) for i in range(4)]
+    for i, cells in enumerate(table):
+        text = "  ".join(c.ljust(w) for c, w in zip(cells[:4], widths, strict=True))
+        out.write(f"{text}  {cells[4]}".rstrip() + "\n")
+        if i:
+            for line in _messages(rows[i - 1]):
+                out.write(f"    {line}\n")
+    out.write("\n")
+    for name, per in app_counts(rows, app).items():
+        out.write(
+            f"app {name}: {per.get('Ready', 0)} Ready, {per.get('Progressing', 0)} Progressing, "
+            f"{per.get('Failed', 0)} Failed\n"
+        )
+    states: dict[str, int] = {}
+    for row in rows:
+        states[str(row.get("state"))] = states.get(str(row.get("state")), 0) + 1
+    behind = sum(1 for r in rows if r.get("behind"))
+    offline = sum(1 for r in rows if r.get("online") is False)
+    parts = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+    out.write(f"{len(rows)} nodes: {parts or 'none'}; {behind} behind {head}; {offline} offline\n")

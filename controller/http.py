@@ -1,0 +1,124 @@
+"""The controller's HTTP endpoint: `/healthz`, `/metrics` and `POST /webhook`.
+
+A stdlib `ThreadingHTTPServer` in a daemon thread; `Controller` starts it when
+`--http [HOST]:PORT` is given. It only reads the controller's state through the
+callables it is given and triggers reconciles; it never reconciles itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from controller.webhook import check_push
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
+
+
+class AddressError(ValueError):
+    """`--http` is not `[HOST]:PORT`."""
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """`:8080` → ("0.0.0.0", 8080); `127.0.0.1:8080`; `8080`."""
+    host, _, port = text.rpartition(":")
+    try:
+        number = int(port)
+    except ValueError:
+        raise AddressError(f"--http {text!r}: expected [HOST]:PORT, e.g. :8080") from None
+    if not 0 <= number <= 65535:
+        raise AddressError(f"--http {text!r}: port out of range")
+    return (host.strip("[]") or "0.0.0.0", number)
+
+
+@dataclass
+class Endpoints:
+    """What the HTTP server serves, as callables into the controller."""
+
+    health: Callable[[], tuple[bool, dict[str, Any]]]
+    metrics: Callable[[], str]
+    on_push: Callable[[str], None]
+    branch: str
+    webhook_secret: str | None = None
+
+
+class HttpServer:
+    def __init__(self, address: tuple[str, int], endpoints: Endpoints) -> None:
+        self.endpoints = endpoints
+        self._server = ThreadingHTTPServer(address, _handler(endpoints))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="controller-http", daemon=True
+        )
+        self._thread.start()
+        host = self._server.server_address[0]
+        log.info("HTTP on %s:%d (/healthz, /metrics, POST /webhook)", host, self.port)
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(5)
+            self._thread = None
+        self._server.server_close()
+
+
+def _handler(endpoints: Endpoints) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "shoal-controller"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("%s " + format, self.address_string(), *args)
+
+        def _send(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _json(self, status: int, value: Any) -> None:
+            self._send(status, json.dumps(value, indent=2).encode() + b"\n", "application/json")
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/healthz":
+                ok, body = endpoints.health()
+                self._json(200 if ok else 503, body)
+            elif path == "/metrics":
+                self._send(200, endpoints.metrics().encode(), "text/plain; version=0.0.4")
+            else:
+                self._json(404, {"error": f"no such path {path}; try /healthz, /metrics"})
+
+        def do_POST(self) -> None:
+            if self.path.split("?", 1)[0] != "/webhook":
+                self._json(404, {"error": "POST /webhook only"})
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                self._json(413, {"error": "payload too large"})
+                return
+            body = self.rfile.read(length)
+            result = check_push(
+                dict(self.headers.items()), body, endpoints.webhook_secret, endpoints.branch
+            )
+            if result.status == 401:
+                log.warning("webhook from %s refused: %s", self.address_string(), result.reason)
+            if result.trigger:
+                endpoints.on_push(result.reason)
+            self._json(result.status, {"accepted": result.trigger, "reason": result.reason})
+
+    return Handler

@@ -1,0 +1,314 @@
+"""Load a fleet repository from disk into a `Fleet`, validating every file.
+
+Called by the commands (`shoal validate/render/explain/diff`) and the controller's
+pipeline for each revision. Every YAML file is parsed (keeping lines) and checked
+against its JSON Schema in `schemas/`; selectors are parsed; names are checked for
+uniqueness. Nothing stops at the first mistake: `load_fleet` raises one
+`FleetError` carrying every problem of the repository, each naming file, path and line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from jsonschema import ValidationError
+
+import schemas
+from controller.model import DEFAULT_TOPIC_PREFIX, App, Fleet, Group, Node
+from controller.problems import FleetError, Problem
+from controller.selectors import Selector, SelectorError, parse_selector
+from controller.templating import TEMPLATE_SUFFIX
+from controller.yamlreader import YamlDocument, YamlSyntaxError, read_yaml
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def load_fleet(root: Path) -> Fleet:
+    """Read and validate the repository at `root`; raises FleetError listing every problem."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FleetError([Problem(str(root), "not a directory: expected a fleet repository")])
+    loader = _Loader(root)
+    fleet_data = loader.fleet_file()
+    nodes = loader.nodes()
+    groups = loader.groups()
+    apps = loader.apps()
+    if loader.problems:
+        raise FleetError(loader.problems)
+    assert fleet_data is not None
+    return Fleet(
+        root=root,
+        name=fleet_data["name"],
+        topic_prefix=fleet_data.get("topicPrefix", DEFAULT_TOPIC_PREFIX),
+        vars=dict(fleet_data.get("vars") or {}),
+        nodes=nodes,
+        groups=groups,
+        apps=apps,
+    )
+
+
+def format_path(path: Iterable[str | int]) -> str:
+    """`vars.replicas`, `items[0].name` — how a path inside a document is written."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+class _Loader:
+    """Reads one repository, collecting problems instead of stopping at the first."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.problems: list[Problem] = []
+
+    def problem(self, file: str, message: str, where: str = "", line: int | None = None) -> None:
+        self.problems.append(Problem(file, message, where, line))
+
+    # --- files ----------------------------------------------------------------------
+
+    def read(self, rel: str, schema: str) -> tuple[dict[str, Any], YamlDocument] | None:
+        """Parse and validate one file; None (with problems recorded) when it is unusable."""
+        try:
+            text = (self.root / rel).read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.problem(rel, f"cannot read: {exc}")
+            return None
+        try:
+            document = read_yaml(text)
+        except YamlSyntaxError as exc:
+            self.problem(rel, exc.message, line=exc.line)
+            return None
+        for path, line in document.duplicates:
+            self.problem(
+                rel, "key written twice (YAML keeps only the last)", format_path(path), line
+            )
+        if not isinstance(document.data, dict):
+            kind = "empty" if document.data is None else f"a {type(document.data).__name__}"
+            self.problem(rel, f"expected a mapping of keys (like name: ...), the file is {kind}")
+            return None
+        errors = list(schemas.validator(schema).iter_errors(document.data))
+        for error in errors:
+            self.schema_problem(rel, document, error)
+        if errors or document.duplicates:
+            return None
+        return document.data, document
+
+    def schema_problem(self, rel: str, document: YamlDocument, error: ValidationError) -> None:
+        path = list(error.absolute_path)
+        where = format_path(path)
+        line = document.line_of(path)
+        kind = error.validator
+        if "propertyNames" in error.absolute_schema_path:
+            key = error.instance
+            hint = error.schema.get("description", "") if isinstance(error.schema, dict) else ""
+            self.problem(
+                rel,
+                f"key {key!r} is not allowed: {hint}".rstrip(": "),
+                where,
+                document.line_of([*path, key]),
+            )
+        elif kind == "additionalProperties":
+            allowed = sorted(error.schema.get("properties", {}))
+            extras = sorted(set(error.instance) - set(allowed))
+            for key in extras:
+                self.problem(
+                    rel,
+                    f"unknown key {key!r} (allowed here: {', '.join(allowed)})",
+                    where,
+                    document.line_of([*path, key]),
+                )
+        elif kind == "required":
+            self.problem(rel, f"missing required key {_missing(error)!r}", where, line)
+        elif kind == "type":
+            expected = error.validator_value
+            self.problem(
+                rel,
+                f"must be {_article(expected)}, got {_json_type(error.instance)}"
+                f" ({_short(error.instance)})",
+                where,
+                line,
+            )
+        elif kind == "pattern":
+            hint = error.schema.get("description", "") if isinstance(error.schema, dict) else ""
+            self.problem(
+                rel,
+                f"{_short(error.instance)} is not valid" + (f": {hint}" if hint else ""),
+                where,
+                line,
+            )
+        elif kind == "minLength":
+            self.problem(rel, "must not be empty", where, line)
+        else:
+            self.problem(rel, error.message, where, line)
+
+    # --- the four kinds of files ----------------------------------------------------
+
+    def fleet_file(self) -> dict[str, Any] | None:
+        if not (self.root / "fleet.yaml").is_file():
+            self.problem("fleet.yaml", "missing: a fleet repository has fleet.yaml at its root")
+            return None
+        read = self.read("fleet.yaml", "fleet")
+        return read[0] if read else None
+
+    def yaml_files(self, folder: str) -> list[str]:
+        base = self.root / folder
+        if not base.is_dir():
+            return []
+        found = [p for p in base.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file()]
+        return sorted(p.relative_to(self.root).as_posix() for p in found)
+
+    def nodes(self) -> dict[str, Node]:
+        nodes: dict[str, Node] = {}
+        for rel in self.yaml_files("nodes"):
+            read = self.read(rel, "node")
+            if read is None:
+                continue
+            data, document = read
+            name = data["name"]
+            if name in nodes:
+                self.problem(
+                    rel,
+                    f"duplicate node name {name!r}: also defined in {nodes[name].file}",
+                    "name",
+                    document.line_of(["name"]),
+                )
+                continue
+            nodes[name] = Node(
+                name=name,
+                tags=dict(data.get("tags") or {}),
+                vars=dict(data.get("vars") or {}),
+                runtime=dict(data.get("runtime") or {}),
+                file=rel,
+            )
+        return nodes
+
+    def selector(self, rel: str, text: str, document: YamlDocument) -> Selector | None:
+        try:
+            return parse_selector(text)
+        except SelectorError as exc:
+            self.problem(rel, str(exc), "selector", document.line_of(["selector"]))
+            return None
+
+    def groups(self) -> dict[str, Group]:
+        groups: dict[str, Group] = {}
+        for rel in self.yaml_files("groups"):
+            read = self.read(rel, "group")
+            if read is None:
+                continue
+            data, document = read
+            name = data.get("name") or Path(rel).stem
+            selector = self.selector(rel, data["selector"], document)
+            if name in groups:
+                self.problem(
+                    rel,
+                    f"duplicate group name {name!r}: also defined in {groups[name].file}",
+                    "name" if "name" in data else "",
+                    document.line_of(["name"]),
+                )
+                continue
+            if selector is None:
+                continue
+            groups[name] = Group(
+                name=name,
+                selector=selector,
+                priority=data.get("priority", 0),
+                vars=dict(data.get("vars") or {}),
+                file=rel,
+            )
+        return groups
+
+    def apps(self) -> dict[str, App]:
+        apps: dict[str, App] = {}
+        base = self.root / "apps"
+        if not base.is_dir():
+            return apps
+        for folder in sorted(p for p in base.iterdir() if p.is_dir()):
+            rel = f"apps/{folder.name}/app.yaml"
+            if not (folder / "app.yaml").is_file():
+                self.problem(rel, "missing: every folder under apps/ needs an app.yaml")
+                continue
+            read = self.read(rel, "app")
+            if read is None:
+                continue
+            data, document = read
+            ok = True
+            if data["name"] != folder.name:
+                self.problem(
+                    rel,
+                    f"name {data['name']!r} must equal the app's folder name {folder.name!r}",
+                    "name",
+                    document.line_of(["name"]),
+                )
+                ok = False
+            selector = self.selector(rel, data["selector"], document)
+            templates = self.templates(folder)
+            if selector is None or not templates or not ok:
+                continue
+            apps[folder.name] = App(
+                name=folder.name,
+                version=data["version"],
+                namespace=data["namespace"],
+                selector=selector,
+                vars=dict(data.get("vars") or {}),
+                dir=folder,
+                file=rel,
+                templates=templates,
+            )
+        return apps
+
+    def templates(self, folder: Path) -> tuple[str, ...]:
+        found = sorted(p for p in (folder / "templates").glob(f"*{TEMPLATE_SUFFIX}") if p.is_file())
+        if not found:
+            self.problem(
+                f"apps/{folder.name}/templates",
+                f"no templates: an app renders apps/{folder.name}/templates/*{TEMPLATE_SUFFIX}",
+            )
+        return tuple(p.relative_to(self.root).as_posix() for p in found)
+
+
+def _missing(error: ValidationError) -> str:
+    # jsonschema's message is "'x' is a required property"; the key is its first quoted word.
+    message: str = error.message
+    return message.split("'")[1] if "'" in message else message
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _article(expected: str | Sequence[str]) -> str:
+    names = {
+        "string": "a string",
+        "integer": "an integer",
+        "number": "a number",
+        "object": "a mapping",
+        "array": "a list",
+        "boolean": "a boolean (true/false)",
+        "null": "null",
+    }
+    if isinstance(expected, str):
+        return names.get(expected, expected)
+    return " or ".join(names.get(e, e) for e in expected)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

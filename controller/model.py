@@ -1,0 +1,67 @@
+"""The fleet as loaded from its repository: `Fleet`, `Node`, `Group`, `App`.
+
+Built by `loading.load_fleet` after every file validated; read by variables,
+rendering and the commands. Frozen: a revision of the repository is one value.
+Files are repo-relative paths (`nodes/paris-gw-01.yaml`) so messages stay short.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controller.selectors import Selector
+
+DEFAULT_TOPIC_PREFIX = "shoal"
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    tags: dict[str, str]
+    vars: dict[str, Any]
+    runtime: dict[str, Any]
+    file: str
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    selector: Selector
+    priority: int
+    vars: dict[str, Any]
+    file: str
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    version: str
+    namespace: str
+    selector: Selector
+    vars: dict[str, Any]
+    dir: Path  # absolute path of apps/<name>
+    file: str  # "apps/<name>/app.yaml"
+    templates: tuple[str, ...] = ()  # repo-relative template paths, in render order
+
+
+@dataclass(frozen=True)
+class Fleet:
+    root: Path
+    name: str
+    topic_prefix: str
+    vars: dict[str, Any]
+    nodes: dict[str, Node]
+    groups: dict[str, Group]
+    apps: dict[str, App]
+    file: str = field(default="fleet.yaml")
+
+    def groups_for(self, node: Node) -> list[Group]:
+        """Groups whose selector matches `node`, in precedence order (priority, then name)."""
+        matched = [g for g in self.groups.values() if g.selector.matches(node.tags)]
+        return sorted(matched, key=lambda g: (g.priority, g.name))
+
+    def apps_for(self, node: Node) -> list[App]:
+        """Apps whose selector matches `node`, by name."""
+        return [self.apps[a] for a in sorted(self.apps) if self.apps[a].selector.matches(node.tags)]

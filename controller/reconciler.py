@@ -1,0 +1,227 @@
+"""One reconcile: a revision's files in, changed Desired documents out.
+
+Called by `controller.controller.Controller` for each new commit (and by `--once`).
+The steps, in order: load + validate + render the fleet (`controller.loading`,
+`controller.rendering`) → diff each node's digest against the ledger → issue a
+generation per changed node → publish. A revision that fails to load or render
+publishes nothing: the last good state stays on the broker and the failure is kept
+in `last_error` for `/healthz`, the log and `--once`'s exit status.
+
+A node that left the repository gets a Desired document with no apps, so its edge
+prunes everything; it stays in the ledger with that empty digest.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from controller.ledger import Ledger
+from controller.metrics import Metrics
+from controller.publisher import Publisher
+from shadow import DesiredApp, DesiredDocument, Topics, node_digest, now_ms
+
+if TYPE_CHECKING:
+    from controller.incremental import Baseline, Rendered
+
+log = logging.getLogger(__name__)
+
+EMPTY_DIGEST = node_digest({})
+
+RetainedReader = Callable[[Topics], Mapping[str, tuple[int, str]]]
+ChangedFiles = Callable[[str], list[str] | None]
+
+
+class BrokerUnavailable(RuntimeError):
+    """The broker could not be read or written; the reconcile will be retried."""
+
+
+@dataclass(frozen=True)
+class RevisionError:
+    """Why a revision was not published: the commit and every problem (file: message)."""
+
+    revision: str
+    problems: tuple[str, ...]
+    time: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"revision": self.revision, "problems": list(self.problems), "time": self.time}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    revision: str
+    ok: bool
+    published: int = 0
+    nodes: int = 0
+    seconds: float = 0.0
+    problems: tuple[str, ...] = ()
+
+
+class Reconciler:
+    def __init__(
+        self,
+        publisher: Publisher,
+        read_retained: RetainedReader,
+        metrics: Metrics,
+        *,
+        work_dir: Path | None,
+        broker_is_fresh: bool = False,
+    ) -> None:
+        self.publisher = publisher
+        self.metrics = metrics
+        self.work_dir = work_dir
+        self._read_retained = read_retained
+        self._broker_is_fresh = broker_is_fresh
+        self._ledgers: dict[str, Ledger] = {}
+        # Nodes whose unconfirmed entry came from an earlier run: paho no longer holds
+        # them, so they are sent again (same generation when the content is unchanged).
+        self._orphans: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+        self.last_good: str | None = None
+        self.last_error: RevisionError | None = None
+        self.topics: Topics | None = None
+        self._baseline: Baseline | None = None
+
+    def ledger(self, prefix: str) -> Ledger:
+        """The ledger for `prefix`, merged with the broker's retained documents on first use."""
+        if prefix in self._ledgers:
+            return self._ledgers[prefix]
+        path = None
+        if self.work_dir is not None:
+            path = self.work_dir / f"ledger-{re.sub(r'[^A-Za-z0-9_.-]', '_', prefix)}.json"
+        ledger = Ledger(path)
+        try:
+            retained = self._read_retained(Topics(prefix))
+        except Exception as exc:
+            raise BrokerUnavailable(str(exc)) from exc
+        if self._broker_is_fresh:
+            ledger.forget_confirmations(ledger.nodes())
+        ledger.merge_broker(retained)
+        missing = [n for n, e in ledger.snapshot().items() if e.confirmed and n not in retained]
+        if missing and not self._broker_is_fresh:
+            log.warning(
+                "%d acknowledged Desired documents are not retained on the broker (is its "
+                "max_queued_messages too small?); trusting the ledger for them",
+                len(missing),
+            )
+        self._orphans[prefix] = set(ledger.unconfirmed())
+        log.info(
+            "ledger for %s/: %d nodes known, %d read back from the broker, %d to resend",
+            prefix,
+            len(ledger),
+            len(retained),
+            len(self._orphans[prefix]),
+        )
+        self._ledgers[prefix] = ledger
+        return ledger
+
+    def reconcile(
+        self, revision: str, root: Path, changed_since: ChangedFiles | None = None
+    ) -> Outcome:
+        """Render `root` (the files of `revision`) and publish what changed.
+
+        `changed_since(old_revision)` lists the files that differ from an older revision;
+        with it, a commit touching only nodes and groups re-renders only affected nodes.
+        """
+        with self._lock:
+            return self._reconcile(revision, root, changed_since)
+
+    def _render(self, root: Path, changed_since: ChangedFiles | None) -> Rendered:
+        from controller.incremental import Rendered, render_changes
+        from controller.loading import load_fleet
+        from controller.rendering import render_fleet
+
+        baseline = self._baseline
+        if baseline is not None and changed_since is not None:
+            changed = changed_since(baseline.revision)
+            if changed is not None:
+                partial = render_changes(baseline, root, changed)
+                if partial is not None:
+                    return partial
+        fleet = load_fleet(root)
+        full = render_fleet(fleet)
+        return Rendered(fleet, full.apps, full.problems, full.renders, len(full.apps))
+
+    def _reconcile(self, revision: str, root: Path, changed_since: ChangedFiles | None) -> Outcome:
+        from controller.incremental import Baseline
+        from controller.problems import FleetError
+
+        started = time.monotonic()
+        try:
+            render = self._render(root, changed_since)
+            problems = [str(p) for p in render.problems]
+        except FleetError as exc:
+            problems = [str(p) for p in exc.problems] or [str(exc)]
+        if problems:
+            return self._bad(revision, problems, started)
+        fleet = render.fleet
+
+        topics = Topics(fleet.topic_prefix)
+        ledger = self.ledger(topics.prefix)  # may raise BrokerUnavailable
+        self.topics = topics
+        self._baseline = Baseline(revision, fleet, render.apps)
+        documents = self._changed_documents(revision, render.apps, ledger, topics.prefix)
+        if documents:
+            ledger.issue({d.node: (d.generation, d.digest) for d in documents})
+            self.publisher.publish(topics, ledger, documents)
+        self._orphans[topics.prefix] = set()
+        seconds = time.monotonic() - started
+        self.metrics.reconciled(seconds, render.renders, len(documents), revision)
+        self.last_good = revision
+        log.info(
+            "revision %s: %d of %d nodes rendered (%d renders), %d documents published in %.2fs",
+            revision[:12],
+            render.rendered_nodes,
+            len(render.apps),
+            render.renders,
+            len(documents),
+            seconds,
+        )
+        return Outcome(revision, True, len(documents), len(render.apps), seconds)
+
+    def _bad(self, revision: str, problems: list[str], started: float) -> Outcome:
+        seconds = time.monotonic() - started
+        self.last_error = RevisionError(revision, tuple(problems))
+        self.metrics.failed("render", seconds)
+        log.error(
+            "revision %s is not published (%d problems); %s stays live:\n  %s",
+            revision[:12],
+            len(problems),
+            self.last_good[:12] if self.last_good else "what the broker holds",
+            "\n  ".join(problems),
+        )
+        return Outcome(revision, False, seconds=seconds, problems=tuple(problems))
+
+    def _changed_documents(
+        self,
+        revision: str,
+        rendered: Mapping[str, Mapping[str, DesiredApp]],
+        ledger: Ledger,
+        prefix: str,
+    ) -> list[DesiredDocument]:
+        orphans = self._orphans.get(prefix, set())
+        known = ledger.snapshot()
+        now = now_ms()
+        documents = []
+        removed: dict[str, Mapping[str, DesiredApp]] = {
+            node: {} for node in known if node not in rendered
+        }
+        for node, apps in (*rendered.items(), *removed.items()):
+            entry = known.get(node)
+            digest = node_digest(apps)
+            if entry is not None and entry.digest == digest:
+                if node not in orphans:
+                    continue
+                generation = entry.generation  # same content: never a new generation
+            else:
+                generation = now if entry is None else max(now, entry.generation + 1)
+            ordered = {name: apps[name] for name in sorted(apps)}
+            documents.append(DesiredDocument(node, revision, generation, ordered, digest))
+        return documents

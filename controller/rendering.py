@@ -1,0 +1,389 @@
+"""Render every node's apps into `shadow.DesiredApp`s — memoized.
+
+Called by the commands (`render`, `validate`, `diff`, `explain`) and the controller's
+pipeline with a loaded `Fleet`. For each node and each app whose selector matches:
+merge the variables (`variables`), build the template context, render the app's
+templates (`templating`), parse the output as multi-document YAML, check each object
+is a Kubernetes object, give namespaced objects the app namespace and label every
+object `app.kubernetes.io/managed-by: shoal`, `shoal.dev/app: <app>`.
+
+Why it is fast: a 10,000-node fleet has few distinct inputs per app. Two memo levels:
+1. (app, node tags, node vars, node name only if a template reads it) -> result:
+   a dict lookup for most nodes, no merging at all;
+2. the values of the context paths the app's templates actually read
+   (`CompiledApp.references`, e.g. `node.tags.site`, `replicas`) -> result: nodes
+   whose inputs differ only in things the templates ignore share one render.
+Parsed output is cached per rendered text too, so an app whose one template reads
+`node.name` re-parses only that template's output. Shared `DesiredApp`s and their
+resource dicts are shared between nodes: treat them as read-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from controller.loading import load_fleet
+from controller.model import App, Fleet, Group, Node
+from controller.problems import FleetError, Problem
+from controller.templating import (
+    CompiledApp,
+    CompiledTemplate,
+    Reference,
+    TemplateFailure,
+    compile_app,
+)
+from controller.variables import merge_values
+from controller.yamlreader import YamlSyntaxError, load_all
+from shadow import DesiredApp, DesiredDocument
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "shoal"}
+APP_LABEL = "shoal.dev/app"
+
+# Kinds that live outside namespaces; every other kind gets the app namespace.
+CLUSTER_SCOPED_KINDS = frozenset(
+    {
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "StorageClass",
+        "PriorityClass",
+        "RuntimeClass",
+        "IngressClass",
+        "CSIDriver",
+        "CSINode",
+        "VolumeAttachment",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "APIService",
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "CertificateSigningRequest",
+        "FlowSchema",
+        "PriorityLevelConfiguration",
+    }
+)
+
+
+@dataclass
+class FleetRender:
+    """The outcome of rendering a fleet (or some of its nodes)."""
+
+    fleet: Fleet
+    apps: dict[str, dict[str, DesiredApp]]  # node -> app -> DesiredApp
+    problems: list[Problem]  # render errors (node/app named)
+    renders: int = 0  # app renders actually performed (one per app and distinct input)
+    reused: int = 0  # app renders served from the memo
+    template_renders: int = 0  # Jinja template renders performed (the memo shares them too)
+
+    def document(self, node: str, revision: str, generation: int = 0) -> DesiredDocument:
+        """The node's Desired document (the publisher picks the generation)."""
+        return DesiredDocument.build(node, revision, generation, self.apps[node])
+
+
+def render_fleet(
+    fleet: Fleet, nodes: Iterable[str] | None = None, *, memoize: bool = True
+) -> FleetRender:
+    """Render `nodes` (default: every node). Problems are collected, never raised.
+
+    `memoize=False` renders every (node, app) pair from scratch: the baseline the
+    benchmark compares against, and a cross-check in tests.
+    """
+    renderer = _Renderer(fleet, memoize)
+    names = sorted(fleet.nodes) if nodes is None else list(nodes)
+    result = FleetRender(fleet, {}, list(renderer.compile_problems))
+    for name in names:
+        node = fleet.nodes.get(name)
+        if node is None:
+            result.problems.append(Problem("nodes", f"no node named {name!r}", node=name))
+            continue
+        apps, problems = renderer.node(node)
+        result.apps[name] = apps
+        result.problems.extend(problems)
+    result.renders = renderer.renders
+    result.template_renders = renderer.template_renders
+    result.reused = renderer.reused
+    return result
+
+
+def render_node(fleet: Fleet, node: str) -> dict[str, DesiredApp]:
+    """One node's apps; raises FleetError when the node is unknown or a render fails."""
+    result = render_fleet(fleet, [node])
+    if result.problems:
+        raise FleetError(result.problems)
+    return result.apps[node]
+
+
+def load_and_render(root: Path) -> FleetRender:
+    """Load, validate and render the repository at `root`; raises FleetError on any problem."""
+    result = render_fleet(load_fleet(root))
+    if result.problems:
+        raise FleetError(result.problems)
+    return result
+
+
+# --- the renderer ---------------------------------------------------------------------
+
+
+@dataclass
+class _Outcome:
+    """A memoized app render: the app entry, or the problems (node not yet filled in)."""
+
+    app: DesiredApp | None
+    problems: list[Problem] = field(default_factory=list)
+
+
+_MISSING = "\x00missing"
+_Selection = tuple[list[Group], list[tuple[CompiledApp, tuple[Any, ...]]]]
+
+
+class _Renderer:
+    def __init__(self, fleet: Fleet, memoize: bool) -> None:
+        self.fleet = fleet
+        self.memoize = memoize
+        self.renders = 0
+        self.template_renders = 0
+        self.reused = 0
+        self.compiled: dict[str, CompiledApp] = {}
+        self.compile_problems: list[Problem] = []
+        for app in fleet.apps.values():
+            compiled, failures = compile_app(app, fleet.root)
+            if compiled is not None:
+                self.compiled[app.name] = compiled
+            for failure in failures:
+                self.compile_problems.append(
+                    Problem(failure.file, failure.message, line=failure.line, app=app.name)
+                )
+        self.fleet_context = {"name": fleet.name, "vars": fleet.vars}
+        # Per app, the groups whose vars the app's templates read: only they matter.
+        self.relevant = {
+            name: frozenset(g.name for g in fleet.groups.values() if compiled.names & g.vars.keys())
+            for name, compiled in self.compiled.items()
+        }
+        # memo caches (unused when memoize is False)
+        self.selection: dict[tuple[Any, ...], _Selection] = {}
+        self.by_inputs: dict[tuple[Any, ...], _Outcome] = {}
+        self.by_context: dict[tuple[str, str], _Outcome] = {}
+        self.texts: dict[tuple[str, str], str | TemplateFailure] = {}
+        self.parsed: dict[tuple[str, str], list[dict[str, Any]] | Problem] = {}
+
+    def node(self, node: Node) -> tuple[dict[str, DesiredApp], list[Problem]]:
+        tags_key = tuple(sorted(node.tags.items()))
+        selection = self.selection.get(tags_key) if self.memoize else None
+        if selection is None:
+            selection = self.select(node, tags_key)
+            if self.memoize:
+                self.selection[tags_key] = selection
+        groups, apps = selection
+        result: dict[str, DesiredApp] = {}
+        problems: list[Problem] = []
+        for compiled, base in apps:
+            if not self.memoize:
+                outcome = self.app_outcome(compiled, node, groups)
+            else:
+                inputs = base
+                if node.vars or compiled.uses_node_identity:
+                    inputs = (*base, self.own_inputs(compiled, node))
+                memo = self.by_inputs.get(inputs)
+                if memo is None:
+                    outcome = self.by_inputs[inputs] = self.app_outcome(compiled, node, groups)
+                else:
+                    outcome = memo
+                    self.reused += 1
+            if outcome.app is not None:
+                result[compiled.app.name] = outcome.app
+            if outcome.problems:
+                problems.extend(replace(p, node=node.name) for p in outcome.problems)
+        return result, problems
+
+    def select(self, node: Node, tags_key: tuple[Any, ...]) -> _Selection:
+        """Matching groups, and per matching app the part of the first memo key that
+        nodes with these tags share.
+
+        Fleet vars and app defaults are the same for every node; what varies is which
+        groups (among those defining a variable the templates read) match, what the
+        templates read of the node's tags, and (`own_inputs`) the node's own variables
+        and name.
+        """
+        groups = self.fleet.groups_for(node)
+        apps = []
+        for app in self.fleet.apps_for(node):
+            compiled = self.compiled.get(app.name)
+            if compiled is None:
+                continue  # its compile problems are already reported once
+            relevant = self.relevant[app.name]
+            group_names = tuple(g.name for g in groups if g.name in relevant)
+            seen: Any = None
+            if compiled.uses_node_identity:
+                seen = None  # the node name goes into own_inputs
+            elif compiled.node_tags is None:
+                seen = tags_key
+            else:
+                seen = tuple(node.tags.get(k) for k in compiled.node_tags)
+            apps.append((compiled, (app.name, group_names, seen)))
+        return groups, apps
+
+    def own_inputs(self, compiled: CompiledApp, node: Node) -> tuple[Any, ...]:
+        own = tuple((k, repr(v)) for k, v in sorted(node.vars.items()) if k in compiled.names)
+        return (own, node.name if compiled.uses_node_identity else None)
+
+    def context(self, app: App, node: Node, groups: list[Group]) -> dict[str, Any]:
+        values = merge_values([self.fleet.vars, app.vars, *(g.vars for g in groups), node.vars])
+        values["node"] = {"name": node.name, "tags": node.tags}
+        values["app"] = {"name": app.name, "version": app.version, "namespace": app.namespace}
+        values["fleet"] = self.fleet_context
+        return values
+
+    def app_outcome(self, compiled: CompiledApp, node: Node, groups: list[Group]) -> _Outcome:
+        context = self.context(compiled.app, node, groups)
+        if not self.memoize:
+            return self.render(compiled, context)
+        if compiled.uses_node_identity:  # no two nodes share a name: skip the second memo
+            return self.render(compiled, context)
+        key = (compiled.app.name, _context_key(context, compiled.references))
+        outcome = self.by_context.get(key)
+        if outcome is None:
+            outcome = self.by_context[key] = self.render(compiled, context)
+        else:
+            self.reused += 1
+        return outcome
+
+    def text(self, template: CompiledTemplate, context: dict[str, Any]) -> str | TemplateFailure:
+        """One template's output; with the memo, once per distinct value of what it reads."""
+        if self.memoize:
+            key = (template.file, _context_key(context, template.references))
+            text = self.texts.get(key)
+            if text is not None:
+                return text
+        self.template_renders += 1
+        text = template.render(context)
+        if self.memoize:
+            self.texts[key] = text
+        return text
+
+    def render(self, compiled: CompiledApp, context: dict[str, Any]) -> _Outcome:
+        self.renders += 1
+        app = compiled.app
+        resources: list[dict[str, Any]] = []
+        problems: list[Problem] = []
+        for template in compiled.templates:
+            text = self.text(template, context)
+            if isinstance(text, TemplateFailure):
+                problems.append(Problem(text.file, text.message, line=text.line, app=app.name))
+                continue
+            parsed = self.parse(app, template.file, text)
+            if isinstance(parsed, Problem):
+                problems.append(parsed)
+            else:
+                resources.extend(parsed)
+        problems.extend(_duplicates(app, resources))
+        if problems:
+            return _Outcome(None, problems)
+        try:
+            return _Outcome(DesiredApp.build(app.version, app.namespace, resources))
+        except (TypeError, ValueError) as exc:
+            return _Outcome(
+                None, [Problem(app.file, f"rendered objects are not JSON: {exc}", app=app.name)]
+            )
+
+    def parse(self, app: App, file: str, text: str) -> list[dict[str, Any]] | Problem:
+        if not self.memoize:
+            return _objects(app, file, text)
+        key = (file, text)
+        parsed = self.parsed.get(key)
+        if parsed is None:
+            parsed = self.parsed[key] = _objects(app, file, text)
+        return parsed
+
+
+def _context_key(context: Mapping[str, Any], references: tuple[Reference, ...]) -> str:
+    """A memo key for the values at `references`.
+
+    `repr` of plain data is injective (equal keys mean equal values) and far cheaper
+    than canonical JSON; dicts equal but ordered differently just miss the memo.
+    """
+    return repr([_pick(context, ref) for ref in references])
+
+
+def _pick(context: Mapping[str, Any], ref: Reference) -> Any:
+    """The value at `ref`, or the value of the deepest prefix that is not a plain key."""
+    value = context.get(ref[0], _MISSING)
+    for part in ref[1:]:
+        # `x.items` on a dict is the method, not a key: the whole dict is the input then.
+        if isinstance(value, dict) and part in value and not hasattr(dict, part):
+            value = value[part]
+        else:
+            break
+    return value
+
+
+def _objects(app: App, file: str, text: str) -> list[dict[str, Any]] | Problem:
+    """Parse one template's output into labelled Kubernetes objects, or one Problem."""
+    try:
+        documents = list(load_all(text))
+    except YamlSyntaxError as exc:
+        return Problem(
+            file,
+            f"rendered output is not valid YAML (line {exc.line} of the output): {exc.message}",
+            app=app.name,
+        )
+    objects = []
+    for index, obj in enumerate(d for d in documents if d is not None):
+        missing = _not_an_object(obj)
+        if missing:
+            return Problem(
+                file,
+                f"rendered document {index + 1} is not a Kubernetes object: {missing}",
+                app=app.name,
+            )
+        objects.append(_finish(app, obj))
+    return objects
+
+
+def _not_an_object(obj: Any) -> str:
+    if not isinstance(obj, dict):
+        return f"expected a mapping with apiVersion, kind and metadata.name, got {type(obj).__name__} {str(obj)[:40]!r}"
+    for key in ("apiVersion", "kind"):
+        if not isinstance(obj.get(key), str) or not obj[key]:
+            return f"{key} is missing or not a string"
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, dict):
+        return "metadata is missing or not a mapping"
+    if not isinstance(metadata.get("name"), str) or not metadata["name"]:
+        return "metadata.name is missing or not a string"
+    labels = metadata.get("labels")
+    if labels is not None and not isinstance(labels, dict):
+        return "metadata.labels must be a mapping"
+    if "namespace" in metadata and not isinstance(metadata["namespace"], str):
+        return "metadata.namespace must be a string"
+    return ""
+
+
+def _finish(app: App, obj: dict[str, Any]) -> dict[str, Any]:
+    metadata = obj["metadata"]
+    if obj["kind"] not in CLUSTER_SCOPED_KINDS and not metadata.get("namespace"):
+        metadata["namespace"] = app.namespace
+    metadata["labels"] = {**(metadata.get("labels") or {}), **MANAGED_BY, APP_LABEL: app.name}
+    return obj
+
+
+def _duplicates(app: App, resources: list[dict[str, Any]]) -> list[Problem]:
+    seen: set[tuple[str, str, str, str]] = set()
+    problems = []
+    for obj in resources:
+        key = (
+            obj["apiVersion"].split("/")[0] if "/" in obj["apiVersion"] else "",
+            obj["kind"],
+            obj["metadata"].get("namespace", ""),
+            obj["metadata"]["name"],
+        )
+        if key in seen:
+            where = f"{key[1]} {key[2] + '/' if key[2] else ''}{key[3]}"
+            problems.append(Problem(app.file, f"the app renders {where} twice", app=app.name))
+        seen.add(key)
+    return problems

@@ -1,0 +1,264 @@
+"""The running controller: the git source, triggers, reconciler, publisher and HTTP
+endpoint wired together, with `start()` / `stop()` and `run_once()`.
+
+`controller.commands.run` builds a `Controller` from the command line. Parts that
+run beside the pipeline (the status writer) join with `controller.add(component)`
+before `start()`: a component is anything with `start()` and `stop()`; it can read
+`controller.broker` (the resolved broker options) and `controller.topics` (known
+after the first good revision).
+
+Triggers (poll timer, webhook, local ref watcher) only set an event; one worker
+thread fetches and reconciles, so bursts of triggers coalesce into one fetch and
+revisions are reconciled one at a time, in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from controller.http import Endpoints, HttpServer
+from controller.metrics import Metrics
+from controller.publisher import Publisher, PublishError
+from controller.readback import read_retained
+from controller.reconciler import BrokerUnavailable, Outcome, Reconciler
+from controller.source import GitSource, RefWatcher, SourceError, local_path
+from shadow import Topics
+from transport import BrokerOptions, EmbeddedBroker
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_BAD_COMMIT, EXIT_UNAVAILABLE = 0, 1, 2
+RETRY_SECONDS = 2.0  # after a git or broker failure, sooner than the poll interval
+
+
+class Component(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    """Everything `shoal controller` is told on its command line."""
+
+    repo: str  # URL or local path of the fleet repository
+    work_dir: Path  # bare clone, checkouts and ledgers
+    branch: str = "main"
+    broker: BrokerOptions | None = None  # None: start the embedded broker
+    embedded_port: int = 1883
+    interval: float = 30.0  # seconds between polls
+    http: tuple[str, int] | None = None  # serve /healthz, /metrics, /webhook here
+    webhook_secret: str | None = None
+    watch_local: bool = True  # watch a local repository's refs (commit → publish in < 1 s)
+    connect_timeout: float = 10.0
+
+
+class Controller:
+    def __init__(self, settings: ControllerSettings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.source = GitSource(settings.repo, settings.branch, settings.work_dir)
+        self.components: list[Component] = []
+        self.embedded: EmbeddedBroker | None = None
+        self.broker: BrokerOptions = settings.broker or BrokerOptions(port=settings.embedded_port)
+        self.publisher = Publisher(self.broker, on_confirmed=self.metrics.confirmed)
+        self.reconciler = Reconciler(
+            self.publisher,
+            lambda topics: read_retained(self.broker, topics, settings.connect_timeout),
+            self.metrics,
+            work_dir=settings.work_dir,
+            broker_is_fresh=settings.broker is None,
+        )
+        self.http: HttpServer | None = None
+        self.last_revision: str | None = None  # last revision fetched and reconciled
+        self.last_source_error: str | None = None
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._retry = False
+        self._internal: list[Component] = []
+
+    @property
+    def topics(self) -> Topics | None:
+        return self.reconciler.topics
+
+    def add(self, component: Component) -> None:
+        """Run `component` beside the pipeline (started last, stopped first)."""
+        self.components.append(component)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def _start_broker(self) -> None:
+        self.settings.work_dir.mkdir(parents=True, exist_ok=True)
+        if self.settings.broker is None:
+            self.embedded = EmbeddedBroker("127.0.0.1", self.settings.embedded_port)
+            self.embedded.start()
+            log.warning(
+                "no --broker given: started an embedded MQTT broker on %s (for trying shoal "
+                "out; it keeps retained documents in memory only)",
+                self.embedded.url,
+            )
+        self.publisher.start()
+
+    def start(self) -> None:
+        """Start every part in the background; the first reconcile runs at once."""
+        self._start_broker()
+        if self.settings.http is not None:
+            self.http = HttpServer(
+                self.settings.http,
+                Endpoints(
+                    health=self.health,
+                    metrics=lambda: self.metrics.render(self.publisher.connected),
+                    on_push=lambda reason: self.trigger(f"webhook: {reason}"),
+                    branch=self.settings.branch,
+                    webhook_secret=self.settings.webhook_secret,
+                ),
+            )
+            self.http.start()
+        local = local_path(self.settings.repo)
+        if self.settings.watch_local and local is not None and local.is_dir():
+            watcher = RefWatcher(local, self.settings.branch, lambda: self.trigger("local commit"))
+            watcher.start()
+            self._internal.append(watcher)
+        self._worker = threading.Thread(target=self._work, name="controller-reconcile", daemon=True)
+        self._worker.start()
+        for component in self.components:
+            component.start()
+        log.info(
+            "following %s branch %s (poll every %gs)",
+            self.source.display_url,
+            self.settings.branch,
+            self.settings.interval,
+        )
+
+    def stop(self) -> None:
+        for component in reversed(self.components):
+            try:
+                component.stop()
+            except Exception as exc:  # stopping: report and go on with the rest
+                log.error("stopping %s: %s", type(component).__name__, exc)
+        self._stopping.set()
+        self._wake.set()
+        if self._worker is not None:
+            self._worker.join(30)
+        for part in self._internal:
+            part.stop()
+        self._internal.clear()
+        if self.http is not None:
+            self.http.stop()
+        self.publisher.stop()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+    def trigger(self, reason: str) -> None:
+        """Ask for a fetch + reconcile soon (coalesced with others pending)."""
+        log.debug("trigger: %s", reason)
+        self._wake.set()
+
+    # --- the work ------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                self.sync()
+            except Exception:  # never let the worker die: log and try again later
+                log.exception("unexpected error while reconciling")
+                self._retry = True
+            timeout = RETRY_SECONDS if self._retry else self.settings.interval
+            self._wake.wait(timeout)
+
+    def sync(self) -> Outcome | None:
+        """Fetch; reconcile when the branch moved (or a retry is due). None: nothing new."""
+        try:
+            revision = self.source.fetch()
+            if revision == self.last_revision and not self._retry:
+                return None
+            root = self.source.checkout(revision)
+        except SourceError as exc:
+            self._source_failed(str(exc))
+            return None
+        if self.last_source_error:
+            log.info("git source reachable again")
+        self.last_source_error = None
+        try:
+            outcome = self.reconciler.reconcile(
+                revision, root, lambda old: self.source.changed_files(old, revision)
+            )
+        except BrokerUnavailable as exc:
+            self.metrics.failed("broker")
+            log.error("cannot read the broker's retained documents: %s; retrying", exc)
+            self._retry = True
+            return None
+        self._retry = False
+        self.last_revision = revision
+        return outcome
+
+    def _source_failed(self, message: str) -> None:
+        self.metrics.failed("git")
+        if message != self.last_source_error:
+            log.error("%s; retrying", message)
+        self.last_source_error = message
+        self._retry = True
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """(healthy, body) for /healthz: unhealthy while the broker or git is unreachable."""
+        error = self.reconciler.last_error
+        connected = self.publisher.connected
+        body: dict[str, Any] = {
+            "status": "ok",
+            "repo": self.source.display_url,
+            "branch": self.settings.branch,
+            "lastGoodRevision": self.reconciler.last_good,
+            "lastRevision": self.last_revision,
+            "lastError": error.to_dict() if error is not None else None,
+            "gitError": self.last_source_error,
+            "brokerConnected": connected,
+            "broker": self.broker.url,
+            "unconfirmedDocuments": self.publisher.unconfirmed,
+        }
+        if error is not None and error.revision == self.last_revision:
+            body["status"] = "degraded"  # serving the last good revision; needs a fix in git
+        healthy = connected and self.last_source_error is None
+        if not healthy:
+            body["status"] = "unavailable"
+        return healthy, body
+
+    # --- --once ----------------------------------------------------------------------------
+
+    def run_once(self, ack_timeout: float = 60.0) -> int:
+        """Fetch, reconcile, publish, wait for acknowledgements. Returns the exit code."""
+        try:
+            revision = self.source.fetch()
+            root = self.source.checkout(revision)
+        except SourceError as exc:
+            log.error("%s", exc)
+            return EXIT_UNAVAILABLE
+        try:
+            self._start_broker()
+            self.publisher.wait_connected(self.settings.connect_timeout, fail_fast=True)
+            outcome = self.reconciler.reconcile(revision, root)
+            if not outcome.ok:
+                return EXIT_BAD_COMMIT
+            if not self.publisher.wait_confirmed(ack_timeout):
+                log.error(
+                    "the broker did not confirm %d documents within %gs",
+                    self.publisher.unconfirmed,
+                    ack_timeout,
+                )
+                return EXIT_UNAVAILABLE
+        except (PublishError, BrokerUnavailable) as exc:
+            log.error("%s", exc)
+            return EXIT_UNAVAILABLE
+        finally:
+            self.publisher.stop()
+            if self.embedded is not None:
+                self.embedded.stop()
+        print(
+            f"revision {revision[:12]}: {outcome.nodes} nodes, "
+            f"{outcome.published} documents published and confirmed"
+        )
+        return EXIT_OK

@@ -1,0 +1,217 @@
+"""The git source: where the controller gets each revision of the fleet repository.
+
+`GitSource(url, branch, work_dir)` keeps one bare clone in the work dir and fetches
+the branch into it (`fetch()` returns the branch's commit sha); `checkout(sha)`
+extracts that revision's tree (`git archive`) into its own folder, so a revision
+being rendered never changes under the renderer. The git CLI runs through
+GitPython's `repo.git` (GitPython's own object code is far slower).
+
+`RefWatcher` (watchdog) notices a commit in a *local* repository within a second by
+watching its refs; the controller also polls and takes push webhooks.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import shutil
+import tarfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    import git
+
+log = logging.getLogger(__name__)
+
+KEEP_CHECKOUTS = 2
+
+
+class SourceError(RuntimeError):
+    """git could not fetch the repository or branch (unreachable, missing, not a repo)."""
+
+
+def local_path(url: str) -> Path | None:
+    """The folder a repository URL points to on this machine, or None for a remote."""
+    if url.startswith("file://"):
+        return Path(urlsplit(url).path)
+    if "://" in url or (":" in url.split("/", 1)[0] and not Path(url).exists()):
+        return None  # https://, ssh://, git://, or scp-like user@host:path
+    return Path(url).expanduser().resolve()
+
+
+def git_dir(path: Path) -> Path:
+    """The git dir of a local working copy (`.git`) or of a bare repository (itself)."""
+    dot_git = path / ".git"
+    if dot_git.is_file():  # a worktree or submodule: "gitdir: <path>"
+        text = dot_git.read_text().strip()
+        if text.startswith("gitdir:"):
+            return (path / text.split(":", 1)[1].strip()).resolve()
+    return dot_git if dot_git.is_dir() else path
+
+
+class GitSource:
+    def __init__(self, url: str, branch: str, work_dir: Path) -> None:
+        self.url = url
+        self.branch = branch
+        self.work_dir = Path(work_dir)
+        self._repo_dir = self.work_dir / "repo.git"
+        self._checkouts = self.work_dir / "checkouts"
+        self._lock = threading.Lock()
+        local = local_path(url)
+        # A local path is fetched by its absolute path, so the work dir may live anywhere.
+        self._fetch_url = str(local) if local is not None else url
+
+    @property
+    def display_url(self) -> str:
+        parts = urlsplit(self.url)
+        if parts.password:
+            return self.url.replace(f":{parts.password}@", ":***@")
+        return self.url
+
+    def _repo(self) -> git.Repo:
+        import git
+
+        if not (self._repo_dir / "HEAD").exists():
+            self._repo_dir.mkdir(parents=True, exist_ok=True)
+            return git.Repo.init(self._repo_dir, bare=True)
+        return git.Repo(self._repo_dir)
+
+    def fetch(self) -> str:
+        """Fetch the branch; return its commit sha. Raises SourceError."""
+        import git
+
+        ref = f"refs/shoal/{self.branch}"
+        with self._lock:
+            try:
+                repo = self._repo()
+                repo.git.fetch(
+                    "--quiet",
+                    "--no-tags",
+                    "--force",
+                    self._fetch_url,
+                    f"+refs/heads/{self.branch}:{ref}",
+                )
+                sha: str = repo.git.rev_parse("--verify", f"{ref}^{{commit}}")
+            except git.GitCommandError as exc:
+                raise SourceError(
+                    f"cannot fetch branch {self.branch!r} from {self.display_url}: {_git_message(exc)}"
+                ) from exc
+            except (git.InvalidGitRepositoryError, OSError) as exc:
+                raise SourceError(f"cannot use the work dir {self.work_dir}: {exc}") from exc
+        return sha.strip()
+
+    def changed_files(self, old: str, new: str) -> list[str] | None:
+        """Repo-relative paths that differ between two revisions; None when git cannot tell."""
+        import git
+
+        try:
+            with self._lock:
+                out: str = self._repo().git.diff("--name-only", "--no-renames", "-z", old, new)
+        except git.GitCommandError:
+            return None
+        return [p for p in out.split("\0") if p]
+
+    def checkout(self, sha: str) -> Path:
+        """The revision's files in a folder of their own (reused when already extracted)."""
+        import git
+
+        target = self._checkouts / sha
+        if target.is_dir():
+            return target
+        with self._lock:
+            try:
+                buffer = io.BytesIO()
+                self._repo().git.archive("--format=tar", sha, output_stream=buffer)
+            except git.GitCommandError as exc:
+                raise SourceError(f"cannot read revision {sha[:12]}: {_git_message(exc)}") from exc
+            partial = self._checkouts / f".{sha}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(parents=True)
+            buffer.seek(0)
+            with tarfile.open(fileobj=buffer) as tar:
+                tar.extractall(partial, filter="data")
+            partial.rename(target)
+            self._prune(keep=sha)
+        return target
+
+    def _prune(self, keep: str) -> None:
+        folders = sorted(
+            (p for p in self._checkouts.iterdir() if p.is_dir() and not p.name.startswith(".")),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+        for old in folders[KEEP_CHECKOUTS:]:
+            if old.name != keep:
+                shutil.rmtree(old, ignore_errors=True)
+
+
+def _git_message(exc: Exception) -> str:
+    stderr = getattr(exc, "stderr", "") or ""
+    lines = [line.strip() for line in str(stderr).splitlines() if line.strip()]
+    lines = [line.removeprefix("stderr: ").strip("'").strip() for line in lines]
+    return "; ".join(line for line in lines if line) or str(exc)
+
+
+class RefWatcher:
+    """Calls `on_change()` when a local repository's branch may have moved.
+
+    git updates a ref by writing `<ref>.lock` and renaming it over the ref (or rewriting
+    `packed-refs` after `git gc`), so created/moved/modified events on those paths are
+    the signal; everything under objects/ is ignored. Callers coalesce the calls.
+    """
+
+    def __init__(self, repo_path: Path, branch: str, on_change: Callable[[], None]) -> None:
+        self.git_dir = git_dir(repo_path)
+        self.branch = branch
+        self._on_change = on_change
+        self._observer: Any = None
+
+    def _interesting(self, path: str) -> bool:
+        rel = Path(path)
+        try:
+            rel = rel.relative_to(self.git_dir)
+        except ValueError:
+            return False
+        name = rel.as_posix().removesuffix(".lock")
+        return name in (
+            "packed-refs",
+            "HEAD",
+            "logs/HEAD",
+            f"refs/heads/{self.branch}",
+            f"logs/refs/heads/{self.branch}",
+        )
+
+    def start(self) -> None:
+        from watchdog.events import FileSystemEvent, FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        watcher = self
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event: FileSystemEvent) -> None:
+                paths = [event.src_path, getattr(event, "dest_path", "")]
+                if any(p and watcher._interesting(str(p)) for p in paths):
+                    watcher._on_change()
+
+        observer = Observer()
+        handler = Handler()
+        observer.schedule(handler, str(self.git_dir), recursive=False)
+        for sub in ("refs/heads", "logs/refs/heads", "logs"):
+            folder = self.git_dir / sub
+            if folder.is_dir():
+                # refs/heads may hold nested branch names (feature/x), hence recursive.
+                observer.schedule(handler, str(folder), recursive=sub != "logs")
+        observer.daemon = True
+        observer.start()
+        self._observer = observer
+        log.info("watching %s for commits on %s", self.git_dir, self.branch)
+
+    def stop(self) -> None:
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(5)
+            self._observer = None

@@ -1,0 +1,25 @@
+"""Reported state back into git: the status branch.
+
+Edges publish what they observed on `<prefix>/nodes/<node>/reported`; the
+`StatusWriter` (started by `shoal controller`) keeps the latest report per node and
+commits the meaningful changes to the status branch (default `shoal-status`): one
+file per node, `nodes/<node>.yaml`, and a `summary.yaml`. `StatusBook` is the pure
+part (reports -> files + commit message); `StatusBranch` is the git part;
+`shoal status` reads what they wrote.
+"""
+
+from controller.status.book import NODES_DIR, SUMMARY_FILE, StatusBook, StatusChange
+from controller.status.branch import StatusBranch, StatusBranchError
+from controller.status.writer import DEFAULT_BRANCH, DEFAULT_INTERVAL, StatusWriter
+
+__all__ = [
+    "DEFAULT_BRANCH",
+    "DEFAULT_INTERVAL",
+    "NODES_DIR",
+    "SUMMARY_FILE",
+    "StatusBook",
+    "StatusBranch",
+    "StatusBranchError",
+    "StatusChange",
+    "StatusWriter",
+]

@@ -1,0 +1,73 @@
+"""The status writer as a part of the running controller.
+
+`shoal controller` adds a `StatusService` with `controller.add(...)`. The topic
+prefix comes from the fleet's `fleet.yaml`, which the controller knows only after its
+first good revision, so the service waits for that (in a thread, never blocking the
+controller's start) and then starts a `StatusWriter` on the controller's broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from controller.status.writer import DEFAULT_BRANCH, DEFAULT_INTERVAL, StatusWriter
+
+log = logging.getLogger(__name__)
+
+
+class StatusService:
+    def __init__(
+        self,
+        controller: Any,
+        repo_url: str,
+        work_dir: Path,
+        *,
+        branch: str = DEFAULT_BRANCH,
+        interval: float = DEFAULT_INTERVAL,
+    ) -> None:
+        self.controller = controller
+        self.repo_url = repo_url
+        self.work_dir = Path(work_dir)
+        self.branch = branch
+        self.interval = interval
+        self.writer: StatusWriter | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._start_writer, name="status-start", daemon=True)
+        self._thread.start()
+
+    def _start_writer(self) -> None:
+        while not self._stopping.is_set():
+            topics = self.controller.topics
+            if topics is not None:
+                break
+            self._stopping.wait(0.1)
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            writer = StatusWriter(
+                self.controller.broker,
+                self.repo_url,
+                self.work_dir,
+                branch=self.branch,
+                topic_prefix=topics.prefix,
+                interval=self.interval,
+            )
+            writer.start()
+            self.writer = writer
+
+    def stop(self) -> None:
+        """Stop the writer, committing and pushing what is pending."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(30)
+        with self._lock:
+            if self.writer is not None:
+                self.writer.stop()
+                self.writer = None

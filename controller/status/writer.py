@@ -1,0 +1,311 @@
+"""The status writer: edge reports from MQTT into commits on the status branch.
+
+Started by `shoal controller` (unless `--no-status`). It has its own MQTT client,
+subscribed to `<prefix>/nodes/+/reported` and `<prefix>/nodes/+/online`; the broker
+hands it every retained report on (re)connect, which is how a restart loses nothing.
+Reports go into a `StatusBook`; a background thread commits the pending ones to the
+`StatusBranch` and pushes:
+
+- at most one commit per `interval`; within that, it waits for a short quiet spell
+  so a fleet converging over a few seconds lands as one commit, not hundreds;
+- only meaningful changes make a commit (see `controller.status.book`);
+- a failed push is retried (with the commits kept locally) until it succeeds; a
+  rejected one is re-applied on the remote's new tip.
+
+A report whose `node` differs from the node in its topic is rejected and logged: the
+topic is the identity the broker's ACL vouches for.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from controller.status.book import StatusBook, StatusChange
+from controller.status.branch import PushRejected, StatusBranch, StatusBranchError
+from shadow import DEFAULT_PREFIX, DocumentError, ReportedDocument, Topics
+from transport import BrokerOptions, make_client
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BRANCH = "shoal-status"
+DEFAULT_INTERVAL = 10.0
+
+# A burst of reports is over when none came for this long (capped by the interval).
+QUIET_SECONDS = 0.5
+# Re-apply attempts when pushes keep losing races, per flush.
+PUSH_ATTEMPTS = 5
+# Longest wait between retries of an unreachable remote.
+MAX_RETRY_SECONDS = 60.0
+
+
+class StatusWriter:
+    """`start()`, `flush()`, `stop()`; reports arrive over MQTT, commits leave over git."""
+
+    def __init__(
+        self,
+        options: BrokerOptions,
+        repo_url: str,
+        work_dir: Path,
+        *,
+        branch: str = DEFAULT_BRANCH,
+        topic_prefix: str = DEFAULT_PREFIX,
+        interval: float = DEFAULT_INTERVAL,
+    ) -> None:
+        self.options = options
+        self.topics = Topics(topic_prefix)
+        self.interval = max(0.0, interval)
+        self.book = StatusBook()
+        self.branch = StatusBranch(repo_url, Path(work_dir) / "status-branch", branch)
+        self.subscribed = threading.Event()
+        self.last_commit: str | None = None
+        self.rejected = 0
+        self._lock = threading.Lock()  # guards the book
+        self._git_lock = threading.Lock()  # one git operation sequence at a time
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._opened = False
+        self._push_due = False
+        self._retry_at = 0.0
+        self._retry_delay = 1.0
+        self._last_commit_at = float("-inf")
+        self._first_pending_at: float | None = None
+        self._last_change_at = 0.0
+        self._thread: threading.Thread | None = None
+        self._client: Any = None
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the status branch (retried in the background if git is unreachable),
+        connect to the broker and start committing."""
+        self._open_branch()
+        client = make_client(self.options, f"shoal-status-{uuid.uuid4().hex[:8]}")
+        client.on_connect = self._on_connect
+        client.on_message = self._on_message
+        client.connect_async(self.options.host, self.options.port, self.options.keepalive)
+        client.loop_start()
+        self._client = client
+        self._thread = threading.Thread(target=self._run, name="status-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop listening, commit and push what is pending (once), and stop."""
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+            self._client = None
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(30)
+            self._thread = None
+        try:
+            self.flush()
+        except StatusBranchError as exc:
+            log.warning("status: could not write the last status before stopping: %s", exc)
+
+    def wait_subscribed(self, timeout: float = 10.0) -> bool:
+        return self.subscribed.wait(timeout)
+
+    # --- MQTT side -------------------------------------------------------------------
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            log.warning("status: broker %s refused the connection: %s", self.options.url, reason)
+            return
+        client.subscribe(
+            [(self.topics.all_nodes("reported"), 1), (self.topics.all_nodes("online"), 1)]
+        )
+        self.subscribed.set()
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        parsed = self.topics.parse(message.topic)
+        if parsed is None or not message.payload:
+            return
+        node, channel = parsed
+        if channel == "reported":
+            self.receive_report(node, message.payload)
+        elif channel == "online":
+            online = message.payload.strip().lower() in (b"true", b"1", b"online")
+            with self._lock:
+                changed = self.book.set_online(node, online)
+            if changed:
+                self._changed()
+
+    def receive_report(self, node: str, payload: bytes) -> bool:
+        """Take one report payload from `node`'s topic; True when it makes a change."""
+        try:
+            report = ReportedDocument.from_json(payload)
+        except DocumentError as exc:
+            self.rejected += 1
+            log.warning("status: rejected a report on %s: %s", self.topics.reported(node), exc)
+            return False
+        if report.node != node:
+            self.rejected += 1
+            log.warning(
+                "status: rejected a report for node %r published on %s (topic node %r)",
+                report.node,
+                self.topics.reported(node),
+                node,
+            )
+            return False
+        with self._lock:
+            changed = self.book.record(report)
+        if changed:
+            self._changed()
+        return changed
+
+    def _changed(self) -> None:
+        now = time.monotonic()
+        self._last_change_at = now
+        if self._first_pending_at is None:
+            self._first_pending_at = now
+        self._wake.set()
+
+    # --- git side --------------------------------------------------------------------
+
+    def _open_branch(self) -> bool:
+        with self._git_lock:
+            if self._opened:
+                return True
+            try:
+                entries = self.branch.open()
+                self._push_due = self.branch.ahead()
+            except StatusBranchError as exc:
+                self._schedule_retry(f"cannot open the status branch: {exc}")
+                return False
+            with self._lock:
+                self.book.load_committed(entries)
+            self._opened = True
+            self._retry_delay = 1.0
+            log.info(
+                "status: writing to branch %s of %s (%d nodes recorded)",
+                self.branch.branch,
+                self.branch.repo_url,
+                len(entries),
+            )
+            return True
+
+    def _schedule_retry(self, why: str) -> None:
+        log.warning("status: %s; retrying in %.0fs", why, self._retry_delay)
+        self._retry_at = time.monotonic() + self._retry_delay
+        self._retry_delay = min(self._retry_delay * 2, MAX_RETRY_SECONDS)
+
+    def _due(self, now: float) -> float | None:
+        """Seconds until the next commit is due (0 = now), or None when nothing is pending."""
+        if self._first_pending_at is None:
+            with self._lock:
+                if not self.book.pending:
+                    return None
+            self._first_pending_at = now
+        quiet = min(QUIET_SECONDS, self.interval)
+        settle = min(
+            self._last_change_at + quiet,
+            self._first_pending_at + max(self.interval, quiet),
+        )
+        return max(0.0, self._last_commit_at + self.interval - now, settle - now)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            now = time.monotonic()
+            wait = 5.0
+            if now < self._retry_at:
+                wait = self._retry_at - now
+            elif not self._opened:
+                self._open_branch()
+                continue
+            else:
+                due = self._due(now)
+                if due == 0.0:
+                    self._flush_quietly()
+                    continue
+                if self._push_due:
+                    self._push_quietly()
+                    continue
+                if due is not None:
+                    wait = due
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    def _flush_quietly(self) -> None:
+        try:
+            self.flush()
+        except StatusBranchError as exc:
+            self._schedule_retry(str(exc))
+
+    def _push_quietly(self) -> None:
+        try:
+            with self._git_lock:
+                self._push()
+        except StatusBranchError as exc:
+            self._schedule_retry(f"push to {self.branch.repo_url} failed: {exc}")
+
+    def flush(self) -> str | None:
+        """Commit what is pending now and push; the new commit's sha, or None if none.
+
+        Raises `StatusBranchError` when git fails; the commit (if made) is kept and
+        pushed on a later try.
+        """
+        if not self._open_branch():
+            raise StatusBranchError("the status branch is not open yet")
+        with self._git_lock:
+            with self._lock:
+                change = self.book.changes()
+                self._first_pending_at = None
+            sha = None
+            if change is not None:
+                started = time.monotonic()
+                sha = self.branch.commit(change.files, change.message)
+                self._committed(change)
+                self._last_commit_at = time.monotonic()
+                if sha is not None:
+                    self.last_commit = sha
+                    self._push_due = True
+                    log.info(
+                        "status: %s %s (%d nodes, %.2fs)",
+                        sha[:7],
+                        change.message.splitlines()[0],
+                        len(change.entries),
+                        self._last_commit_at - started,
+                    )
+            if self._push_due:
+                self._push()
+            return sha
+
+    def _committed(self, change: StatusChange) -> None:
+        with self._lock:
+            self.book.mark_committed(change)
+
+    def _push(self) -> None:
+        """Push, re-applying on the remote's new tip when someone else pushed first."""
+        for attempt in range(1, PUSH_ATTEMPTS + 1):
+            try:
+                self.branch.push()
+            except PushRejected:
+                log.info("status: the status branch moved on the remote; re-applying (%d)", attempt)
+                self._reapply()
+                continue
+            self._push_due = False
+            self._retry_delay = 1.0
+            return
+        raise StatusBranchError(f"push still rejected after {PUSH_ATTEMPTS} re-applies")
+
+    def _reapply(self) -> None:
+        subjects = self.branch.unpushed_subjects()
+        with self._lock:
+            files = self.book.all_files()
+            entries = {node: dict(e) for node in self.book.nodes if (e := self.book.entry(node))}
+        message = subjects[0] if len(subjects) == 1 else f"{len(subjects)} status updates"
+        if not subjects:
+            message = "status re-applied on the new tip"
+        body = "\n".join(subjects) if len(subjects) > 1 else ""
+        sha = self.branch.reapply(files, f"{message}\n\n{body}".strip() + "\n")
+        # Every node's current entry is on the branch now (or already was).
+        self._committed(StatusChange({}, "", entries))
+        if sha is not None:
+            self.last_commit = sha

@@ -1,0 +1,378 @@
+"""The sandboxed Jinja environment apps' templates render in, and its filters.
+
+`rendering` compiles each app once with `compile_app` and calls
+`CompiledApp.render(context)` per distinct context. Templates run in
+`ImmutableSandboxedEnvironment` with `StrictUndefined`: no access to Python
+internals, no mutation of the context, a missing variable is an error. Every failure
+comes out as `TemplateFailure` naming the template file and line.
+
+Filters: `to_yaml`, `to_json`, `b64encode`, `b64decode`, `combine` (deep merge by
+default), `hash` (sha256 hex by default); function `file("files/x.conf")` reads a
+file inside the app's folder only.
+
+`CompiledApp.references` lists the context paths the templates read (`node.tags.site`,
+`replicas`): rendering keys its memo on those values only, so nodes that differ in
+anything else share one render.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+from typing import Any
+
+import jinja2
+import yaml
+from jinja2 import meta, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from controller.model import App
+
+Reference = tuple[str, ...]
+TEMPLATE_SUFFIX = ".j2"
+
+
+class TemplateFailure(Exception):
+    """A template could not be compiled or rendered; names the file and line."""
+
+    def __init__(self, file: str, message: str, line: int | None = None) -> None:
+        self.file = file
+        self.message = message
+        self.line = line
+        super().__init__(f"{file}:{line}: {message}" if line else f"{file}: {message}")
+
+
+class TemplateFileError(Exception):
+    """`file(...)` was asked for something outside the app folder or missing."""
+
+
+# --- filters ------------------------------------------------------------------------
+
+
+def to_yaml(value: Any, indent: int = 2) -> str:
+    text = yaml.dump(
+        value,
+        Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+        default_flow_style=False,
+        sort_keys=False,
+        allow_unicode=True,
+        indent=indent,
+    )
+    if text.endswith("\n...\n"):  # a plain scalar gets an explicit document end
+        text = text[: -len("\n...\n")]
+    return text.rstrip("\n")
+
+
+def to_json(value: Any, indent: int | None = None, sort_keys: bool = False) -> str:
+    return json.dumps(value, indent=indent, sort_keys=sort_keys, ensure_ascii=False)
+
+
+def b64encode(value: Any, encoding: str = "utf-8") -> str:
+    data = value if isinstance(value, bytes) else str(value).encode(encoding)
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64decode(value: Any, encoding: str = "utf-8") -> str:
+    try:
+        return base64.b64decode(str(value), validate=True).decode(encoding)
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise ValueError(f"b64decode: not valid base64 text: {exc}") from exc
+
+
+def combine(*dicts: Any, recursive: bool = True, list_merge: str = "replace") -> dict[str, Any]:
+    """Merge dicts left to right; nested dicts merge too unless `recursive=false`.
+
+    `list_merge`: replace (default), append or prepend — what happens to two lists
+    under the same key.
+    """
+    if list_merge not in ("replace", "append", "prepend"):
+        raise ValueError("combine: list_merge must be replace, append or prepend")
+    result: dict[str, Any] = {}
+    for item in dicts:
+        if not isinstance(item, Mapping):
+            raise ValueError(f"combine: expected dicts, got {type(item).__name__}")
+        result = _merge(result, item, recursive, list_merge)
+    return result
+
+
+def _merge(
+    low: Mapping[str, Any], high: Mapping[str, Any], recursive: bool, list_merge: str
+) -> dict[str, Any]:
+    merged = dict(low)
+    for key, value in high.items():
+        old = merged.get(key)
+        if recursive and isinstance(old, Mapping) and isinstance(value, Mapping):
+            merged[key] = _merge(old, value, recursive, list_merge)
+        elif isinstance(old, list) and isinstance(value, list) and list_merge != "replace":
+            merged[key] = old + value if list_merge == "append" else value + old
+        else:
+            merged[key] = value
+    return merged
+
+
+def hash_filter(value: Any, algorithm: str = "sha256") -> str:
+    """Hex digest of a string (or of the canonical JSON of any other value)."""
+    if algorithm not in hashlib.algorithms_guaranteed:
+        known = ", ".join(sorted(hashlib.algorithms_guaranteed))
+        raise ValueError(f"hash: unknown algorithm {algorithm!r} (known: {known})")
+    if isinstance(value, bytes):
+        data = value
+    elif isinstance(value, str):
+        data = value.encode("utf-8")
+    else:
+        data = json.dumps(value, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return hashlib.new(algorithm, data).hexdigest()
+
+
+FILTERS: dict[str, Callable[..., Any]] = {
+    "to_yaml": to_yaml,
+    "to_json": to_json,
+    "b64encode": b64encode,
+    "b64decode": b64decode,
+    "combine": combine,
+    "hash": hash_filter,
+}
+
+
+# --- the app folder -------------------------------------------------------------------
+
+
+class AppFolder:
+    """Reads files from one app's folder, refusing anything that would leave it."""
+
+    def __init__(self, app_dir: Path, rel: str) -> None:
+        self.dir = app_dir
+        self.real = app_dir.resolve()
+        self.rel = rel  # "apps/web"
+        self.cache: dict[str, str] = {}
+
+    def path(self, relative: str) -> Path:
+        if not isinstance(relative, str) or not relative:
+            raise TemplateFileError("file() needs a path relative to the app folder")
+        pure = PurePosixPath(relative)
+        if pure.is_absolute() or ".." in pure.parts or "\\" in relative:
+            raise TemplateFileError(
+                f"file({relative!r}): only files inside {self.rel}/ can be read "
+                "(use a relative path without '..')"
+            )
+        target = (self.dir / pure).resolve()
+        if not target.is_relative_to(self.real):
+            raise TemplateFileError(f"file({relative!r}): leads outside {self.rel}/ (symlink)")
+        return target
+
+    def read(self, relative: str) -> str:
+        if relative not in self.cache:
+            target = self.path(relative)
+            try:
+                self.cache[relative] = target.read_text("utf-8")
+            except FileNotFoundError:
+                raise TemplateFileError(
+                    f"file({relative!r}): no such file {self.rel}/{relative}"
+                ) from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise TemplateFileError(f"file({relative!r}): cannot read: {exc}") from exc
+        return self.cache[relative]
+
+
+# --- compiling and rendering ----------------------------------------------------------
+
+
+def make_environment(
+    folder: AppFolder, sources: Mapping[str, str]
+) -> ImmutableSandboxedEnvironment:
+    """The sandbox for one app; `{% include %}` finds only the app's own templates.
+
+    `sources` maps a name relative to `templates/` (`deployment.yaml.j2`,
+    `partials/probe.j2`) to its text: nothing else can be loaded.
+    """
+
+    def load(name: str) -> tuple[str, str, Callable[[], bool]] | None:
+        if name not in sources:
+            return None
+        return sources[name], f"{folder.rel}/templates/{name}", lambda: True
+
+    env = ImmutableSandboxedEnvironment(
+        undefined=jinja2.StrictUndefined,
+        loader=jinja2.FunctionLoader(load),
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+    )
+    env.filters.update(FILTERS)
+    env.globals["file"] = folder.read
+    return env
+
+
+@dataclass
+class CompiledTemplate:
+    """One rendered template and the context paths its output can depend on."""
+
+    file: str  # repo-relative
+    template: jinja2.Template
+    references: tuple[Reference, ...]
+
+    def render(self, context: Mapping[str, Any]) -> str | TemplateFailure:
+        try:
+            return self.template.render(context)
+        except Exception as exc:  # anything a template raises is the template's problem
+            return _failure(self.file, exc)
+
+
+@dataclass
+class CompiledApp:
+    """One app's templates, compiled once, and the context paths they read."""
+
+    app: App
+    templates: list[CompiledTemplate]  # in render order
+    references: tuple[Reference, ...]  # of all templates together
+    names: frozenset[str] = field(init=False)  # top-level names read
+    uses_node_identity: bool = field(init=False)  # reads the node beyond its tags
+    node_tags: tuple[str, ...] | None = field(init=False)  # tag keys read; None: all tags
+
+    def __post_init__(self) -> None:
+        self.names = frozenset(ref[0] for ref in self.references)
+        node_refs = [ref for ref in self.references if ref[0] == "node"]
+        self.uses_node_identity = any(len(ref) == 1 or ref[1] != "tags" for ref in node_refs)
+        keys = [ref[2] if len(ref) > 2 else None for ref in node_refs]
+        # `node.tags.items()` reads every tag, like `node.tags` alone.
+        whole = any(key is None or hasattr(dict, key) for key in keys)
+        self.node_tags = None if whole else tuple(sorted({k for k in keys if k is not None}))
+
+    def render(self, context: Mapping[str, Any]) -> list[tuple[str, str | TemplateFailure]]:
+        """(file, text or the failure) for each template, in order."""
+        return [(t.file, t.render(context)) for t in self.templates]
+
+
+def compile_app(app: App, root: Path) -> tuple[CompiledApp | None, list[TemplateFailure]]:
+    """Compile the templates of `app`; failures are syntax errors, one per template.
+
+    Every `*.j2` under `templates/` (any depth) can be included; those directly in
+    `templates/` (`App.templates`) are rendered.
+    """
+    folder = AppFolder(app.dir, f"apps/{app.name}")
+    base = app.dir / "templates"
+    sources: dict[str, str] = {}
+    failures: list[TemplateFailure] = []
+    for path in sorted(base.rglob(f"*{TEMPLATE_SUFFIX}")):
+        name = path.relative_to(base).as_posix()
+        try:
+            folder.path(f"templates/{name}")  # refuses symlinks leading out of the app
+            sources[name] = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError, TemplateFileError) as exc:
+            failures.append(
+                TemplateFailure(f"{folder.rel}/templates/{name}", f"cannot read template: {exc}")
+            )
+    env = make_environment(folder, sources)
+    parsed: dict[str, tuple[set[Reference], bool]] = {}
+    for name, source in sources.items():
+        rel = f"{folder.rel}/templates/{name}"
+        try:
+            tree = env.parse(source, name, rel)
+        except jinja2.TemplateSyntaxError as exc:
+            failures.append(
+                TemplateFailure(rel, f"template syntax error: {exc.message}", exc.lineno)
+            )
+            continue
+        includes = any(
+            tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends))
+        )
+        parsed[name] = (_references(tree), includes)
+    if failures:
+        return None, failures
+    every = set().union(*(refs for refs, _ in parsed.values())) if parsed else set()
+    compiled = []
+    for rel in app.templates:
+        name = PurePosixPath(rel).relative_to(f"apps/{app.name}/templates").as_posix()
+        refs, includes = parsed[name]
+        # A template that includes others may read whatever they read.
+        chosen = every if includes else refs
+        compiled.append(CompiledTemplate(rel, env.get_template(name), _simplify(chosen)))
+    return CompiledApp(app, compiled, _simplify(every)), []
+
+
+def _simplify(found: set[Reference]) -> tuple[Reference, ...]:
+    """Sorted, without paths under a name that is read whole."""
+    whole = {ref[0] for ref in found if len(ref) == 1}
+    return tuple(sorted(ref for ref in found if len(ref) == 1 or ref[0] not in whole))
+
+
+def _references(tree: nodes.Template) -> set[Reference]:
+    """Context paths read by a template: `("node", "tags", "site")`, `("replicas",)`.
+
+    A name read in any other way than a chain of constant attributes or subscripts is
+    recorded whole, so the set always covers everything the output can depend on.
+    """
+    names = meta.find_undeclared_variables(tree)
+    found: set[Reference] = set()
+
+    def visit(node: nodes.Node) -> None:
+        if isinstance(node, nodes.Getattr | nodes.Getitem):
+            chain: list[str] = []
+            current: nodes.Node = node
+            while True:
+                if isinstance(current, nodes.Getattr):
+                    chain.append(current.attr)
+                    current = current.node
+                elif (
+                    isinstance(current, nodes.Getitem)
+                    and isinstance(current.arg, nodes.Const)
+                    and isinstance(current.arg.value, str)
+                ):
+                    chain.append(current.arg.value)
+                    current = current.node
+                else:
+                    break
+            if isinstance(current, nodes.Name) and current.ctx == "load" and current.name in names:
+                found.add((current.name, *reversed(chain)))
+                return
+        elif isinstance(node, nodes.Name) and node.ctx == "load" and node.name in names:
+            found.add((node.name,))
+        for child in node.iter_child_nodes():
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def _failure(file: str, exc: BaseException) -> TemplateFailure:
+    """Turn an exception raised while rendering into a message a person can act on."""
+    if isinstance(exc, TemplateFailure):
+        return exc
+    where_file, line = _template_frame(exc.__traceback__, file)
+    if isinstance(exc, SecurityError):
+        message = f"not allowed in the template sandbox: {exc}"
+    elif isinstance(exc, jinja2.UndefinedError):
+        text = str(exc)
+        if text.endswith(" is undefined") and text.startswith("'"):
+            message = f"undefined variable {text[: -len(' is undefined')]}"
+        else:
+            message = f"undefined: {text}"
+    elif isinstance(exc, TemplateFileError | ValueError):
+        message = str(exc)
+    elif isinstance(exc, jinja2.TemplateSyntaxError):
+        return TemplateFailure(
+            exc.filename or where_file, f"template syntax error: {exc.message}", exc.lineno
+        )
+    elif isinstance(exc, jinja2.TemplateNotFound):
+        message = f"template not found: {exc.name}"
+    else:
+        message = f"{type(exc).__name__}: {exc}"
+    return TemplateFailure(where_file, message, line)
+
+
+def _template_frame(tb: TracebackType | None, default: str) -> tuple[str, int | None]:
+    """The innermost traceback frame inside a template (Jinja maps it to the template line)."""
+    file, line = default, None
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if name.startswith("apps/") and name.endswith(".j2"):
+            file, line = name, tb.tb_lineno
+        tb = tb.tb_next
+    return file, line

@@ -1,0 +1,88 @@
+"""Variable precedence: which value each template variable has for one node and app.
+
+Layers, lowest to highest (documented once, in docs/fleet-repository.md):
+
+1. fleet vars (`fleet.yaml`)
+2. app defaults (`apps/<app>/app.yaml`)
+3. groups whose selector matches the node, by ascending `priority`, then name
+4. node vars (`nodes/<file>.yaml`)
+
+A higher layer replaces a value whole (no deep merge; the `combine` filter merges
+dicts for templates that want it). `merge_layers` also keeps, for each variable,
+the layer that won and the layers it overrode — `shoal explain` shows them.
+Called by rendering (values only) and the explain command (with provenance).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.model import App, Fleet, Group, Node
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One source of variables: `kind` is fleet, app, group or node."""
+
+    kind: str
+    name: str
+    file: str
+    vars: Mapping[str, Any]
+    priority: int = 0
+
+    def describe(self) -> str:
+        """`group paris (priority 10)`, `node paris-gw-01`, `fleet acme`, `app web`."""
+        text = f"{self.kind} {self.name}"
+        return f"{text} (priority {self.priority})" if self.kind == "group" else text
+
+
+@dataclass(frozen=True)
+class MergedVars:
+    """The merged variables and, per variable, where the winning value came from."""
+
+    values: dict[str, Any]
+    origins: dict[str, Layer]
+    overridden: dict[str, tuple[Layer, ...]] = field(default_factory=dict)
+
+
+def layers(fleet: Fleet, node: Node, app: App | None, groups: Sequence[Group]) -> list[Layer]:
+    """The layers for `node` (and `app` when given), lowest precedence first.
+
+    `groups` are the groups matching the node, already in precedence order
+    (`Fleet.groups_for`).
+    """
+    result = [Layer("fleet", fleet.name, fleet.file, fleet.vars)]
+    if app is not None:
+        result.append(Layer("app", app.name, app.file, app.vars))
+    result.extend(Layer("group", g.name, g.file, g.vars, g.priority) for g in groups)
+    result.append(Layer("node", node.name, node.file, node.vars))
+    return result
+
+
+def merge_layers(ordered: Sequence[Layer]) -> MergedVars:
+    """Apply layers lowest first; each value replaces any earlier one whole."""
+    values: dict[str, Any] = {}
+    origins: dict[str, Layer] = {}
+    overridden: dict[str, list[Layer]] = {}
+    for layer in ordered:
+        for key, value in layer.vars.items():
+            if key in origins:
+                overridden.setdefault(key, []).append(origins[key])
+            values[key] = value
+            origins[key] = layer
+    return MergedVars(values, origins, {k: tuple(v) for k, v in overridden.items()})
+
+
+def merge_values(ordered: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The values only (rendering's hot path): later mappings replace earlier keys."""
+    values: dict[str, Any] = {}
+    for layer in ordered:
+        values.update(layer)
+    return values
+
+
+def node_vars(fleet: Fleet, node: Node, app: App | None = None) -> MergedVars:
+    """The merged variables of `node` (for `app` when given), with provenance."""
+    return merge_layers(layers(fleet, node, app, fleet.groups_for(node)))

@@ -1,0 +1,139 @@
+"""`shoal status`: reads the status branch of a fleet clone and shows who is where."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from controller.loading import load_fleet
+from controller.rendering import render_fleet
+from controller.status.book import StatusBook
+from controller.status.branch import StatusBranch
+from shadow import node_digest
+from shoal.cli import main
+from tests.support.reports import report
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Path:
+    """The template fleet, with a status branch written the way the controller writes it."""
+    repo = tmp_path / "fleet"
+    assert main(["init", str(repo)]) == 0
+    first = git(repo, "rev-parse", "HEAD")
+    digests = {n: node_digest(a) for n, a in render_fleet(load_fleet(repo)).apps.items()}
+    # A second commit that changes only the Paris gateways' web app.
+    site = repo / "nodes" / "paris-gw-01.yaml"
+    site.write_text(site.read_text().replace("web_replicas: 2", "web_replicas: 3"))
+    git(repo, "commit", "-qam", "three replicas on paris-gw-01")
+    head = git(repo, "rev-parse", "HEAD")
+    now = {n: node_digest(a) for n, a in render_fleet(load_fleet(repo)).apps.items()}
+    assert now["paris-gw-01"] != digests["paris-gw-01"]
+
+    book = StatusBook()
+    book.record(report("paris-gw-01", revision=first, digest=digests["paris-gw-01"]))
+    book.record(
+        report(
+            "paris-gw-02",
+            revision=head,
+            digest=now["paris-gw-02"],
+            state="Failed",
+            apps={"web": "Failed"},
+        )
+    )
+    book.record(report("lyon-gw-01", revision=first, digest=digests["lyon-gw-01"]))
+    book.set_online("lyon-gw-01", False)
+    book.record(
+        report(
+            "lyon-ai-01",
+            revision=first,
+            digest=digests["lyon-ai-01"],
+            apps={"inference": "Ready", "sensor-collector": "Ready"},
+        )
+    )
+    branch = StatusBranch(str(repo), tmp_path / "writer", "shoal-status")
+    branch.open()
+    change = book.changes()
+    assert change is not None
+    branch.commit(change.files, change.message)
+    branch.push()
+    return repo
+
+
+def status(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main(["status", *args])
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
+def test_table_shows_state_lag_offline_messages_and_app_counts(
+    fleet: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = status(capsys, str(fleet))
+    assert code == 0, out
+    lines = {line.split()[0]: line for line in out.splitlines() if line[:1].isalnum()}
+    # paris-gw-01 observes the first commit, but the head renders something new for it.
+    assert "(1 behind)" in lines["paris-gw-01"]
+    # lyon-gw-01 is on the first commit too, but the head changes nothing for it: not behind.
+    assert "behind" not in lines["lyon-gw-01"]
+    assert "OFFLINE" in lines["lyon-gw-01"]
+    assert "Failed" in lines["paris-gw-02"] and "web:Failed" in lines["paris-gw-02"]
+    assert "    web: web: ImagePullBackOff" in out
+    assert "    web: Deployment web/web not ready: 0/1 replicas ready" in out
+    # In the fleet but never reported.
+    assert "NoReport" in lines["paris-ai-01"]
+    assert "app web: 2 Ready, 0 Progressing, 1 Failed" in out
+    assert "; 1 behind " in out and "; 1 offline" in out
+
+
+def test_json_filtered_by_app(fleet: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = status(capsys, str(fleet), "--format", "json", "--app", "inference")
+    assert code == 0, out
+    data = json.loads(out)
+    assert [n["node"] for n in data["nodes"]] == ["lyon-ai-01"]
+    assert data["apps"] == {"inference": {"Ready": 1, "Progressing": 0, "Failed": 0}}
+    assert data["fleetHead"] == git(fleet, "rev-parse", "HEAD")
+
+
+def test_selector_filters_by_the_tags_at_head(
+    fleet: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = status(
+        capsys, str(fleet), "--selector", "site=paris,role=gateway", "--format", "json"
+    )
+    assert code == 0, out
+    assert [n["node"] for n in json.loads(out)["nodes"]] == ["paris-gw-01", "paris-gw-02"]
+    code, out = status(capsys, str(fleet), "--selector", "site in (paris")
+    assert code == 1
+    assert "--selector" in out and "Traceback" not in out
+
+
+def test_reads_the_remote_tracking_branch_of_a_clone(
+    fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(fleet), str(clone))
+    code, out = status(capsys, str(clone), "--format", "json")
+    assert code == 0, out
+    assert json.loads(out)["statusBranch"]["ref"] == "origin/shoal-status"
+
+
+def test_no_status_branch_says_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "bare"
+    assert main(["init", str(repo)]) == 0
+    capsys.readouterr()
+    code, out = status(capsys, str(repo))
+    assert code == 2
+    assert "no status branch 'shoal-status'" in out and "git fetch origin shoal-status" in out
+    code, out = status(capsys, str(tmp_path / "nowhere"))
+    assert code == 2 and "Traceback" not in out
