@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from edge.store import Store
 from shadow import ReportedDocument
 from tests.edge.conftest import NODE, TOPICS, Cluster, wait_report
 from tests.edge.documents import app, configmap, deployment, document
@@ -107,4 +108,28 @@ def test_unusable_settings_exit_2_with_one_clear_line(
     )
     assert result.returncode == 2
     assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_state_dir_in_use_by_another_agent_is_refused(cluster: Cluster, tmp_path: Path) -> None:
+    with Store(tmp_path / "state"):
+        result = subprocess.run(
+            shoal(
+                "edge",
+                "--node",
+                NODE,
+                "--broker",
+                "mqtt://127.0.0.1:1",
+                "--kubeconfig",
+                str(cluster.kubeconfig),
+                "--state-dir",
+                str(tmp_path / "state"),
+            ),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert f"state dir {tmp_path / 'state'} is in use by another shoal edge agent" in result.stderr
     assert "Traceback" not in result.stderr
