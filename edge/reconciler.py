@@ -65,6 +65,10 @@ class Reconciler:
         else:
             self.failure = ""
             self.needs_apply = False
+        self._settle(document)
+
+    def _settle(self, document: DesiredDocument) -> None:
+        """Record the node digest as applied only when all of it is, and save the inventory."""
         complete = (
             not self.failure
             and not any(self._apply_errors.values())
@@ -173,7 +177,7 @@ class Reconciler:
                 self._remove_app(name)
         except RuntimeUnavailable as exc:
             self._unavailable(exc)
-        self.store.save_inventory(self.inventory)
+        self._settle(document)
 
     def _repair_drift(self, name: str, app: DesiredApp) -> None:
         drifted: dict[ObjectRef, str] = {}

@@ -83,6 +83,7 @@ def test_a_rejected_object_fails_only_its_app(runtime: FakeRuntime, store: Store
     runtime.reject = lambda obj: None  # fixed on the server side: the retry succeeds
     reconciler.reconcile()
     assert reconciler.observe()["web"].state == "Ready"
+    assert reconciler.applied_digest == doc.digest
 
 
 def test_drift_is_repaired_and_reported(runtime: FakeRuntime, store: Store) -> None:
