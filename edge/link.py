@@ -6,8 +6,8 @@ desired topic at QoS 1 on every connect, publishes `online` = `true` retained on
 connect, and leaves `false` as its last will so the fleet sees a node that died.
 
 Callbacks run on paho's network thread, some while paho holds its own locks, so
-they must only hand events over (the agent queues them); nothing here calls
-Kubernetes or publishes from a callback.
+they only hand events over (the agent queues them) — apart from the node's own
+`online` flag on connect, nothing is published and nothing calls Kubernetes here.
 """
 
 from __future__ import annotations
