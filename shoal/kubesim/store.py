@@ -133,9 +133,16 @@ class Store:
             self._rejecters.append(rejecter)
 
     def hold(self, namespace: str, name: str, held: bool) -> None:
+        """Hold (or release) the rollout of workloads named `namespace/name`; holding one
+        that is already complete takes it back to in progress, as if its pods failed."""
         with self._lock:
             if held:
                 self._held.add((namespace, name))
+                for key, obj in self._objects.items():
+                    if key[2:] == (namespace, name) and rollout.has_rollout(
+                        obj["apiVersion"], obj["kind"]
+                    ):
+                        self._rolling.add(key)
             else:
                 self._held.discard((namespace, name))
 
@@ -183,12 +190,12 @@ class Store:
                     continue
                 if kind.namespaced and namespace and ns != namespace:
                     continue
-                obj = self._objects[key]
+                obj = self._settle(key, self._objects[key])  # before matching on status
                 if not labels_match(obj["metadata"].get("labels") or {}):
                     continue
                 if not fields_match(obj):
                     continue
-                items.append(copy.deepcopy(self._settle(key, obj)))
+                items.append(copy.deepcopy(obj))
             return items, str(self._revision)
 
     def watch(
@@ -242,8 +249,9 @@ class Store:
         idle_since = 0.0
         with self._lock:
             if since in (None, "", "0"):
+                self._settle_due()
                 initial = [
-                    copy.deepcopy(self._settle(key, obj))
+                    copy.deepcopy(obj)
                     for key, obj in sorted(self._objects.items())
                     if matches(Event(0, "", key, obj))
                 ]

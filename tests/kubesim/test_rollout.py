@@ -115,3 +115,29 @@ def test_a_job_succeeds_after_its_run(api: client.ApiClient, web) -> None:
         lambda: (j := batch.read_namespaced_job("migrate", "web")).status.succeeded == 1 and j
     )
     assert {c.type for c in done.status.conditions} >= {"Complete"}
+
+
+def test_holding_a_ready_workload_takes_it_back_to_in_progress(
+    sim: KubeSim, apps: client.AppsV1Api, web
+) -> None:
+    apps.create_namespaced_deployment("web", deployment())
+    wait_until(lambda: rolled_out(apps.read_namespaced_deployment("web", "web")))
+    sim.hold_rollout("web", "web")
+    assert not rolled_out(apps.read_namespaced_deployment("web", "web"))
+    sim.hold_rollout("web", "web", held=False)
+    wait_until(lambda: rolled_out(apps.read_namespaced_deployment("web", "web")))
+
+
+def test_pods_run_and_can_be_selected_by_phase(core: client.CoreV1Api, web) -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "one"},
+        "spec": {"containers": [{"name": "main", "image": "busybox"}]},
+    }
+    assert core.create_namespaced_pod("web", pod).status.phase == "Pending"
+    running = wait_until(
+        lambda: core.list_namespaced_pod("web", field_selector="status.phase=Running").items
+    )
+    assert [p.metadata.name for p in running] == ["one"]
+    assert {c.type for c in running[0].status.conditions} >= {"Ready"}
