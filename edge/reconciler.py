@@ -38,6 +38,7 @@ class Reconciler:
         self._apply_errors: dict[str, dict[ObjectRef, str]] = {}
         self._prune_errors: dict[str, dict[ObjectRef, str]] = {}
         self._fingerprints: dict[ObjectRef, Fingerprint] = {}
+        self._claimed: set[ObjectRef] = set()
         # Objects found changed or deleted by someone else at the last drift check.
         self._drifted: dict[ObjectRef, str] = {}
 
@@ -55,6 +56,7 @@ class Reconciler:
         """Make the cluster match `document`; `force` re-applies apps already applied."""
         self.document = document
         try:
+            self._claimed = self._claims(document)
             for name, app in document.apps.items():
                 if force or not self._is_applied(name, app):
                     self._apply_app(name, app)
@@ -66,6 +68,11 @@ class Reconciler:
             self.failure = ""
             self.needs_apply = False
         self._settle(document)
+
+    def _claims(self, document: DesiredDocument) -> set[ObjectRef]:
+        """Every object some app of `document` wants: never pruned, even when it moved
+        from one app to another (whichever of the two is reconciled first)."""
+        return {ref for name, app in document.apps.items() for ref in self.runtime.plan(name, app)}
 
     def _settle(self, document: DesiredDocument) -> None:
         """Record the node digest as applied only when all of it is, and save the inventory."""
@@ -135,6 +142,9 @@ class Reconciler:
     def _delete(self, refs: Iterable[ObjectRef]) -> dict[ObjectRef, str]:
         errors = {}
         for ref in refs:
+            if ref in self._claimed:
+                log.info("%s moved to another app; kept", ref)
+                continue
             error = self.runtime.delete(ref)
             self._fingerprints.pop(ref, None)
             self._drifted.pop(ref, None)
@@ -168,6 +178,7 @@ class Reconciler:
             self.apply(document, force=True)
             return
         try:
+            self._claimed = self._claims(document)
             for name, app in document.apps.items():
                 if not self._is_applied(name, app) or self._prune_errors.get(name):
                     self._apply_app(name, app)
