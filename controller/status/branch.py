@@ -59,7 +59,11 @@ class StatusBranch:
             out: str = self._repo.git.execute(["git", *args])
             return out
         except git.GitCommandError as exc:
-            detail = (exc.stderr or exc.stdout or "").strip().removeprefix("stderr: ").strip("'")
+            detail = " ".join(
+                part.strip().removeprefix("stderr:").removeprefix("stdout:").strip().strip("'")
+                for part in (exc.stderr or "", exc.stdout or "")
+                if part.strip()
+            )
             message = f"git {args[0]} failed: {detail or exc}"
             if args[0] == "push" and any(word in detail for word in _REJECTED):
                 raise PushRejected(message) from exc
@@ -138,7 +142,10 @@ class StatusBranch:
         return self._ok("rev-parse", "--verify", "-q", "HEAD")
 
     def head(self) -> str | None:
-        return self._git("rev-parse", "HEAD") if self.has_commits() else None
+        try:
+            return self._git("rev-parse", "--verify", "-q", "HEAD")
+        except StatusBranchError:
+            return None
 
     def read_entries(self) -> dict[str, dict[str, Any]]:
         """Node entries in the working tree (which matches HEAD after open/reapply)."""
@@ -171,9 +178,12 @@ class StatusBranch:
         """Write `files`, commit them; the new sha, or None when nothing changed."""
         self.write(files)
         self._git("add", "-A", "--", *sorted({rel.split("/")[0] for rel in files}))
-        if self.has_commits() and self._ok("diff", "--cached", "--quiet"):
-            return None
-        self._git("commit", "-q", "--no-verify", "-m", message)
+        try:
+            self._git("commit", "-q", "--no-verify", "-m", message)
+        except StatusBranchError as exc:
+            if "nothing to commit" in str(exc) or "nothing added to commit" in str(exc):
+                return None
+            raise
         return self.head()
 
     def push(self) -> None:
