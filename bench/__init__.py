@@ -1,1 +1,2 @@
-"""Benchmarks: runnable modules (`python -m bench.<name>`) printing figures and a baseline."""
+"""Benchmarks: runnable modules (`python -m bench.<name>`) printing their figures and a
+baseline measured in the same run. `python -m bench` lists them."""

@@ -19,6 +19,8 @@ NAMES_SHOWN = 10
 FOLD_LINES = 25
 # GitHub refuses comments over 65,536 characters; leave room for a wrapper and a marker.
 MARKDOWN_BUDGET = 60_000
+# Kept free for the note saying how many groups were left out.
+_NOTE_ROOM = 300
 
 
 def name_list(names: Sequence[str], shown: int = NAMES_SHOWN, quote: str = "") -> str:
@@ -131,7 +133,7 @@ def _summary_table(diff: FleetDiff) -> list[str]:
             ]
             lines.append(f"| `{app}` | " + " | ".join(cells) + " |")
         lines.append("")
-    lines.append("_apps counts are (node, app) pairs: one app changing on 3 nodes counts 3._")
+    lines += ["_apps counts are (node, app) pairs: one app changing on 3 nodes counts 3._", ""]
     return lines
 
 
@@ -167,7 +169,7 @@ def format_markdown(diff: FleetDiff, budget: int = MARKDOWN_BUDGET) -> str:
     text = "\n".join(parts)
     for index, group in enumerate(diff.groups):
         section = _group_section(group) + "\n"
-        if len(text) + len(section) > budget:
+        if len(text) + len(section) > budget - _NOTE_ROOM:
             rest = diff.groups[index:]
             nodes = sum(len(g.nodes) for g in rest)
             text += (
@@ -179,11 +181,12 @@ def format_markdown(diff: FleetDiff, budget: int = MARKDOWN_BUDGET) -> str:
     return text
 
 
-def failure_markdown(error: RenderFailed) -> str:
+def failure_markdown(failures: Sequence[tuple[Side, Sequence[str]]]) -> str:
+    """The comment when a side does not load or render: its problems, one per line."""
     lines = ["### shoal diff: cannot compare", ""]
-    for side, problems in error.failures:
+    for side, problems in failures:
         lines += [f"`{side.short}` does not load or render:", ""]
-        lines += [f"- {_escape(str(p))}" for p in problems]
+        lines += [f"- {_escape(problem)}" for problem in problems]
         lines.append("")
     return "\n".join(lines)
 

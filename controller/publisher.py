@@ -62,6 +62,7 @@ class Publisher:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
+        self._client.on_connect_fail = self._on_connect_fail
         self._on_confirmed = on_confirmed
         self._lock = threading.Condition()
         self._pending: dict[int, _Pending] = {}
@@ -69,6 +70,7 @@ class Publisher:
         self._touched: set[Ledger] = set()
         self._publishing = 0
         self._connected = threading.Event()
+        self._failed = threading.Event()
         self._refused: str | None = None
         self._started = False
 
@@ -86,11 +88,14 @@ class Publisher:
         self._client.connect_async(self.options.host, self.options.port, self.options.keepalive)
         self._client.loop_start()
 
-    def wait_connected(self, timeout: float) -> None:
-        """Raise PublishError unless connected within `timeout` seconds."""
-        if not self._connected.wait(timeout):
-            reason = self._refused or "no answer"
-            raise PublishError(f"cannot reach the broker at {self.options.url} ({reason})")
+    def wait_connected(self, timeout: float, *, fail_fast: bool = False) -> None:
+        """Raise PublishError unless connected within `timeout` seconds; with `fail_fast`,
+        as soon as one attempt fails (for `--once`: a refused connection is an answer)."""
+        deadline = time.monotonic() + timeout
+        while not self._connected.wait(0.05):
+            if time.monotonic() > deadline or (fail_fast and self._failed.is_set()):
+                reason = self._refused or "no answer"
+                raise PublishError(f"cannot reach the broker at {self.options.url} ({reason})")
 
     def stop(self) -> None:
         if not self._started:
@@ -100,9 +105,14 @@ class Publisher:
         self._client.loop_stop()
         self._save_touched()
 
+    def _on_connect_fail(self, _c: mqtt.Client, _u: object) -> None:
+        self._refused = "connection failed"
+        self._failed.set()
+
     def _on_connect(self, _c: mqtt.Client, _u: object, _f: object, rc: object, _p: object) -> None:
         if getattr(rc, "is_failure", False):
             self._refused = f"refused: {rc}"
+            self._failed.set()
             log.error("broker %s refused the connection: %s", self.options.url, rc)
             return
         self._refused = None

@@ -20,18 +20,22 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller.ledger import Ledger
 from controller.metrics import Metrics
 from controller.publisher import Publisher
 from shadow import DesiredApp, DesiredDocument, Topics, node_digest, now_ms
 
+if TYPE_CHECKING:
+    from controller.incremental import Baseline, Rendered
+
 log = logging.getLogger(__name__)
 
 EMPTY_DIGEST = node_digest({})
 
 RetainedReader = Callable[[Topics], Mapping[str, tuple[int, str]]]
+ChangedFiles = Callable[[str], list[str] | None]
 
 
 class BrokerUnavailable(RuntimeError):
@@ -83,6 +87,7 @@ class Reconciler:
         self.last_good: str | None = None
         self.last_error: RevisionError | None = None
         self.topics: Topics | None = None
+        self._baseline: Baseline | None = None
 
     def ledger(self, prefix: str) -> Ledger:
         """The ledger for `prefix`, merged with the broker's retained documents on first use."""
@@ -117,29 +122,51 @@ class Reconciler:
         self._ledgers[prefix] = ledger
         return ledger
 
-    def reconcile(self, revision: str, root: Path) -> Outcome:
-        """Render `root` (the files of `revision`) and publish what changed."""
-        with self._lock:
-            return self._reconcile(revision, root)
+    def reconcile(
+        self, revision: str, root: Path, changed_since: ChangedFiles | None = None
+    ) -> Outcome:
+        """Render `root` (the files of `revision`) and publish what changed.
 
-    def _reconcile(self, revision: str, root: Path) -> Outcome:
+        `changed_since(old_revision)` lists the files that differ from an older revision;
+        with it, a commit touching only nodes and groups re-renders only affected nodes.
+        """
+        with self._lock:
+            return self._reconcile(revision, root, changed_since)
+
+    def _render(self, root: Path, changed_since: ChangedFiles | None) -> Rendered:
+        from controller.incremental import Rendered, render_changes
         from controller.loading import load_fleet
-        from controller.problems import FleetError
         from controller.rendering import render_fleet
+
+        baseline = self._baseline
+        if baseline is not None and changed_since is not None:
+            changed = changed_since(baseline.revision)
+            if changed is not None:
+                partial = render_changes(baseline, root, changed)
+                if partial is not None:
+                    return partial
+        fleet = load_fleet(root)
+        full = render_fleet(fleet)
+        return Rendered(fleet, full.apps, full.problems, full.renders, len(full.apps))
+
+    def _reconcile(self, revision: str, root: Path, changed_since: ChangedFiles | None) -> Outcome:
+        from controller.incremental import Baseline
+        from controller.problems import FleetError
 
         started = time.monotonic()
         try:
-            fleet = load_fleet(root)
-            render = render_fleet(fleet)
+            render = self._render(root, changed_since)
             problems = [str(p) for p in render.problems]
         except FleetError as exc:
             problems = [str(p) for p in exc.problems] or [str(exc)]
         if problems:
             return self._bad(revision, problems, started)
+        fleet = render.fleet
 
         topics = Topics(fleet.topic_prefix)
         ledger = self.ledger(topics.prefix)  # may raise BrokerUnavailable
         self.topics = topics
+        self._baseline = Baseline(revision, fleet, render.apps)
         documents = self._changed_documents(revision, render.apps, ledger, topics.prefix)
         if documents:
             ledger.issue({d.node: (d.generation, d.digest) for d in documents})
@@ -149,8 +176,9 @@ class Reconciler:
         self.metrics.reconciled(seconds, render.renders, len(documents), revision)
         self.last_good = revision
         log.info(
-            "revision %s: %d nodes rendered (%d renders), %d documents published in %.2fs",
+            "revision %s: %d of %d nodes rendered (%d renders), %d documents published in %.2fs",
             revision[:12],
+            render.rendered_nodes,
             len(render.apps),
             render.renders,
             len(documents),

@@ -7,20 +7,22 @@ templates (`templating`), parse the output as multi-document YAML, check each ob
 is a Kubernetes object, give namespaced objects the app namespace and label every
 object `app.kubernetes.io/managed-by: shoal`, `shoal.dev/app: <app>`.
 
-Why it is fast: a 10,000-node fleet has few distinct inputs per app. Two memo levels:
-1. (app, node tags, node vars, node name only if a template reads it) -> result:
-   a dict lookup for most nodes, no merging at all;
-2. the values of the context paths the app's templates actually read
-   (`CompiledApp.references`, e.g. `node.tags.site`, `replicas`) -> result: nodes
-   whose inputs differ only in things the templates ignore share one render.
-Parsed output is cached per rendered text too, so an app whose one template reads
-`node.name` re-parses only that template's output. Shared `DesiredApp`s and their
-resource dicts are shared between nodes: treat them as read-only.
+Why it is fast: a 10,000-node fleet has few distinct inputs per app. `templating`
+finds the context paths each template reads (`node.tags.site`, `replicas`); then
+1. (app, matching groups that define a variable the app reads, the node's own such
+   variables, what it reads of the node: `node.name` or the read tags) -> result:
+   one tuple lookup for most nodes, no merging at all;
+2. the values at the paths the app reads -> result: nodes whose inputs differ only in
+   things the templates ignore, or groups giving equal values, share one render;
+3. per template, the values at the paths *it* reads -> text: an app with one
+   template reading `node.name` re-renders only that template per node;
+4. rendered text -> parsed objects (YAML parsing costs more than rendering).
+Shared `DesiredApp`s and their resource dicts are shared between nodes: treat them
+as read-only. `memoize=False` switches all of it off (the benchmark's baseline).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,7 +31,13 @@ from typing import Any
 from controller.loading import load_fleet
 from controller.model import App, Fleet, Group, Node
 from controller.problems import FleetError, Problem
-from controller.templating import CompiledApp, Reference, TemplateFailure, compile_app
+from controller.templating import (
+    CompiledApp,
+    CompiledTemplate,
+    Reference,
+    TemplateFailure,
+    compile_app,
+)
 from controller.variables import merge_values
 from controller.yamlreader import YamlSyntaxError, load_all
 from shadow import DesiredApp, DesiredDocument
@@ -72,8 +80,9 @@ class FleetRender:
     fleet: Fleet
     apps: dict[str, dict[str, DesiredApp]]  # node -> app -> DesiredApp
     problems: list[Problem]  # render errors (node/app named)
-    renders: int = 0  # template renders actually performed (one per app and distinct input)
+    renders: int = 0  # app renders actually performed (one per app and distinct input)
     reused: int = 0  # app renders served from the memo
+    template_renders: int = 0  # Jinja template renders performed (the memo shares them too)
 
     def document(self, node: str, revision: str, generation: int = 0) -> DesiredDocument:
         """The node's Desired document (the publisher picks the generation)."""
@@ -90,7 +99,7 @@ def render_fleet(
     """
     renderer = _Renderer(fleet, memoize)
     names = sorted(fleet.nodes) if nodes is None else list(nodes)
-    result = FleetRender(fleet, {}, list(renderer.compile_problems))
+    result = FleetRender(fleet, {}, [])
     for name in names:
         node = fleet.nodes.get(name)
         if node is None:
@@ -99,7 +108,13 @@ def render_fleet(
         apps, problems = renderer.node(node)
         result.apps[name] = apps
         result.problems.extend(problems)
+    # A template that does not compile is one problem for its app (not one per node);
+    # rendering some nodes reports it only when one of them runs the app.
+    result.problems[:0] = [
+        p for p in renderer.compile_problems if nodes is None or p.app in renderer.broken_apps_used
+    ]
     result.renders = renderer.renders
+    result.template_renders = renderer.template_renders
     result.reused = renderer.reused
     return result
 
@@ -132,6 +147,7 @@ class _Outcome:
 
 
 _MISSING = "\x00missing"
+_Selection = tuple[list[Group], list[tuple[CompiledApp, tuple[Any, ...]]]]
 
 
 class _Renderer:
@@ -139,9 +155,11 @@ class _Renderer:
         self.fleet = fleet
         self.memoize = memoize
         self.renders = 0
+        self.template_renders = 0
         self.reused = 0
         self.compiled: dict[str, CompiledApp] = {}
         self.compile_problems: list[Problem] = []
+        self.broken_apps_used: set[str] = set()
         for app in fleet.apps.values():
             compiled, failures = compile_app(app, fleet.root)
             if compiled is not None:
@@ -151,46 +169,78 @@ class _Renderer:
                     Problem(failure.file, failure.message, line=failure.line, app=app.name)
                 )
         self.fleet_context = {"name": fleet.name, "vars": fleet.vars}
+        # Per app, the groups whose vars the app's templates read: only they matter.
+        self.relevant = {
+            name: frozenset(g.name for g in fleet.groups.values() if compiled.names & g.vars.keys())
+            for name, compiled in self.compiled.items()
+        }
         # memo caches (unused when memoize is False)
-        self.selection: dict[tuple[tuple[str, str], ...], tuple[list[Group], list[App]]] = {}
+        self.selection: dict[tuple[Any, ...], _Selection] = {}
         self.by_inputs: dict[tuple[Any, ...], _Outcome] = {}
         self.by_context: dict[tuple[str, str], _Outcome] = {}
+        self.texts: dict[tuple[str, str], str | TemplateFailure] = {}
         self.parsed: dict[tuple[str, str], list[dict[str, Any]] | Problem] = {}
 
     def node(self, node: Node) -> tuple[dict[str, DesiredApp], list[Problem]]:
         tags_key = tuple(sorted(node.tags.items()))
-        if self.memoize and tags_key in self.selection:
-            groups, apps = self.selection[tags_key]
-        else:
-            groups, apps = self.fleet.groups_for(node), self.fleet.apps_for(node)
+        selection = self.selection.get(tags_key) if self.memoize else None
+        if selection is None:
+            selection = self.select(node, tags_key)
             if self.memoize:
-                self.selection[tags_key] = (groups, apps)
-        node_vars_key = _canonical(node.vars) if node.vars else ""
+                self.selection[tags_key] = selection
+        groups, apps = selection
         result: dict[str, DesiredApp] = {}
         problems: list[Problem] = []
-        for app in apps:
-            compiled = self.compiled.get(app.name)
-            if compiled is None:
-                continue  # its compile problems are already reported once
-            outcome = None
-            if self.memoize:
-                inputs = (
-                    app.name,
-                    tags_key,
-                    node_vars_key,
-                    node.name if compiled.uses_node_identity else None,
-                )
-                outcome = self.by_inputs.get(inputs)
-                if outcome is None:
+        for compiled, base in apps:
+            if not self.memoize:
+                outcome = self.app_outcome(compiled, node, groups)
+            else:
+                inputs = base
+                if node.vars or compiled.uses_node_identity:
+                    inputs = (*base, self.own_inputs(compiled, node))
+                memo = self.by_inputs.get(inputs)
+                if memo is None:
                     outcome = self.by_inputs[inputs] = self.app_outcome(compiled, node, groups)
                 else:
+                    outcome = memo
                     self.reused += 1
-            else:
-                outcome = self.app_outcome(compiled, node, groups)
             if outcome.app is not None:
-                result[app.name] = outcome.app
-            problems.extend(replace(p, node=node.name) for p in outcome.problems)
+                result[compiled.app.name] = outcome.app
+            if outcome.problems:
+                problems.extend(replace(p, node=node.name) for p in outcome.problems)
         return result, problems
+
+    def select(self, node: Node, tags_key: tuple[Any, ...]) -> _Selection:
+        """Matching groups, and per matching app the part of the first memo key that
+        nodes with these tags share.
+
+        Fleet vars and app defaults are the same for every node; what varies is which
+        groups (among those defining a variable the templates read) match, what the
+        templates read of the node's tags, and (`own_inputs`) the node's own variables
+        and name.
+        """
+        groups = self.fleet.groups_for(node)
+        apps = []
+        for app in self.fleet.apps_for(node):
+            compiled = self.compiled.get(app.name)
+            if compiled is None:
+                self.broken_apps_used.add(app.name)
+                continue
+            relevant = self.relevant[app.name]
+            group_names = tuple(g.name for g in groups if g.name in relevant)
+            seen: Any = None
+            if compiled.uses_node_identity:
+                seen = None  # the node name goes into own_inputs
+            elif compiled.node_tags is None:
+                seen = tags_key
+            else:
+                seen = tuple(node.tags.get(k) for k in compiled.node_tags)
+            apps.append((compiled, (app.name, group_names, seen)))
+        return groups, apps
+
+    def own_inputs(self, compiled: CompiledApp, node: Node) -> tuple[Any, ...]:
+        own = tuple((k, repr(v)) for k, v in sorted(node.vars.items()) if k in compiled.names)
+        return (own, node.name if compiled.uses_node_identity else None)
 
     def context(self, app: App, node: Node, groups: list[Group]) -> dict[str, Any]:
         values = merge_values([self.fleet.vars, app.vars, *(g.vars for g in groups), node.vars])
@@ -203,6 +253,8 @@ class _Renderer:
         context = self.context(compiled.app, node, groups)
         if not self.memoize:
             return self.render(compiled, context)
+        if compiled.uses_node_identity:  # no two nodes share a name: skip the second memo
+            return self.render(compiled, context)
         key = (compiled.app.name, _context_key(context, compiled.references))
         outcome = self.by_context.get(key)
         if outcome is None:
@@ -211,19 +263,30 @@ class _Renderer:
             self.reused += 1
         return outcome
 
+    def text(self, template: CompiledTemplate, context: dict[str, Any]) -> str | TemplateFailure:
+        """One template's output; with the memo, once per distinct value of what it reads."""
+        if self.memoize:
+            key = (template.file, _context_key(context, template.references))
+            text = self.texts.get(key)
+            if text is not None:
+                return text
+        self.template_renders += 1
+        text = template.render(context)
+        if self.memoize:
+            self.texts[key] = text
+        return text
+
     def render(self, compiled: CompiledApp, context: dict[str, Any]) -> _Outcome:
         self.renders += 1
         app = compiled.app
-        try:
-            texts = compiled.render(context)
-        except TemplateFailure as failure:
-            return _Outcome(
-                None, [Problem(failure.file, failure.message, line=failure.line, app=app.name)]
-            )
         resources: list[dict[str, Any]] = []
         problems: list[Problem] = []
-        for file, text in texts:
-            parsed = self.parse(app, file, text)
+        for template in compiled.templates:
+            text = self.text(template, context)
+            if isinstance(text, TemplateFailure):
+                problems.append(Problem(text.file, text.message, line=text.line, app=app.name))
+                continue
+            parsed = self.parse(app, template.file, text)
             if isinstance(parsed, Problem):
                 problems.append(parsed)
             else:
@@ -248,13 +311,13 @@ class _Renderer:
         return parsed
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_tagged)
+def _context_key(context: Mapping[str, Any], references: tuple[Reference, ...]) -> str:
+    """A memo key for the values at `references`.
 
-
-def _tagged(value: Any) -> str:
-    # Values JSON cannot encode (a YAML !!binary, a set) still need a stable key.
-    return f"{type(value).__name__}:{value!r}"
+    `repr` of plain data is injective (equal keys mean equal values) and far cheaper
+    than canonical JSON; dicts equal but ordered differently just miss the memo.
+    """
+    return repr([_pick(context, ref) for ref in references])
 
 
 def _pick(context: Mapping[str, Any], ref: Reference) -> Any:
@@ -269,10 +332,6 @@ def _pick(context: Mapping[str, Any], ref: Reference) -> Any:
     return value
 
 
-def _context_key(context: Mapping[str, Any], references: tuple[Reference, ...]) -> str:
-    return _canonical([[list(ref), _pick(context, ref)] for ref in references])
-
-
 def _objects(app: App, file: str, text: str) -> list[dict[str, Any]] | Problem:
     """Parse one template's output into labelled Kubernetes objects, or one Problem."""
     try:
@@ -280,7 +339,8 @@ def _objects(app: App, file: str, text: str) -> list[dict[str, Any]] | Problem:
     except YamlSyntaxError as exc:
         return Problem(
             file,
-            f"rendered output is not valid YAML (line {exc.line} of the output): {exc.message}",
+            f"rendered output is not valid YAML (line {exc.line} of the output): "
+            + exc.message.removeprefix("invalid YAML: "),
             app=app.name,
         )
     objects = []

@@ -75,12 +75,17 @@ class Selector:
     def matches(self, tags: Mapping[str, str]) -> bool:
         return all(req.matches(tags) for req in self.requirements)
 
-    def explain(self, tags: Mapping[str, str]) -> str | None:
-        """The first term that `tags` fail, as written (`site=paris`), or None on a match."""
+    def failing(self, tags: Mapping[str, str]) -> Requirement | None:
+        """The first requirement that `tags` fail, or None on a match."""
         for req in self.requirements:
             if not req.matches(tags):
-                return str(req)
+                return req
         return None
+
+    def explain(self, tags: Mapping[str, str]) -> str | None:
+        """The first term that `tags` fail, as written (`site=paris`), or None on a match."""
+        req = self.failing(tags)
+        return None if req is None else str(req)
 
     def __str__(self) -> str:
         return self.text

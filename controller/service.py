@@ -185,7 +185,9 @@ class Controller:
             log.info("git source reachable again")
         self.last_source_error = None
         try:
-            outcome = self.reconciler.reconcile(revision, root)
+            outcome = self.reconciler.reconcile(
+                revision, root, lambda old: self.source.changed_files(old, revision)
+            )
         except BrokerUnavailable as exc:
             self.metrics.failed("broker")
             log.error("cannot read the broker's retained documents: %s; retrying", exc)
@@ -237,7 +239,7 @@ class Controller:
             return EXIT_UNAVAILABLE
         try:
             self._start_broker()
-            self.publisher.wait_connected(self.settings.connect_timeout)
+            self.publisher.wait_connected(self.settings.connect_timeout, fail_fast=True)
             outcome = self.reconciler.reconcile(revision, root)
             if not outcome.ok:
                 return EXIT_BAD_COMMIT

@@ -104,6 +104,17 @@ class GitSource:
                 raise SourceError(f"cannot use the work dir {self.work_dir}: {exc}") from exc
         return sha.strip()
 
+    def changed_files(self, old: str, new: str) -> list[str] | None:
+        """Repo-relative paths that differ between two revisions; None when git cannot tell."""
+        import git
+
+        try:
+            with self._lock:
+                out: str = self._repo().git.diff("--name-only", "--no-renames", "-z", old, new)
+        except git.GitCommandError:
+            return None
+        return [p for p in out.split("\0") if p]
+
     def checkout(self, sha: str) -> Path:
         """The revision's files in a folder of their own (reused when already extracted)."""
         import git

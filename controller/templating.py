@@ -22,7 +22,7 @@ import binascii
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Any
@@ -36,6 +36,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from controller.model import App
 
 Reference = tuple[str, ...]
+TEMPLATE_SUFFIX = ".j2"
 
 
 class TemplateFailure(Exception):
@@ -183,17 +184,19 @@ class AppFolder:
 # --- compiling and rendering ----------------------------------------------------------
 
 
-def make_environment(folder: AppFolder) -> ImmutableSandboxedEnvironment:
-    """The sandbox for one app: its templates folder is the only place to include from."""
+def make_environment(
+    folder: AppFolder, sources: Mapping[str, str]
+) -> ImmutableSandboxedEnvironment:
+    """The sandbox for one app; `{% include %}` finds only the app's own templates.
+
+    `sources` maps a name relative to `templates/` (`deployment.yaml.j2`,
+    `partials/probe.j2`) to its text: nothing else can be loaded.
+    """
 
     def load(name: str) -> tuple[str, str, Callable[[], bool]] | None:
-        try:
-            target = folder.path(f"templates/{name}")
-        except TemplateFileError:
+        if name not in sources:
             return None
-        if not target.is_file():
-            return None
-        return target.read_text("utf-8"), f"{folder.rel}/templates/{name}", lambda: True
+        return sources[name], f"{folder.rel}/templates/{name}", lambda: True
 
     env = ImmutableSandboxedEnvironment(
         undefined=jinja2.StrictUndefined,
@@ -203,8 +206,26 @@ def make_environment(folder: AppFolder) -> ImmutableSandboxedEnvironment:
         trim_blocks=True,
     )
     env.filters.update(FILTERS)
+    # Renders must be deterministic: equal inputs, equal digests, no needless republish.
+    env.filters.pop("random", None)
+    env.globals.pop("lipsum", None)
     env.globals["file"] = folder.read
     return env
+
+
+@dataclass
+class CompiledTemplate:
+    """One rendered template and the context paths its output can depend on."""
+
+    file: str  # repo-relative
+    template: jinja2.Template
+    references: tuple[Reference, ...]
+
+    def render(self, context: Mapping[str, Any]) -> str | TemplateFailure:
+        try:
+            return self.template.render(context)
+        except Exception as exc:  # anything a template raises is the template's problem
+            return _failure(self.file, exc)
 
 
 @dataclass
@@ -212,50 +233,78 @@ class CompiledApp:
     """One app's templates, compiled once, and the context paths they read."""
 
     app: App
-    templates: list[tuple[str, jinja2.Template]]  # (repo-relative file, template)
-    references: tuple[Reference, ...]
+    templates: list[CompiledTemplate]  # in render order
+    references: tuple[Reference, ...]  # of all templates together
+    names: frozenset[str] = field(init=False)  # top-level names read
+    uses_node_identity: bool = field(init=False)  # reads the node beyond its tags
+    node_tags: tuple[str, ...] | None = field(init=False)  # tag keys read; None: all tags
 
-    @property
-    def uses_node_identity(self) -> bool:
-        """True when a template reads the node beyond its tags (e.g. `node.name`)."""
-        return any(
-            ref[0] == "node" and (len(ref) == 1 or ref[1] != "tags") for ref in self.references
-        )
+    def __post_init__(self) -> None:
+        self.names = frozenset(ref[0] for ref in self.references)
+        node_refs = [ref for ref in self.references if ref[0] == "node"]
+        self.uses_node_identity = any(len(ref) == 1 or ref[1] != "tags" for ref in node_refs)
+        keys = [ref[2] if len(ref) > 2 else None for ref in node_refs]
+        # `node.tags.items()` reads every tag, like `node.tags` alone.
+        whole = any(key is None or hasattr(dict, key) for key in keys)
+        self.node_tags = None if whole else tuple(sorted({k for k in keys if k is not None}))
 
-    def render(self, context: Mapping[str, Any]) -> list[tuple[str, str]]:
-        """(file, text) for each template; raises TemplateFailure."""
-        out = []
-        for file, template in self.templates:
-            try:
-                out.append((file, template.render(context)))
-            except Exception as exc:
-                raise _failure(file, exc) from exc
-        return out
+    def render(self, context: Mapping[str, Any]) -> list[tuple[str, str | TemplateFailure]]:
+        """(file, text or the failure) for each template, in order."""
+        return [(t.file, t.render(context)) for t in self.templates]
 
 
 def compile_app(app: App, root: Path) -> tuple[CompiledApp | None, list[TemplateFailure]]:
-    """Compile every template of `app`; failures are syntax errors, one per template."""
+    """Compile the templates of `app`; failures are syntax errors, one per template.
+
+    Every `*.j2` under `templates/` (any depth) can be included; those directly in
+    `templates/` (`App.templates`) are rendered.
+    """
     folder = AppFolder(app.dir, f"apps/{app.name}")
-    env = make_environment(folder)
-    compiled: list[tuple[str, jinja2.Template]] = []
-    references: set[Reference] = set()
+    base = app.dir / "templates"
+    sources: dict[str, str] = {}
     failures: list[TemplateFailure] = []
-    for rel in app.templates:
-        name = PurePosixPath(rel).name
+    for path in sorted(base.rglob(f"*{TEMPLATE_SUFFIX}")):
+        name = path.relative_to(base).as_posix()
         try:
-            source = (root / rel).read_text("utf-8")
+            folder.path(f"templates/{name}")  # refuses symlinks leading out of the app
+            sources[name] = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError, TemplateFileError) as exc:
+            failures.append(
+                TemplateFailure(f"{folder.rel}/templates/{name}", f"cannot read template: {exc}")
+            )
+    env = make_environment(folder, sources)
+    parsed: dict[str, tuple[set[Reference], bool]] = {}
+    for name, source in sources.items():
+        rel = f"{folder.rel}/templates/{name}"
+        try:
             tree = env.parse(source, name, rel)
-            references |= _references(tree)
-            compiled.append((rel, env.get_template(name)))
+            env.get_template(name)  # compiles (and caches): unknown filters fail here
         except jinja2.TemplateSyntaxError as exc:
             failures.append(
                 TemplateFailure(rel, f"template syntax error: {exc.message}", exc.lineno)
             )
-        except (OSError, UnicodeDecodeError) as exc:
-            failures.append(TemplateFailure(rel, f"cannot read template: {exc}"))
+            continue
+        includes = any(
+            tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends))
+        )
+        parsed[name] = (_references(tree), includes)
     if failures:
         return None, failures
-    return CompiledApp(app, compiled, tuple(sorted(references))), []
+    every = set().union(*(refs for refs, _ in parsed.values())) if parsed else set()
+    compiled = []
+    for rel in app.templates:
+        name = PurePosixPath(rel).relative_to(f"apps/{app.name}/templates").as_posix()
+        refs, includes = parsed[name]
+        # A template that includes others may read whatever they read.
+        chosen = every if includes else refs
+        compiled.append(CompiledTemplate(rel, env.get_template(name), _simplify(chosen)))
+    return CompiledApp(app, compiled, _simplify(every)), []
+
+
+def _simplify(found: set[Reference]) -> tuple[Reference, ...]:
+    """Sorted, without paths under a name that is read whole."""
+    whole = {ref[0] for ref in found if len(ref) == 1}
+    return tuple(sorted(ref for ref in found if len(ref) == 1 or ref[0] not in whole))
 
 
 def _references(tree: nodes.Template) -> set[Reference]:
@@ -293,9 +342,7 @@ def _references(tree: nodes.Template) -> set[Reference]:
             visit(child)
 
     visit(tree)
-    # A name read whole makes its longer paths redundant.
-    whole = {ref[0] for ref in found if len(ref) == 1}
-    return {ref for ref in found if len(ref) == 1 or ref[0] not in whole}
+    return found
 
 
 def _failure(file: str, exc: BaseException) -> TemplateFailure:

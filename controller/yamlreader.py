@@ -31,6 +31,28 @@ PlainLoader.yaml_implicit_resolvers = {
 }
 
 
+# Plain scalars repeat endlessly in rendered manifests (`v1`, `name`, `true`): resolving
+# each distinct one once saves a regex scan per scalar.
+_RESOLVED: dict[tuple[str, Any], str] = {}
+_RESOLVED_MAX = 200_000
+
+
+def _resolve(self: Any, kind: Any, value: Any, implicit: Any) -> str:
+    if kind is yaml.ScalarNode and isinstance(value, str):
+        key = (value, implicit)
+        tag = _RESOLVED.get(key)
+        if tag is None:
+            tag = _BaseLoader.resolve(self, kind, value, implicit)
+            if len(_RESOLVED) < _RESOLVED_MAX:
+                _RESOLVED[key] = tag
+        return tag
+    resolved: str = _BaseLoader.resolve(self, kind, value, implicit)
+    return resolved
+
+
+PlainLoader.resolve = _resolve
+
+
 class YamlSyntaxError(ValueError):
     """Text that is not valid YAML; `line` is 1-based when known."""
 
@@ -64,6 +86,10 @@ def _syntax_error(exc: yaml.YAMLError) -> YamlSyntaxError:
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
     message = f"{context}, {problem}" if context else str(problem)
+    start = getattr(exc, "context_mark", None)
+    if start is not None and mark is not None and start.line != mark.line:
+        # libyaml notices an unclosed bracket where the text ends; say where it opened.
+        message += f" (the construct started on line {start.line + 1})"
     return YamlSyntaxError(f"invalid YAML: {message}", mark.line + 1 if mark else None)
 
 
@@ -72,7 +98,12 @@ def read_yaml(text: str) -> YamlDocument:
     loader = PlainLoader(text)
     try:
         node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        data = None
+        if node is not None:
+            try:
+                data = _construct(node, loader)
+            except _Unusual:
+                data = loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise _syntax_error(exc) from exc
     finally:
@@ -101,8 +132,54 @@ def _record_lines(node: yaml.Node, path: Path, document: YamlDocument) -> None:
 
 
 def load_all(text: str) -> Iterator[Any]:
-    """Every document of a multi-document YAML text (libyaml); raises YamlSyntaxError."""
+    """Every document of a multi-document YAML text; raises YamlSyntaxError.
+
+    libyaml composes the node tree; `_construct` turns the common tags (map, seq,
+    str, int, float, bool, null) into Python values about twice as fast as PyYAML's
+    generic constructor, which still handles anything unusual (merge keys, !!binary).
+    """
+    loader = PlainLoader(text)
     try:
-        yield from yaml.load_all(text, Loader=PlainLoader)
+        while loader.check_node():
+            node = loader.get_node()
+            try:
+                yield _construct(node, loader)
+            except _Unusual:
+                yield loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise _syntax_error(exc) from exc
+    finally:
+        loader.dispose()
+
+
+class _Unusual(Exception):
+    """A node `_construct` leaves to PyYAML's constructor."""
+
+
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_STR = "tag:yaml.org,2002:str"
+_SCALARS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("int", "float", "bool", "null"))
+
+
+def _construct(node: yaml.Node, loader: Any) -> Any:
+    tag = node.tag
+    if tag == _STR:
+        return node.value
+    if tag == _MAP:
+        result = {}
+        for key_node, value_node in node.value:
+            key_tag = key_node.tag
+            if key_tag == _STR:
+                key = key_node.value
+            elif key_tag in _SCALARS:  # `<<` merge keys are not: PyYAML handles them
+                key = loader.yaml_constructors[key_tag](loader, key_node)
+            else:
+                raise _Unusual
+            result[key] = _construct(value_node, loader)
+        return result
+    if tag == _SEQ:
+        return [_construct(item, loader) for item in node.value]
+    if tag in _SCALARS:
+        return loader.yaml_constructors[tag](loader, node)
+    raise _Unusual

@@ -41,6 +41,7 @@ class BrokerLink:
         self._on_desired = on_desired
         self._on_connected = on_connected
         self._connected = threading.Event()
+        self._stopping = False
         self.client = make_client(options, f"shoal-edge-{node}", clean_session=True)
         self.client.reconnect_delay_set(min_delay=1, max_delay=max(1, reconnect_max_delay))
         self.client.will_set(topics.online(node), b"false", qos=1, retain=True)
@@ -60,6 +61,7 @@ class BrokerLink:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Say `online: false` (a clean exit is not a death) and disconnect."""
+        self._stopping = True
         if self.connected:
             try:
                 info = self.client.publish(self.topics.online(self.node), b"false", 1, True)
@@ -94,7 +96,7 @@ class BrokerLink:
     def _handle_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
-        if self._connected.is_set():
+        if self._connected.is_set() and not self._stopping:
             log.warning("lost the broker %s (%s); retrying", self.options.url, reason)
         self._connected.clear()
 

@@ -111,6 +111,7 @@ class Reporter:
             return max(0.0, self._next_heartbeat - self._clock())
 
     @property
-    def waiting(self) -> bool:
+    def pending(self) -> ReportedDocument | None:
+        """The report waiting for the broker, if any."""
         with self._lock:
-            return self._pending is not None
+            return self._pending

@@ -70,6 +70,7 @@ def _use_color(choice: str) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from controller import diffreport
+    from controller.commands.reporting import describe, grouped
     from controller.diffing import FleetRepository, GitError, RenderFailed, Side, diff_revisions
 
     arguments: list[str] = args.arguments
@@ -86,9 +87,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     except RenderFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # A mistake shared by 500 nodes is one line naming a few of them.
+        failures = [
+            (side, [describe(p, nodes) for p, nodes in grouped(problems)])
+            for side, problems in exc.failures
+        ]
+        for side, lines in failures:
+            print(f"error: {side.short} does not load or render:", file=sys.stderr)
+            for line in lines:
+                print(f"  {line}", file=sys.stderr)
         if args.format == "markdown":
-            sys.stdout.write(diffreport.failure_markdown(exc))
+            sys.stdout.write(diffreport.failure_markdown(failures))
         elif args.format == "json":
             sys.stdout.write(diffreport.failure_json(exc))
         return EXIT_INVALID

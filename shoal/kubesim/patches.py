@@ -1,10 +1,13 @@
 """PATCH bodies other than server-side apply: JSON merge patch and JSON patch.
 
 `merge_patch` is RFC 7386 (a `null` removes a key, objects merge, everything else
-replaces). The stand-in also answers `application/strategic-merge-patch+json` with
-it: strategic merge differs only for lists with merge keys (containers, ports, env),
-which it replaces whole instead of merging by name, and `$patch` directives, which
-it does not interpret. `json_patch` is RFC 6902 (add, remove, replace, move, copy, test).
+replaces). `strategic_merge_patch` adds what Kubernetes' strategic merge does for
+the lists people patch most: lists of objects with a merge key (containers by
+name, ports by port, env by name, volumes, volumeMounts by mountPath...) merge
+item by item, an item with `"$patch": "delete"` is removed, and `"$patch":
+"replace"` replaces. It does not read the real per-field schema, so a list under
+an unlisted field name is replaced whole. `json_patch` is RFC 6902 (add, remove,
+replace, move, copy, test).
 """
 
 from __future__ import annotations
@@ -26,6 +29,70 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             result[key] = merge_patch(result.get(key), value)
     return result
+
+
+# Field name -> merge key, for the lists the real schema merges (patchMergeKey).
+MERGE_KEYS = {
+    "containers": "name",
+    "initContainers": "name",
+    "ephemeralContainers": "name",
+    "env": "name",
+    "volumes": "name",
+    "volumeMounts": "mountPath",
+    "volumeDevices": "devicePath",
+    "imagePullSecrets": "name",
+    "hostAliases": "ip",
+    "conditions": "type",
+    "topologySpreadConstraints": "topologyKey",
+}
+# "ports" merges by containerPort in a pod and by port in a Service.
+_PORT_KEYS = ("containerPort", "port")
+
+
+def strategic_merge_patch(target: Any, patch: Any) -> Any:
+    """Return `target` with a strategic merge patch applied (inputs are not changed)."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    if patch.get("$patch") == "replace":
+        return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if key.startswith("$"):
+            continue  # $retainKeys, $setElementOrder...: ordering and pruning hints
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, list) and isinstance(result.get(key), list):
+            result[key] = _merge_list(key, result[key], value)
+        else:
+            result[key] = strategic_merge_patch(result.get(key), value)
+    return result
+
+
+def _merge_key(field: str, items: list[Any]) -> str | None:
+    if field == "ports":
+        return next(
+            (k for k in _PORT_KEYS if all(isinstance(i, dict) and k in i for i in items)), None
+        )
+    return MERGE_KEYS.get(field)
+
+
+def _merge_list(field: str, live: list[Any], patch: list[Any]) -> list[Any]:
+    key = _merge_key(field, patch)
+    if key is None or not all(isinstance(i, dict) for i in live + patch):
+        return [i for i in copy.deepcopy(patch) if not (isinstance(i, dict) and "$patch" in i)]
+    if any(isinstance(i, dict) and i.get("$patch") == "replace" for i in patch):
+        return [i for i in copy.deepcopy(patch) if "$patch" not in i]
+    merged = copy.deepcopy(live)
+    for item in patch:
+        index = next((n for n, old in enumerate(merged) if old.get(key) == item.get(key)), None)
+        if item.get("$patch") == "delete":
+            if index is not None:
+                merged.pop(index)
+        elif index is None:
+            merged.append(copy.deepcopy(item))
+        else:
+            merged[index] = strategic_merge_patch(merged[index], item)
+    return merged
 
 
 def _pointer(path: str) -> list[str]:

@@ -98,7 +98,9 @@ class KubeSim:
         }
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        partial = path.with_name(path.name + ".tmp")
+        partial.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        partial.replace(path)  # whole or absent: another process may be waiting for it
         return path
 
     def api_client(self) -> ApiClient:

@@ -26,7 +26,7 @@ from typing import Any
 from shoal.kubesim import errors, ownership, rollout, validation
 from shoal.kubesim.catalog import Catalog, Kind
 from shoal.kubesim.errors import ApiError
-from shoal.kubesim.patches import json_patch, merge_patch
+from shoal.kubesim.patches import json_patch, merge_patch, strategic_merge_patch
 from shoal.kubesim.selectors import parse_field_selector, parse_label_selector
 
 Key = tuple[str, str, str, str]  # group, plural, namespace ("" if cluster-scoped), name
@@ -221,7 +221,8 @@ class Store:
             if content_type in (MERGE, STRATEGIC):
                 if not isinstance(body, dict):
                     raise errors.bad_request("a merge patch must be a JSON object")
-                patched = merge_patch(old, body)
+                merge = merge_patch if content_type == MERGE else strategic_merge_patch
+                patched = merge(old, body)
             elif content_type == JSON_PATCH:
                 patched = json_patch(old, body)
             else:

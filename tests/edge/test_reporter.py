@@ -43,7 +43,7 @@ def test_only_the_latest_report_waits_for_the_broker() -> None:
     reporter = Reporter(publish, interval=30, clock=clock)
     for state in ("Progressing", "Synced", "Degraded"):
         reporter.submit(build_report("n", None, {}, failure=state))
-    assert sent == [] and reporter.waiting
+    assert sent == [] and reporter.pending is not None
     online = True
     reporter.reconnected()
     assert [ReportedDocument.from_json(p).message for p in sent] == ["Degraded"]

@@ -4,6 +4,7 @@ valid, every node's Desired document valid against the schema."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,9 @@ from controller.commands import init
 from controller.rendering import load_and_render
 from schemas import validator
 from shadow import DesiredDocument
-from tests.review.conftest import FleetRepo, fresh_machine_env, git, run_shoal
+from tests.review.conftest import FleetRepo, Result, fresh_machine_env, git, run_shoal
+
+Shoal = Callable[..., Result]
 
 
 def test_init_on_a_fresh_machine_makes_one_commit_that_validates(tmp_path: Path) -> None:
@@ -97,7 +100,7 @@ def test_init_refuses_a_non_empty_directory(tmp_path: Path) -> None:
     assert [p.name for p in target.iterdir()] == ["notes.txt"]
 
 
-def test_init_accepts_an_existing_empty_directory(tmp_path: Path, shoal) -> None:  # type: ignore[no-untyped-def]
+def test_init_accepts_an_existing_empty_directory(tmp_path: Path, shoal: Shoal) -> None:
     target = tmp_path / "empty"
     target.mkdir()
     assert shoal("init", target).code == 0

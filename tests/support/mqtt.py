@@ -50,8 +50,9 @@ class Recorder:
         return wait_until(lambda: self.latest.get(topic), timeout, message=f"nothing on {topic}")
 
     def close(self) -> None:
-        self.client.loop_stop()
+        # disconnect first: it wakes the network thread, so loop_stop need not wait out select()
         self.client.disconnect()
+        self.client.loop_stop()
 
     def __enter__(self) -> Recorder:
         return self
@@ -69,5 +70,5 @@ def publish(url: str, topic: str, payload: bytes, *, retain: bool = True, qos: i
     try:
         client.publish(topic, payload, qos=qos, retain=retain).wait_for_publish(10)
     finally:
-        client.loop_stop()
         client.disconnect()
+        client.loop_stop()

@@ -1,0 +1,100 @@
+"""A commit touching only nodes and groups re-renders only the affected nodes, and the
+result is exactly what a full load + render of that revision gives."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from controller.incremental import Baseline, render_changes
+from controller.loading import load_fleet
+from controller.problems import FleetError
+from controller.rendering import render_fleet
+from tests.support.controller import FleetRepo
+
+NODES = {f"n{i}": {"site": ["paris", "lyon", "nice"][i % 3]} for i in range(9)}
+
+
+def digests(apps: dict) -> dict[str, dict[str, str]]:
+    return {
+        node: {a: app.digest for a, app in node_apps.items()} for node, node_apps in apps.items()
+    }
+
+
+def full(root: Path) -> dict[str, dict[str, str]]:
+    return digests(render_fleet(load_fleet(root)).apps)
+
+
+def edit_group(repo: FleetRepo) -> list[str]:
+    repo.write_yaml("groups/paris.yaml", {"selector": "site=paris", "vars": {"greeting": "salut"}})
+    return ["groups/paris.yaml"]
+
+
+def retarget_group(repo: FleetRepo) -> list[str]:
+    repo.write_yaml("groups/paris.yaml", {"selector": "site=lyon", "vars": {"greeting": "salut"}})
+    return ["groups/paris.yaml"]
+
+
+def delete_group(repo: FleetRepo) -> list[str]:
+    (repo.work / "groups/paris.yaml").unlink()
+    return ["groups/paris.yaml"]
+
+
+def edit_node(repo: FleetRepo) -> list[str]:
+    repo.write_yaml("nodes/n1.yaml", {"name": "n1", "tags": {"site": "paris"}})
+    return ["nodes/n1.yaml"]
+
+
+def add_and_remove_nodes(repo: FleetRepo) -> list[str]:
+    repo.write_yaml(
+        "nodes/extra/n99.yaml",
+        {"name": "n99", "tags": {"site": "nice"}, "vars": {"greeting": "yo"}},
+    )
+    (repo.work / "nodes/n2.yaml").unlink()
+    return ["nodes/extra/n99.yaml", "nodes/n2.yaml"]
+
+
+@pytest.mark.parametrize(
+    "change", [edit_group, retarget_group, delete_group, edit_node, add_and_remove_nodes]
+)
+def test_incremental_render_equals_full_render(
+    tmp_path: Path, change: Callable[[FleetRepo], list[str]]
+) -> None:
+    repo = FleetRepo.create(tmp_path, NODES)
+    repo.write_yaml(
+        "groups/paris.yaml", {"selector": "site=paris", "vars": {"greeting": "bonjour"}}
+    )
+    before = tmp_path / "before"
+    shutil.copytree(repo.work, before, ignore=shutil.ignore_patterns(".git"))
+    fleet = load_fleet(before)
+    baseline = Baseline("old", fleet, render_fleet(fleet).apps)
+
+    changed = change(repo)
+    after = tmp_path / "after"
+    shutil.copytree(repo.work, after, ignore=shutil.ignore_patterns(".git"))
+    rendered = render_changes(baseline, after, changed)
+
+    assert rendered is not None and not rendered.problems
+    assert digests(rendered.apps) == full(after)
+    assert rendered.rendered_nodes < len(rendered.apps)  # it did not re-render everything
+
+
+def test_changes_outside_nodes_and_groups_take_the_full_path(tmp_path: Path) -> None:
+    repo = FleetRepo.create(tmp_path, NODES)
+    fleet = load_fleet(repo.work)
+    baseline = Baseline("old", fleet, render_fleet(fleet).apps)
+    assert render_changes(baseline, repo.work, ["apps/web/app.yaml"]) is None
+    assert render_changes(baseline, repo.work, ["fleet.yaml"]) is None
+
+
+def test_a_node_file_duplicating_an_unchanged_node_is_an_error(tmp_path: Path) -> None:
+    repo = FleetRepo.create(tmp_path, NODES)
+    fleet = load_fleet(repo.work)
+    baseline = Baseline("old", fleet, render_fleet(fleet).apps)
+    repo.write_yaml("nodes/copy.yaml", {"name": "n3", "tags": {}})
+    with pytest.raises(FleetError) as error:
+        render_changes(baseline, repo.work, ["nodes/copy.yaml"])
+    assert "nodes/copy.yaml" in str(error.value) and "nodes/n3.yaml" in str(error.value)
