@@ -120,12 +120,13 @@ def default_work_dir(repo: str, branch: str) -> Path:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError:
         cache = Path(".shoal-controller")
-    return cache / f"{stem}-{branch}-{key}"
+    return cache / f"{stem}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', branch)}-{key}"
 
 
 def run(args: argparse.Namespace) -> int:
     from controller.http import AddressError, parse_address
     from controller.service import EXIT_UNAVAILABLE, Controller, ControllerSettings
+    from transport.embedded import EmbeddedBrokerError
 
     try:
         broker = BrokerOptions.from_args(args) if args.broker else None
@@ -151,6 +152,10 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     try:
         controller.start()
+    except (AddressError, EmbeddedBrokerError) as exc:
+        controller.stop()
+        log.error("%s", exc)
+        return EXIT_UNAVAILABLE
     except Exception:
         controller.stop()
         raise
