@@ -14,22 +14,39 @@ methods both call this class.
 from __future__ import annotations
 
 import builtins
-import copy
 import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from shoal.kubesim import errors, ownership, rollout, validation
 from shoal.kubesim.catalog import Catalog, Kind
+from shoal.kubesim.clone import clone
 from shoal.kubesim.errors import ApiError
 from shoal.kubesim.patches import json_patch, merge_patch, strategic_merge_patch
 from shoal.kubesim.selectors import parse_field_selector, parse_label_selector
 
 Key = tuple[str, str, str, str]  # group, plural, namespace ("" if cluster-scoped), name
+
+
+class Event(NamedTuple):
+    """One stored write, as a watch reports it."""
+
+    revision: int
+    type: str  # ADDED, MODIFIED, DELETED
+    key: Key
+    object: dict[str, Any]
+
+
+# Writes kept for watches that resume from a resourceVersion; older ones get 410 Gone.
+EVENT_LOG_SIZE = 10_000
+# How often an idle watch checks that its client is still there, in seconds.
+IDLE_PULSE = 1.0
 Rejecter = Callable[[dict[str, Any]], "str | None"]
 
 APPLY = "application/apply-patch+yaml"
@@ -51,13 +68,23 @@ def _content(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
 
 
-def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(obj)
-    metadata = out.get("metadata", {})
-    metadata.pop("resourceVersion", None)
-    for entry in metadata.get("managedFields") or []:
-        entry.pop("time", None)
-    return out
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal but for resourceVersion and managedFields times: a write that changes nothing."""
+    if {k: v for k, v in a.items() if k != "metadata"} != {
+        k: v for k, v in b.items() if k != "metadata"
+    }:
+        return False
+    ignored = ("resourceVersion", "managedFields")
+    ma, mb = a.get("metadata", {}), b.get("metadata", {})
+    if {k: v for k, v in ma.items() if k not in ignored} != {
+        k: v for k, v in mb.items() if k not in ignored
+    }:
+        return False
+    untimed = [
+        [{k: v for k, v in e.items() if k != "time"} for e in m.get("managedFields") or []]
+        for m in (ma, mb)
+    ]
+    return untimed[0] == untimed[1]
 
 
 def _defaults(obj: dict[str, Any]) -> None:
@@ -98,6 +125,13 @@ class Store:
         self._held: set[tuple[str, str]] = set()
         self._rejecters: list[Rejecter] = []
         self._revision = 0
+        self._dry_run = False
+        # Watch support: recent writes, and a condition watchers wait on.
+        self._events: deque[Event] = deque(maxlen=EVENT_LOG_SIZE)
+        self._evicted_through = 0  # the newest resourceVersion no longer in the log
+        self._changed = threading.Condition(self._lock)
+        self._closed = False
+        self._rolling: set[Key] = set()  # workloads whose rollout is not complete yet
         namespace = catalog.namespace_kind()
         for name in SYSTEM_NAMESPACES:
             self.create(namespace, None, {"metadata": {"name": name}}, "kube-apiserver")
@@ -109,11 +143,29 @@ class Store:
             self._rejecters.append(rejecter)
 
     def hold(self, namespace: str, name: str, held: bool) -> None:
+        """Hold (or release) the rollout of workloads named `namespace/name`; holding one
+        that is already complete takes it back to in progress, as if its pods failed."""
         with self._lock:
             if held:
                 self._held.add((namespace, name))
+                for key, obj in self._objects.items():
+                    if key[2:] == (namespace, name) and rollout.has_rollout(
+                        obj["apiVersion"], obj["kind"]
+                    ):
+                        self._rolling.add(key)
             else:
                 self._held.discard((namespace, name))
+
+    @contextmanager
+    def dry_run(self) -> Iterator[None]:
+        """Within this block (one request, under the store's lock) writes are checked
+        and answered but not stored, as for `?dryRun=All`."""
+        with self._lock:
+            self._dry_run = True
+            try:
+                yield
+            finally:
+                self._dry_run = False
 
     @property
     def resource_version(self) -> str:
@@ -128,7 +180,7 @@ class Store:
             obj = self._objects.get(key)
             if obj is None:
                 raise errors.not_found(kind, name)
-            return copy.deepcopy(self._settle(key, obj))
+            return clone(self._settle(key, obj))
 
     def list(
         self,
@@ -148,13 +200,134 @@ class Store:
                     continue
                 if kind.namespaced and namespace and ns != namespace:
                     continue
-                obj = self._objects[key]
+                obj = self._settle(key, self._objects[key])  # before matching on status
                 if not labels_match(obj["metadata"].get("labels") or {}):
                     continue
                 if not fields_match(obj):
                     continue
-                items.append(copy.deepcopy(self._settle(key, obj)))
+                items.append(clone(obj))
             return items, str(self._revision)
+
+    def watch(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        label_selector: str | None,
+        field_selector: str | None,
+        since: str | None,
+        seconds: float,
+        initial_events_end: bool = False,
+    ) -> Iterator[dict[str, Any] | None]:
+        """Watch events for matching objects, as the real server streams them.
+
+        It yields None now and then while idle, so the caller can check its client.
+
+        Without `since` (or with "0") it starts with an ADDED event per existing
+        object; with a resourceVersion it replays the writes after it, or answers
+        one ERROR event (410 Gone) when those are no longer kept. It ends after
+        `seconds` or when the store closes. The lock is not held while the
+        caller consumes an event.
+        """
+        labels_match = parse_label_selector(label_selector or "")  # a bad one is a 400 now,
+        fields_match = parse_field_selector(field_selector or "")  # not in the stream
+        if since not in (None, "", "0") and not str(since).isdigit():
+            raise errors.bad_request(f'invalid resourceVersion "{since}"')
+        return self._events_for(
+            kind, namespace, labels_match, fields_match, since, seconds, initial_events_end
+        )
+
+    def _events_for(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        labels_match: Callable[[Mapping[str, str]], bool],
+        fields_match: Callable[[dict[str, Any]], bool],
+        since: str | None,
+        seconds: float,
+        initial_events_end: bool,
+    ) -> Iterator[dict[str, Any] | None]:
+        def matches(event: Event) -> bool:
+            group, plural, ns, _ = event.key
+            return (
+                (group, plural) == (kind.group, kind.plural)
+                and (not kind.namespaced or not namespace or ns == namespace)
+                and labels_match(event.object["metadata"].get("labels") or {})
+                and fields_match(event.object)
+            )
+
+        deadline = time.monotonic() + seconds
+        idle_since = 0.0
+        with self._lock:
+            if since in (None, "", "0"):
+                self._settle_due()
+                initial = [
+                    clone(obj)
+                    for key, obj in sorted(self._objects.items())
+                    if matches(Event(0, "", key, obj))
+                ]
+                cursor = self._revision
+            else:
+                cursor = int(str(since))
+                initial = []
+                if cursor < self._evicted_through:
+                    gone = ApiError(
+                        410,
+                        "Expired",
+                        f"too old resource version: {cursor} ({self._evicted_through + 1})",
+                    )
+                    yield {"type": "ERROR", "object": gone.status()}
+                    return
+        for obj in initial:
+            yield {"type": "ADDED", "object": obj}
+        if initial_events_end:
+            yield {
+                "type": "BOOKMARK",
+                "object": {
+                    "kind": kind.kind,
+                    "apiVersion": kind.api_version,
+                    "metadata": {
+                        "resourceVersion": str(cursor),
+                        "annotations": {"k8s.io/initial-events-end": "true"},
+                    },
+                },
+            }
+        while not self._closed:
+            with self._lock:
+                self._settle_due()
+                batch = []
+                for event in reversed(self._events):
+                    if event.revision <= cursor:
+                        break
+                    if matches(event):
+                        batch.append(event)
+                cursor = self._revision
+                if not batch:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return
+                    # Wake up now and then: rollouts finish on a clock, not on a write.
+                    self._changed.wait(timeout=min(remaining, 0.05))
+                    idle_since = idle_since or time.monotonic()
+                    if time.monotonic() - idle_since < IDLE_PULSE:
+                        continue
+            if not batch:
+                idle_since = 0.0
+                yield None  # a pulse: lets the server notice a client that went away
+                continue
+            idle_since = 0.0
+            for event in reversed(batch):
+                yield {"type": event.type, "object": event.object}  # shared: read, never change
+
+    def close(self) -> None:
+        """End every watch (the server is stopping)."""
+        with self._lock:
+            self._closed = True
+            self._changed.notify_all()
+
+    def open(self) -> None:
+        """Serve watches again (the server is starting)."""
+        with self._lock:
+            self._closed = False
 
     # --- writes -----------------------------------------------------------------------
 
@@ -189,13 +362,13 @@ class Store:
             wanted = body.get("metadata", {}).get("resourceVersion")
             if wanted and wanted != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(kind, name, errors.STALE)
-            new = copy.deepcopy(body)
+            new = clone(body)
             new.setdefault("apiVersion", kind.api_version)
             new.setdefault("kind", kind.kind)
             if subresource == "status":
-                new = {**copy.deepcopy(old), "status": new.get("status")}
+                new = {**clone(old), "status": new.get("status")}
             elif "status" in old:
-                new["status"] = copy.deepcopy(old["status"])  # status is its own subresource
+                new["status"] = clone(old["status"])  # status is its own subresource
             else:
                 new.pop("status", None)
             owners = ownership.record_update(old, new, manager)
@@ -254,7 +427,7 @@ class Store:
         with self._lock:
             key = self._key(kind, namespace, name)
             old = self._existing(kind, key, name)
-            new = copy.deepcopy(self._settle(key, old))
+            new = clone(old)
             mutate(new)
             owners = ownership.record_update(old, new, manager)
             return self._update(kind, key, old, new, owners, {(manager, "Update")}, admit=False)
@@ -264,16 +437,12 @@ class Store:
         with self._lock:
             key = self._key(kind, namespace, name)
             obj = self._existing(kind, key, name)
-            self._drop(key)
+            if self._dry_run:
+                return clone(obj)
             if kind.kind == "Namespace":
                 for other in [k for k in self._objects if k[2] == name]:
-                    self._drop(other)
-            obj = copy.deepcopy(obj)
-            obj["metadata"]["deletionTimestamp"] = self._now()
-            obj["metadata"]["resourceVersion"] = self._next_revision()
-            if kind.kind == "Namespace":
-                obj["status"] = {"phase": "Terminating"}
-            return obj
+                    self._remove(other)
+            return self._remove(key)
 
     def delete_collection(
         self,
@@ -325,7 +494,7 @@ class Store:
         self._check_body(kind, config, namespace, name, apply=True)
         if config.get("metadata", {}).get("managedFields"):
             raise errors.bad_request("metadata.managedFields must be nil")
-        config = copy.deepcopy(config)
+        config = clone(config)
         config["apiVersion"], config["kind"] = kind.api_version, kind.kind
         if subresource != "status":
             config.pop("status", None)
@@ -338,12 +507,11 @@ class Store:
             obj = self._new_object(kind, namespace, obj)
             ownership.write_owners(obj, owners, kind.api_version, self._now(), set())
             return self._insert(kind, key, obj), True
+        old = self._settle(key, old)
         wanted = config.get("metadata", {}).get("resourceVersion")
         if wanted and wanted != old["metadata"]["resourceVersion"]:
             raise errors.conflict(kind, name, errors.STALE)
-        merged, owners, conflicts = ownership.apply_configuration(
-            self._settle(key, old), config, manager, force
-        )
+        merged, owners, conflicts = ownership.apply_configuration(old, config, manager, force)
         if conflicts and not force:
             raise errors.apply_conflict(kind, name, conflicts)
         new = self._keep_status(old, merged, subresource)
@@ -353,7 +521,7 @@ class Store:
         """A validated object ready to insert, from a create or apply body."""
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request is not a JSON object")
-        obj = copy.deepcopy(body)
+        obj = clone(body)
         obj.setdefault("apiVersion", kind.api_version)
         obj.setdefault("kind", kind.kind)
         self._check_body(kind, obj, namespace, None)
@@ -397,12 +565,15 @@ class Store:
         return obj
 
     def _insert(self, kind: Kind, key: Key, obj: dict[str, Any]) -> dict[str, Any]:
+        if self._dry_run:
+            return clone(obj)
+        self._start_rollout(key, obj)
         obj["metadata"]["resourceVersion"] = self._next_revision()
         self._objects[key] = obj
-        self._spec_changed[key] = (time.monotonic(), datetime.now(UTC))
+        self._record("ADDED", key, obj)
         if kind.kind == "Namespace":
             self._populate_namespace(obj["metadata"]["name"])
-        return copy.deepcopy(self._settle(key, obj))
+        return clone(obj)
 
     def _update(
         self,
@@ -429,13 +600,18 @@ class Store:
         if admit:
             self._admit(kind, new)
         ownership.write_owners(new, owners, kind.api_version, self._now(), touched)
-        if _comparable(new) == _comparable(old):
-            return copy.deepcopy(self._settle(key, old))  # a no-op write changes nothing
+        if _same(new, old):
+            return clone(old)  # a no-op write changes nothing
+        if self._dry_run:
+            return clone(new)
+        if spec_changed:
+            self._start_rollout(key, new)
+        else:
+            self._settle(key, new, write=False)
         metadata["resourceVersion"] = self._next_revision()
         self._objects[key] = new
-        if spec_changed:
-            self._spec_changed[key] = (time.monotonic(), datetime.now(UTC))
-        return copy.deepcopy(self._settle(key, new))
+        self._record("MODIFIED", key, new)
+        return clone(new)
 
     def _admit(self, kind: Kind, obj: dict[str, Any]) -> None:
         name = obj["metadata"].get("name", "")
@@ -443,23 +619,51 @@ class Store:
         if causes:
             raise errors.invalid(kind, name, causes)
         for rejecter in self._rejecters:
-            message = rejecter(copy.deepcopy(obj))
+            message = rejecter(clone(obj))
             if message:
                 raise errors.invalid(kind, name, [("", "FieldValueInvalid", message)])
 
-    def _settle(self, key: Key, obj: dict[str, Any]) -> dict[str, Any]:
-        """Bring a workload's status up to date with its rollout clock."""
-        if not rollout.has_rollout(obj["apiVersion"], obj["kind"]):
+    def _start_rollout(self, key: Key, obj: dict[str, Any]) -> None:
+        """A spec change: the workload's rollout clock starts again."""
+        self._spec_changed[key] = (time.monotonic(), datetime.now(UTC))
+        if rollout.has_rollout(obj["apiVersion"], obj["kind"]):
+            self._rolling.add(key)
+            self._settle(key, obj, write=False)
+
+    def _settle(self, key: Key, obj: dict[str, Any], write: bool = True) -> dict[str, Any]:
+        """Bring a workload's status up to date with its rollout clock.
+
+        With `write`, a changed status is stored as its own write (new
+        resourceVersion, a MODIFIED event), like a controller's status update.
+        """
+        if key not in self._rolling:
             return obj
-        started, started_wall = self._spec_changed.get(key, (time.monotonic(), datetime.now(UTC)))
+        started, started_wall = self._spec_changed[key]
         held = (key[2], key[3]) in self._held
         ready = not held and time.monotonic() - started >= self.rollout_seconds
         when = started_wall + timedelta(seconds=self.rollout_seconds) if ready else started_wall
         status = rollout.status_for(obj, ready, _timestamp(when))
-        if status is not None and obj.get("status") != status:
+        if ready:
+            self._rolling.discard(key)
+        if status is None or obj.get("status") == status:
+            return obj
+        if not write:  # an object being written, not shared yet
             obj["status"] = status
-            obj["metadata"]["resourceVersion"] = self._next_revision()
+            return obj
+        # Stored objects are never changed in place: the event log shares them.
+        metadata = {**obj["metadata"], "resourceVersion": self._next_revision()}
+        obj = {**obj, "metadata": metadata, "status": status}
+        self._objects[key] = obj
+        self._record("MODIFIED", key, obj)
         return obj
+
+    def _settle_due(self) -> None:
+        for key in list(self._rolling):
+            obj = self._objects.get(key)
+            if obj is None:
+                self._rolling.discard(key)
+            else:
+                self._settle(key, obj)
 
     def _populate_namespace(self, namespace: str) -> None:
         """What the namespace controllers add to every new namespace."""
@@ -519,29 +723,44 @@ class Store:
     ) -> dict[str, Any]:
         """A write to the main resource keeps status; a write to /status keeps the rest."""
         if subresource == "status":
-            new = copy.deepcopy(old)
+            new = clone(old)
             if "status" in patched:
                 new["status"] = patched["status"]
             return new
-        new = copy.deepcopy(patched)
+        new = clone(patched)
         if "status" in old:
-            new["status"] = copy.deepcopy(old["status"])
+            new["status"] = clone(old["status"])
         else:
             new.pop("status", None)
         return new
 
     def _existing(self, kind: Kind, key: Key, name: str) -> dict[str, Any]:
+        """The stored object, its status settled: what a write starts from."""
         obj = self._objects.get(key)
         if obj is None:
             raise errors.not_found(kind, name)
-        return obj
+        return self._settle(key, obj)
 
     def _key(self, kind: Kind, namespace: str | None, name: str) -> Key:
         return (kind.group, kind.plural, (namespace or "default") if kind.namespaced else "", name)
 
-    def _drop(self, key: Key) -> None:
-        self._objects.pop(key, None)
+    def _remove(self, key: Key) -> dict[str, Any]:
+        obj = clone(self._objects.pop(key))
         self._spec_changed.pop(key, None)
+        self._rolling.discard(key)
+        obj["metadata"]["deletionTimestamp"] = self._now()
+        obj["metadata"]["resourceVersion"] = self._next_revision()
+        if obj["kind"] == "Namespace":
+            obj["status"] = {"phase": "Terminating"}
+        self._record("DELETED", key, obj)
+        return clone(obj)
+
+    def _record(self, event_type: str, key: Key, obj: dict[str, Any]) -> None:
+        if len(self._events) == self._events.maxlen:
+            self._evicted_through = self._events[0].revision
+        # No copy: a stored object is replaced on every change, never changed in place.
+        self._events.append(Event(int(obj["metadata"]["resourceVersion"]), event_type, key, obj))
+        self._changed.notify_all()
 
     def _next_revision(self) -> str:
         self._revision += 1
