@@ -38,6 +38,7 @@ class Reconciler:
         self._apply_errors: dict[str, dict[ObjectRef, str]] = {}
         self._prune_errors: dict[str, dict[ObjectRef, str]] = {}
         self._fingerprints: dict[ObjectRef, Fingerprint] = {}
+        self._claimed: set[ObjectRef] = set()
         # Objects found changed or deleted by someone else at the last drift check.
         self._drifted: dict[ObjectRef, str] = {}
 
@@ -55,6 +56,7 @@ class Reconciler:
         """Make the cluster match `document`; `force` re-applies apps already applied."""
         self.document = document
         try:
+            self._claimed = self._claims(document)
             for name, app in document.apps.items():
                 if force or not self._is_applied(name, app):
                     self._apply_app(name, app)
@@ -65,6 +67,15 @@ class Reconciler:
         else:
             self.failure = ""
             self.needs_apply = False
+        self._settle(document)
+
+    def _claims(self, document: DesiredDocument) -> set[ObjectRef]:
+        """Every object some app of `document` wants: never pruned, even when it moved
+        from one app to another (whichever of the two is reconciled first)."""
+        return {ref for name, app in document.apps.items() for ref in self.runtime.plan(name, app)}
+
+    def _settle(self, document: DesiredDocument) -> None:
+        """Record the node digest as applied only when all of it is, and save the inventory."""
         complete = (
             not self.failure
             and not any(self._apply_errors.values())
@@ -76,9 +87,11 @@ class Reconciler:
 
     def _unavailable(self, exc: RuntimeUnavailable) -> None:
         generation = self.document.generation if self.document else None
-        self.failure = f"generation {generation} not applied: {exc}"
+        failure = f"generation {generation} not applied: {exc}"
+        if failure != self.failure:  # retried every few seconds: say it once
+            log.warning("%s", failure)
+        self.failure = failure
         self.needs_apply = True
-        log.warning("%s", self.failure)
 
     def _is_applied(self, name: str, app: DesiredApp) -> bool:
         owned = self.inventory.apps.get(name)
@@ -129,6 +142,9 @@ class Reconciler:
     def _delete(self, refs: Iterable[ObjectRef]) -> dict[ObjectRef, str]:
         errors = {}
         for ref in refs:
+            if ref in self._claimed:
+                log.info("%s moved to another app; kept", ref)
+                continue
             error = self.runtime.delete(ref)
             self._fingerprints.pop(ref, None)
             self._drifted.pop(ref, None)
@@ -162,6 +178,7 @@ class Reconciler:
             self.apply(document, force=True)
             return
         try:
+            self._claimed = self._claims(document)
             for name, app in document.apps.items():
                 if not self._is_applied(name, app) or self._prune_errors.get(name):
                     self._apply_app(name, app)
@@ -171,7 +188,7 @@ class Reconciler:
                 self._remove_app(name)
         except RuntimeUnavailable as exc:
             self._unavailable(exc)
-        self.store.save_inventory(self.inventory)
+        self._settle(document)
 
     def _repair_drift(self, name: str, app: DesiredApp) -> None:
         drifted: dict[ObjectRef, str] = {}
