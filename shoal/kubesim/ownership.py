@@ -164,6 +164,19 @@ def write_owners(
 # --- the two kinds of write ---------------------------------------------------------
 
 
+def _describe(live: dict[str, Any] | None, who: tuple[str, str]) -> str:
+    """A manager as the real conflict message names it: `"shoal"` for an applier,
+    `"kubectl-edit" using apps/v1 at 2026-01-01T00:00:00Z` for an updater."""
+    manager, operation = who
+    if operation != "Update":
+        return f'"{manager}"'
+    for entry in (live or {}).get("metadata", {}).get("managedFields") or []:
+        if (entry.get("manager"), entry.get("operation")) == who:
+            text = f'"{manager}" using {entry.get("apiVersion", "")}'
+            return f"{text} at {entry['time']}" if entry.get("time") else text
+    return f'"{manager}"'
+
+
 def apply_configuration(
     live: dict[str, Any] | None, config: dict[str, Any], manager: str, force: bool
 ) -> tuple[dict[str, Any], Owners, list[tuple[str, str]]]:
@@ -189,7 +202,7 @@ def apply_configuration(
                 continue
             clashing = [p for p in paths if _overlaps(p, path)]
             if clashing:
-                conflicts.append((other[0], ".".join(path)))
+                conflicts.append((_describe(live, other), "." + ".".join(path)))
                 if force:
                     paths.difference_update(clashing)
     if conflicts and not force:

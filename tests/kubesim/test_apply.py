@@ -88,8 +88,11 @@ def test_another_managers_field_is_a_conflict_unless_forced(sim: KubeSim, dyn, d
         dyn.server_side_apply(deployments, body=deployment(replicas=2), field_manager="shoal")
     status = json.loads(caught.value.body)
     assert status["reason"] == "Conflict"
-    assert 'conflict with "kubectl-edit"' in status["message"]
-    assert "spec.replicas" in status["message"]
+    assert status["message"].startswith(
+        'Apply failed with 1 conflict: conflict with "kubectl-edit" using apps/v1 at '
+    )
+    assert status["message"].endswith(": .spec.replicas")
+    assert status["details"]["causes"][0]["field"] == ".spec.replicas"
     forced = dyn.server_side_apply(
         deployments, body=deployment(replicas=2), field_manager="shoal", force_conflicts=True
     )
