@@ -27,12 +27,14 @@ import yaml
 from shoal.kubesim import discovery, errors
 from shoal.kubesim.catalog import Catalog, Kind
 from shoal.kubesim.errors import ApiError
-from shoal.kubesim.store import APPLY, DEFAULT_MANAGER, Store
+from shoal.kubesim.store import APPLY, DEFAULT_MANAGER, JSON_PATCH, MERGE, STRATEGIC, Store
 
 # Deleting these answers the object (they pass through a terminating state on a real
 # server); every other kind answers a Status of Success.
 _DELETE_RETURNS_OBJECT = {"Pod", "Namespace"}
 
+
+PATCH_TYPES = (APPLY, MERGE, STRATEGIC, JSON_PATCH)
 
 # How long a watch without timeoutSeconds lasts (the real server picks 30-60 minutes).
 WATCH_SECONDS = 1800.0
@@ -251,6 +253,8 @@ class Handler(BaseHTTPRequestHandler):
             )
         if method == "PATCH":
             content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+            if content_type not in PATCH_TYPES:
+                raise errors.unsupported_media_type(content_type)
             body = self._yaml(raw) if content_type == APPLY else self._json(raw)
             force = query.get("force", "").lower() == "true"
             if content_type != APPLY and manager is None:
@@ -286,7 +290,7 @@ class Handler(BaseHTTPRequestHandler):
                     query.get("labelSelector"),
                     query.get("fieldSelector"),
                     query.get("resourceVersion"),
-                    float(query.get("timeoutSeconds") or WATCH_SECONDS),
+                    self._seconds(query.get("timeoutSeconds")),
                     query.get("sendInitialEvents", "").lower() == "true",
                 )
             items, revision = store.list(
@@ -346,6 +350,13 @@ class Handler(BaseHTTPRequestHandler):
         }
 
     # --- wire -------------------------------------------------------------------------
+
+    def _seconds(self, text: str | None) -> float:
+        if not text:
+            return WATCH_SECONDS
+        if not text.isdigit():
+            raise errors.bad_request(f'invalid timeoutSeconds "{text}"')
+        return float(text)
 
     def _delete_options(self, raw: bytes) -> dict[str, str]:
         """DeleteOptions sent as a body (the typed client's `body=V1DeleteOptions(...)`),

@@ -317,7 +317,7 @@ class Store:
             validation.check_body(kind, body, namespace, name)
             key = self._key(kind, namespace, name)
             old = self._existing(kind, key, name)
-            wanted = body.get("metadata", {}).get("resourceVersion")
+            wanted = (body.get("metadata") or {}).get("resourceVersion")
             if wanted and wanted != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(kind, name, errors.STALE)
             new = clone(body)
@@ -432,29 +432,14 @@ class Store:
         subresource: str | None,
     ) -> tuple[dict[str, Any], bool]:
         if not manager:
-            raise errors.ApiError(
-                422,
-                "Invalid",
-                'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
-                {
-                    "group": "meta.k8s.io",
-                    "kind": "PatchOptions",
-                    "causes": [
-                        {
-                            "reason": "FieldValueRequired",
-                            "message": "Required value: is required for apply patch",
-                            "field": "fieldManager",
-                        }
-                    ],
-                },
-            )
+            raise errors.field_manager_required()
         if not isinstance(config, dict):
             raise errors.bad_request(
                 "error decoding YAML: the apply configuration is not an object"
             )
         validation.check_body(kind, config, namespace, name, apply=True)
         validation.check_apply_types(kind, namespace if kind.namespaced else None, name, config)
-        if config.get("metadata", {}).get("managedFields"):
+        if (config.get("metadata") or {}).get("managedFields"):
             raise errors.bad_request("metadata.managedFields must be nil")
         config = clone(config)
         config["apiVersion"], config["kind"] = kind.api_version, kind.kind
@@ -470,7 +455,7 @@ class Store:
             ownership.write_owners(obj, owners, kind.api_version, self._now(), set())
             return self._insert(kind, key, obj), True
         old = self._settle(key, old)
-        wanted = config.get("metadata", {}).get("resourceVersion")
+        wanted = (config.get("metadata") or {}).get("resourceVersion")
         if wanted and wanted != old["metadata"]["resourceVersion"]:
             raise errors.conflict(kind, name, errors.STALE)
         merged, owners, conflicts = ownership.apply_configuration(old, config, manager, force)
@@ -487,7 +472,9 @@ class Store:
         obj.setdefault("apiVersion", kind.api_version)
         obj.setdefault("kind", kind.kind)
         validation.check_body(kind, obj, namespace, None)
-        metadata = obj.setdefault("metadata", {})
+        if not isinstance(obj.get("metadata"), dict):
+            obj["metadata"] = {}
+        metadata = obj["metadata"]
         if not metadata.get("name"):
             if metadata.get("generateName"):
                 metadata["name"] = metadata["generateName"] + secrets.token_hex(3)[:5]
@@ -551,7 +538,9 @@ class Store:
         touched: set[tuple[str, str]],
         admit: bool = True,
     ) -> dict[str, Any]:
-        metadata = new.setdefault("metadata", {})
+        if not isinstance(new.get("metadata"), dict):
+            new["metadata"] = {}
+        metadata = new["metadata"]
         for field in ("name", "namespace", "uid", "creationTimestamp", "generation"):
             if field in old["metadata"]:
                 metadata[field] = old["metadata"][field]
