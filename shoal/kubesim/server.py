@@ -27,6 +27,7 @@ import yaml
 from shoal.kubesim import discovery, errors
 from shoal.kubesim.catalog import Catalog, Kind
 from shoal.kubesim.errors import ApiError
+from shoal.kubesim.patches import json_patch, merge_patch
 from shoal.kubesim.store import APPLY, DEFAULT_MANAGER, JSON_PATCH, MERGE, STRATEGIC, Store
 
 # Deleting these answers the object (they pass through a terminating state on a real
@@ -244,6 +245,8 @@ class Handler(BaseHTTPRequestHandler):
         if route.name is None:
             return self._collection(method, route, query, raw)
         manager = query.get("fieldManager") or None
+        if route.subresource == "scale":
+            return self._scale(method, route, raw, manager or self._agent())
         if method == "GET":
             return 200, store.get(kind, route.namespace, route.name)
         if method == "PUT":
@@ -276,6 +279,25 @@ class Handler(BaseHTTPRequestHandler):
             if kind.kind in _DELETE_RETURNS_OBJECT or foreground:
                 return 200, obj
             return 200, self._success(kind, obj)
+        raise errors.method_not_allowed(method)
+
+    def _scale(self, method: str, route: Route, raw: bytes, manager: str) -> tuple[int, Any]:
+        store, kind, name = self.server.store, route.kind, route.name or ""
+        if method == "GET":
+            return 200, store.scale(kind, route.namespace, name)
+        if method == "PUT":
+            body = self._json(raw)
+            return 200, store.rescale(kind, route.namespace, name, lambda _: body, manager)
+        if method == "PATCH":
+            content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+            if content_type not in PATCH_TYPES:
+                raise errors.unsupported_media_type(content_type)
+            body = self._yaml(raw) if content_type == APPLY else self._json(raw)
+            if content_type == JSON_PATCH:
+                change = lambda scale: json_patch(scale, body)  # noqa: E731
+            else:  # merge, strategic and apply all come down to setting spec.replicas here
+                change = lambda scale: merge_patch(scale, body)  # noqa: E731
+            return 200, store.rescale(kind, route.namespace, name, change, manager)
         raise errors.method_not_allowed(method)
 
     def _collection(

@@ -75,6 +75,25 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return untimed[0] == untimed[1]
 
 
+def _scale_of(obj: dict[str, Any]) -> dict[str, Any]:
+    metadata = obj["metadata"]
+    labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            k: metadata[k]
+            for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+            if k in metadata
+        },
+        "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 1)},
+        "status": {
+            "replicas": (obj.get("status") or {}).get("replicas", 0),
+            "selector": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+        },
+    }
+
+
 class Store:
     """Objects and the rules for changing them. Thread-safe."""
 
@@ -389,6 +408,44 @@ class Store:
             mutate(new)
             owners = ownership.record_update(old, new, manager)
             return self._update(kind, key, old, new, owners, {(manager, "Update")}, admit=False)
+
+    def scale(self, kind: Kind, namespace: str | None, name: str) -> dict[str, Any]:
+        """The object's `scale` subresource, an autoscaling/v1 Scale."""
+        with self._locked():
+            obj = self._existing(kind, self._key(kind, namespace, name), name)
+            return _scale_of(obj)
+
+    def rescale(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        name: str,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+        manager: str,
+    ) -> dict[str, Any]:
+        """Write through `scale`: `change` turns the current Scale into the wanted one;
+        only its spec.replicas is taken."""
+        with self._locked():
+            key = self._key(kind, namespace, name)
+            old = self._existing(kind, key, name)
+            wanted = change(_scale_of(old))
+            replicas = (wanted.get("spec") or {}).get("replicas")
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                raise errors.invalid(
+                    kind,
+                    name,
+                    [
+                        (
+                            "spec.replicas",
+                            "FieldValueInvalid",
+                            f"Invalid value: {replicas!r}: must be greater than or equal to 0",
+                        )
+                    ],
+                )
+            new = clone(old)
+            new.setdefault("spec", {})["replicas"] = replicas
+            owners = ownership.record_update(old, new, manager)
+            return _scale_of(self._update(kind, key, old, new, owners, {(manager, "Update")}))
 
     def delete(self, kind: Kind, namespace: str | None, name: str) -> dict[str, Any]:
         """Remove an object now (no finalizers, no grace period) and answer it as it was.
