@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from shoal.kubesim import discovery, errors
+from shoal.kubesim import discovery, errors, tables
 from shoal.kubesim.catalog import Catalog, Kind
 from shoal.kubesim.errors import ApiError
 from shoal.kubesim.patches import json_patch, merge_patch
@@ -248,7 +248,10 @@ class Handler(BaseHTTPRequestHandler):
         if route.subresource == "scale":
             return self._scale(method, route, raw, manager or self._agent())
         if method == "GET":
-            return 200, store.get(kind, route.namespace, route.name)
+            obj = store.get(kind, route.namespace, route.name)
+            if route.subresource is None and self._wants_table():
+                return 200, tables.table(kind.kind, [obj], obj["metadata"]["resourceVersion"])
+            return 200, obj
         if method == "PUT":
             body = self._json(raw)
             return 200, store.replace(
@@ -318,7 +321,12 @@ class Handler(BaseHTTPRequestHandler):
             items, revision = store.list(
                 kind, route.namespace, query.get("labelSelector"), query.get("fieldSelector")
             )
-            return 200, self._list(kind, items, revision, query)
+            listing = self._list(kind, items, revision, query)
+            if self._wants_table():
+                rendered = tables.table(kind.kind, listing["items"], revision)
+                rendered["metadata"] = listing["metadata"]
+                return 200, rendered
+            return 200, listing
         if method == "POST":
             body = self._json(raw)
             manager = query.get("fieldManager") or self._agent()
@@ -372,6 +380,9 @@ class Handler(BaseHTTPRequestHandler):
         }
 
     # --- wire -------------------------------------------------------------------------
+
+    def _wants_table(self) -> bool:
+        return tables.wants_table(self.headers.get("Accept") or "")
 
     def _seconds(self, text: str | None) -> float:
         if not text:
