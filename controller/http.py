@@ -23,7 +23,7 @@ MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 
 
 class AddressError(ValueError):
-    """`--http` is not `[HOST]:PORT`."""
+    """`--http` is not `[HOST]:PORT`, or nothing can listen there."""
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -52,7 +52,11 @@ class Endpoints:
 class HttpServer:
     def __init__(self, address: tuple[str, int], endpoints: Endpoints) -> None:
         self.endpoints = endpoints
-        self._server = ThreadingHTTPServer(address, _handler(endpoints))
+        try:
+            self._server = ThreadingHTTPServer(address, _handler(endpoints))
+        except OSError as exc:
+            host, port = address
+            raise AddressError(f"cannot serve HTTP on {host}:{port}: {exc.strerror}") from exc
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 

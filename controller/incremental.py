@@ -4,8 +4,8 @@ The reconciler calls `render_changes(baseline, root, changed)` for a new revisio
 when it holds the previous good revision's fleet and render (`Baseline`) and git
 named the files that changed between the two. When every changed file is a node or
 group file — the common edit (tag a node, change a group's vars) — it loads just
-`fleet.yaml`, the groups and the changed node files (`load_fleet` on a small copy),
-splices them into the previous fleet and re-renders only the affected nodes:
+`fleet.yaml` and the changed files (`load_fleet` on a small copy), splices them
+into the previous fleet (checking names stay unique) and re-renders only the affected nodes:
 
 - nodes whose file was added, changed or deleted;
 - nodes matched by a changed, added or removed group's old or new selector.
@@ -23,6 +23,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 from controller.loading import YAML_SUFFIXES, load_fleet
 from controller.model import Fleet, Group, Node
@@ -50,7 +51,11 @@ class Rendered:
     apps: RenderedApps
     problems: list[Problem]
     renders: int
-    rendered_nodes: int
+    rendered: set[str] | None  # nodes rendered this time; None: every node
+
+    @property
+    def rendered_nodes(self) -> int:
+        return len(self.apps) if self.rendered is None else len(self.rendered)
 
 
 def _in(folder: str, path: str) -> bool:
@@ -63,23 +68,13 @@ def render_changes(baseline: Baseline, root: Path, changed: Iterable[str]) -> Re
     changed = sorted(set(changed))
     if not all(_in("nodes", p) or _in("groups", p) for p in changed):
         return None
-    changed_nodes = [p for p in changed if _in("nodes", p)]
-    partial = _load_partial(root, [p for p in changed_nodes if (root / p).is_file()])
+    partial = _load_partial(root, [p for p in changed if (root / p).is_file()])
 
     old = baseline.fleet
-    files = set(changed_nodes)
-    nodes = {name: node for name, node in old.nodes.items() if node.file not in files}
-    problems = []
-    for name, node in partial.nodes.items():
-        if name in nodes:
-            problems.append(
-                Problem(
-                    node.file,
-                    f"duplicate node name {name!r}: also defined in {nodes[name].file}",
-                    "name",
-                )
-            )
-        nodes[name] = node
+    files = set(changed)
+    problems: list[Problem] = []
+    nodes = _splice(old.nodes, partial.nodes, files, "node", problems)
+    groups = _splice(old.groups, partial.groups, files, "group", problems)
     if problems:
         raise FleetError(problems)
 
@@ -87,30 +82,48 @@ def render_changes(baseline: Baseline, root: Path, changed: Iterable[str]) -> Re
         old,
         root=root,
         nodes=nodes,
-        groups=partial.groups,
+        groups=groups,
         apps={
             name: replace(app, dir=root / app.dir.relative_to(old.root))
             for name, app in old.apps.items()
         },
     )
     affected = {n.name for n in old.nodes.values() if n.file in files} | set(partial.nodes)
-    affected |= _matched_by_changed_groups(old.groups, partial.groups, nodes)
+    affected |= _matched_by_changed_groups(old.groups, groups, nodes)
     targets = sorted(name for name in affected if name in nodes)
 
     result = render_fleet(fleet, targets)
     apps = {name: node_apps for name, node_apps in baseline.apps.items() if name in nodes}
     apps.update(result.apps)
-    return Rendered(fleet, apps, result.problems, result.renders, len(targets))
+    return Rendered(fleet, apps, result.problems, result.renders, set(targets))
 
 
-def _load_partial(root: Path, node_files: list[str]) -> Fleet:
-    """`load_fleet` over fleet.yaml, groups/ and only the given node files."""
+T = TypeVar("T", Node, Group)
+
+
+def _splice(
+    old: Mapping[str, T],
+    loaded: Mapping[str, T],
+    files: set[str],
+    kind: str,
+    problems: list[Problem],
+) -> dict[str, T]:
+    """The previous items minus those from changed files, plus the items loaded from them."""
+    items = {name: item for name, item in old.items() if item.file not in files}
+    for name, item in loaded.items():
+        if name in items:
+            message = f"duplicate {kind} name {name!r}: also defined in {items[name].file}"
+            problems.append(Problem(item.file, message, "name"))
+        items[name] = item
+    return items
+
+
+def _load_partial(root: Path, files: list[str]) -> Fleet:
+    """`load_fleet` over fleet.yaml and only the given node and group files."""
     with tempfile.TemporaryDirectory(prefix="shoal-partial-") as tmp:
         view = Path(tmp)
         shutil.copy2(root / "fleet.yaml", view / "fleet.yaml")
-        if (root / "groups").is_dir():
-            shutil.copytree(root / "groups", view / "groups")
-        for rel in node_files:
+        for rel in files:
             (view / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(root / rel, view / rel)
         return load_fleet(view)
@@ -119,12 +132,19 @@ def _load_partial(root: Path, node_files: list[str]) -> Fleet:
 def _matched_by_changed_groups(
     old: Mapping[str, Group], new: Mapping[str, Group], nodes: Mapping[str, Node]
 ) -> set[str]:
-    selectors = []
+    selectors = set()
     for name in set(old) | set(new):
         before, after = old.get(name), new.get(name)
-        if before == after:
-            continue
-        selectors += [g.selector for g in (before, after) if g is not None]
+        if before != after:
+            selectors |= {g.selector for g in (before, after) if g is not None}
     if not selectors:
         return set()
-    return {name for name, node in nodes.items() if any(s.matches(node.tags) for s in selectors)}
+    # Many nodes share one tag set: match each distinct set once.
+    by_tags: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for name, node in nodes.items():
+        by_tags.setdefault(tuple(sorted(node.tags.items())), []).append(name)
+    matched: set[str] = set()
+    for tags, names in by_tags.items():
+        if any(s.matches(dict(tags)) for s in selectors):
+            matched.update(names)
+    return matched

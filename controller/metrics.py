@@ -1,8 +1,8 @@
 """The controller's counters, in Prometheus text format for `GET /metrics`.
 
 Written by the reconciler and the publisher, read by `controller.http`. Plain
-counters under one lock: nothing here is on a per-message hot path except
-`documents_confirmed`, which is one locked addition.
+counters under one lock, touched once per reconcile: the per-document count of
+acknowledgements lives in the publisher and is passed in when rendering.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ class Metrics:
         self.reconciles = 0
         self.renders = 0
         self.documents_published = 0
-        self.documents_confirmed = 0
         self.errors: dict[str, int] = {}
         self.revision = ""
         self._bucket_counts = [0] * len(BUCKETS)
@@ -42,10 +41,6 @@ class Metrics:
                 self.reconciles += 1
                 self._observe(seconds)
 
-    def confirmed(self, count: int) -> None:
-        with self._lock:
-            self.documents_confirmed += count
-
     def _observe(self, seconds: float) -> None:
         self._seconds_sum += seconds
         self._seconds_count += 1
@@ -53,7 +48,7 @@ class Metrics:
             if seconds <= bound:
                 self._bucket_counts[i] += 1
 
-    def render(self, broker_connected: bool) -> str:
+    def render(self, broker_connected: bool, documents_confirmed: int = 0) -> str:
         with self._lock:
             lines = [
                 "# HELP shoal_reconciles_total Reconciles run (one per new commit or retry).",
@@ -67,7 +62,7 @@ class Metrics:
                 f"shoal_documents_published_total {self.documents_published}",
                 "# HELP shoal_documents_confirmed_total Desired documents the broker acknowledged.",
                 "# TYPE shoal_documents_confirmed_total counter",
-                f"shoal_documents_confirmed_total {self.documents_confirmed}",
+                f"shoal_documents_confirmed_total {documents_confirmed}",
                 "# HELP shoal_errors_total Errors by kind: render (bad commit), git, broker.",
                 "# TYPE shoal_errors_total counter",
             ]

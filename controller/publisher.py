@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
@@ -54,7 +54,6 @@ class Publisher:
         *,
         client_id: str | None = None,
         max_inflight: int = DEFAULT_INFLIGHT,
-        on_confirmed: Callable[[int], None] | None = None,
     ) -> None:
         self.options = options
         self.client_id = client_id or f"shoal-controller-{uuid.uuid4().hex[:8]}"
@@ -63,7 +62,7 @@ class Publisher:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
         self._client.on_connect_fail = self._on_connect_fail
-        self._on_confirmed = on_confirmed
+        self.confirmed_total = 0  # documents the broker acknowledged (for /metrics)
         self._lock = threading.Condition()
         self._pending: dict[int, _Pending] = {}
         self._early: set[int] = set()
@@ -178,24 +177,28 @@ class Publisher:
         return count, confirmed_early
 
     def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, _rc: object, _p: object) -> None:
+        # One lock round per PUBACK: this runs on paho's network thread for every document.
         with self._lock:
             item = self._pending.pop(mid, None)
             if item is None:
                 self._early.add(mid)
                 return
-        item.ledger.confirm(item.node, item.generation)
-        self._settled(1)
+            item.ledger.confirm(item.node, item.generation)
+            self.confirmed_total += 1
+            if not self._pending and not self._publishing:
+                self._drained()
 
     def _settled(self, count: int) -> None:
-        if count and self._on_confirmed is not None:
-            self._on_confirmed(count)
         with self._lock:
-            if self._pending or self._publishing:
-                return
-            # Everything sent is confirmed: persist it (once per drained batch, not per
-            # PUBACK) before waking waiters, so "confirmed" also means "on disk".
-            self._save_touched_locked()
-            self._lock.notify_all()
+            self.confirmed_total += count
+            if not self._pending and not self._publishing:
+                self._drained()
+
+    def _drained(self) -> None:
+        """Everything sent is confirmed (lock held): persist the ledgers once per batch,
+        not per PUBACK, before waking waiters, so "confirmed" also means "on disk"."""
+        self._save_touched_locked()
+        self._lock.notify_all()
 
     @property
     def unconfirmed(self) -> int:

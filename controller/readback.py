@@ -24,6 +24,8 @@ from transport import BrokerOptions, make_client
 log = logging.getLogger(__name__)
 
 QUIET_SECONDS = 0.1
+# A broker whose queue overflowed may drop the marker too: then a long silence ends it.
+FALLBACK_QUIET_SECONDS = 3.0
 
 
 class ReadbackError(RuntimeError):
@@ -37,7 +39,7 @@ def read_retained(
     token = uuid.uuid4().hex[:12]
     marker = f"{topics.prefix}/controller/readback/{token}"
     found: dict[str, tuple[int, str]] = {}
-    state = {"last": time.monotonic(), "marker": False}
+    state = {"last": time.monotonic(), "marker": False, "subscribed": False}
     done = threading.Event()
     failed: list[str] = []
 
@@ -49,6 +51,8 @@ def read_retained(
         client.subscribe([(topics.all_nodes("desired"), 1), (marker, 1)])
 
     def on_subscribe(client: mqtt.Client, *_a: object) -> None:
+        state["subscribed"] = True
+        state["last"] = time.monotonic()
         client.publish(marker, b"1", qos=1)
 
     def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
@@ -80,7 +84,16 @@ def read_retained(
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not done.is_set():
-            if state["marker"] and time.monotonic() - state["last"] >= QUIET_SECONDS:
+            quiet = time.monotonic() - state["last"]
+            if state["marker"] and quiet >= QUIET_SECONDS:
+                break
+            if state["subscribed"] and quiet >= FALLBACK_QUIET_SECONDS:
+                log.warning(
+                    "the broker at %s never returned the read-back marker after %d retained "
+                    "documents: it may be dropping messages (raise max_queued_messages)",
+                    options.url,
+                    len(found),
+                )
                 break
             time.sleep(0.01)
         else:

@@ -147,7 +147,7 @@ class Reconciler:
                     return partial
         fleet = load_fleet(root)
         full = render_fleet(fleet)
-        return Rendered(fleet, full.apps, full.problems, full.renders, len(full.apps))
+        return Rendered(fleet, full.apps, full.problems, full.renders, None)
 
     def _reconcile(self, revision: str, root: Path, changed_since: ChangedFiles | None) -> Outcome:
         from controller.incremental import Baseline
@@ -167,7 +167,10 @@ class Reconciler:
         ledger = self.ledger(topics.prefix)  # may raise BrokerUnavailable
         self.topics = topics
         self._baseline = Baseline(revision, fleet, render.apps)
-        documents = self._changed_documents(revision, render.apps, ledger, topics.prefix)
+        rendered_at = time.monotonic()
+        documents = self._changed_documents(
+            revision, render.apps, render.rendered, ledger, topics.prefix
+        )
         if documents:
             ledger.issue({d.node: (d.generation, d.digest) for d in documents})
             self.publisher.publish(topics, ledger, documents)
@@ -176,13 +179,15 @@ class Reconciler:
         self.metrics.reconciled(seconds, render.renders, len(documents), revision)
         self.last_good = revision
         log.info(
-            "revision %s: %d of %d nodes rendered (%d renders), %d documents published in %.2fs",
+            "revision %s: %d of %d nodes rendered (%d renders) in %.2fs, %d documents "
+            "published in %.2fs",
             revision[:12],
             render.rendered_nodes,
             len(render.apps),
             render.renders,
+            rendered_at - started,
             len(documents),
-            seconds,
+            seconds - (rendered_at - started),
         )
         return Outcome(revision, True, len(documents), len(render.apps), seconds)
 
@@ -203,17 +208,23 @@ class Reconciler:
         self,
         revision: str,
         rendered: Mapping[str, Mapping[str, DesiredApp]],
+        fresh: set[str] | None,
         ledger: Ledger,
         prefix: str,
     ) -> list[DesiredDocument]:
+        """Documents for nodes whose digest differs from the ledger's. `fresh` names the
+        nodes rendered this time (None: all); the others are unchanged since the last
+        good revision, which was diffed already, so only orphans among them are checked."""
         orphans = self._orphans.get(prefix, set())
         known = ledger.snapshot()
         now = now_ms()
         documents = []
-        removed: dict[str, Mapping[str, DesiredApp]] = {
-            node: {} for node in known if node not in rendered
-        }
-        for node, apps in (*rendered.items(), *removed.items()):
+        candidates = rendered.keys() if fresh is None else fresh | (orphans & rendered.keys())
+        current = [(node, rendered[node]) for node in sorted(candidates) if node in rendered]
+        removed: list[tuple[str, Mapping[str, DesiredApp]]] = [
+            (node, {}) for node in known if node not in rendered
+        ]
+        for node, apps in (*current, *removed):
             entry = known.get(node)
             digest = node_digest(apps)
             if entry is not None and entry.digest == digest:

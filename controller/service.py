@@ -64,7 +64,7 @@ class Controller:
         self.components: list[Component] = []
         self.embedded: EmbeddedBroker | None = None
         self.broker: BrokerOptions = settings.broker or BrokerOptions(port=settings.embedded_port)
-        self.publisher = Publisher(self.broker, on_confirmed=self.metrics.confirmed)
+        self.publisher = Publisher(self.broker)
         self.reconciler = Reconciler(
             self.publisher,
             lambda topics: read_retained(self.broker, topics, settings.connect_timeout),
@@ -78,7 +78,8 @@ class Controller:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
-        self._retry = False
+        self._retry = False  # a failure: wake again in RETRY_SECONDS, not the poll interval
+        self._reconcile_again = False  # the broker failed mid-reconcile: redo even if unmoved
         self._internal: list[Component] = []
 
     @property
@@ -111,7 +112,9 @@ class Controller:
                 self.settings.http,
                 Endpoints(
                     health=self.health,
-                    metrics=lambda: self.metrics.render(self.publisher.connected),
+                    metrics=lambda: self.metrics.render(
+                        self.publisher.connected, self.publisher.confirmed_total
+                    ),
                     on_push=lambda reason: self.trigger(f"webhook: {reason}"),
                     branch=self.settings.branch,
                     webhook_secret=self.settings.webhook_secret,
@@ -175,15 +178,16 @@ class Controller:
         """Fetch; reconcile when the branch moved (or a retry is due). None: nothing new."""
         try:
             revision = self.source.fetch()
-            if revision == self.last_revision and not self._retry:
+            if self.last_source_error:
+                log.info("git source reachable again")
+            self.last_source_error = None
+            if revision == self.last_revision and not self._reconcile_again:
+                self._retry = False
                 return None
             root = self.source.checkout(revision)
         except SourceError as exc:
             self._source_failed(str(exc))
             return None
-        if self.last_source_error:
-            log.info("git source reachable again")
-        self.last_source_error = None
         try:
             outcome = self.reconciler.reconcile(
                 revision, root, lambda old: self.source.changed_files(old, revision)
@@ -191,9 +195,9 @@ class Controller:
         except BrokerUnavailable as exc:
             self.metrics.failed("broker")
             log.error("cannot read the broker's retained documents: %s; retrying", exc)
-            self._retry = True
+            self._retry = self._reconcile_again = True
             return None
-        self._retry = False
+        self._retry = self._reconcile_again = False
         self.last_revision = revision
         return outcome
 

@@ -120,12 +120,13 @@ def default_work_dir(repo: str, branch: str) -> Path:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError:
         cache = Path(".shoal-controller")
-    return cache / f"{stem}-{branch}-{key}"
+    return cache / f"{stem}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', branch)}-{key}"
 
 
 def run(args: argparse.Namespace) -> int:
     from controller.http import AddressError, parse_address
     from controller.service import EXIT_UNAVAILABLE, Controller, ControllerSettings
+    from transport.embedded import EmbeddedBrokerError
 
     try:
         broker = BrokerOptions.from_args(args) if args.broker else None
@@ -151,11 +152,18 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     try:
         controller.start()
+    except (AddressError, EmbeddedBrokerError) as exc:
+        controller.stop()
+        log.error("%s", exc)
+        return EXIT_UNAVAILABLE
     except Exception:
         controller.stop()
         raise
     try:
-        stop.wait()
+        # Poll: a signal delivered to another thread sets the flag but never wakes a
+        # bare wait() in the main thread (seen with `shoal demo` stopping the controller).
+        while not stop.wait(1.0):
+            pass
     finally:
         log.info("stopping")
         controller.stop()

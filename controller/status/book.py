@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from controller.status.yamltext import to_yaml
 from shadow import APP_STATES, NODE_STATES, ReportedDocument
 
 NODES_DIR = "nodes"
@@ -36,21 +37,13 @@ _NAMES_IN_SUBJECT = 5
 # How many per-node lines a commit body lists.
 _BODY_LINES = 50
 
-try:
-    _Dumper: type = yaml.CSafeDumper
-except AttributeError:  # libyaml missing: slower, same output
-    _Dumper = yaml.SafeDumper
-
 
 def node_path(node: str) -> str:
     return f"{NODES_DIR}/{node}.yaml"
 
 
-def dump_yaml(data: Any) -> str:
-    text: str = yaml.dump(
-        data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True
-    )
-    return text
+def dump_yaml(data: dict[str, Any]) -> str:
+    return to_yaml(data)
 
 
 def short(revision: str) -> str:
@@ -117,7 +110,8 @@ class StatusBook:
         self._reports: dict[str, ReportedDocument] = {}
         self._online: dict[str, bool] = {}
         self._entries: dict[str, dict[str, Any]] = {}
-        self._committed: dict[str, dict[str, Any]] = {}
+        self._committed: dict[str, dict[str, Any]] = {}  # meaningful parts
+        self._committed_full: dict[str, dict[str, Any]] = {}
         self._pending: set[str] = set()
 
     # --- input ---------------------------------------------------------------------
@@ -125,6 +119,7 @@ class StatusBook:
     def load_committed(self, entries: Mapping[str, Mapping[str, Any]]) -> None:
         """What the status branch already records (read back at start or after a fetch)."""
         self._committed = {node: meaningful(entry) for node, entry in entries.items()}
+        self._committed_full = {node: dict(entry) for node, entry in entries.items()}
         for node, entry in entries.items():
             if node not in self._reports:
                 self._entries[node] = dict(entry)
@@ -179,16 +174,22 @@ class StatusBook:
         files[SUMMARY_FILE] = dump_yaml(self.summary())
         return StatusChange(files, self.message(entries), entries)
 
-    def all_files(self) -> dict[str, str]:
-        """Every file the book knows, to re-apply on a status branch someone else moved."""
-        files = {node_path(node): dump_yaml(entry) for node, entry in self._entries.items()}
-        files[SUMMARY_FILE] = dump_yaml(self.summary())
+    def committed_files(self) -> dict[str, str]:
+        """Every file as last committed, to re-apply on a status branch someone else moved.
+
+        Changes that came in since stay pending and make their own commit afterwards,
+        so each commit's message keeps describing its content.
+        """
+        entries = self._committed_full
+        files = {node_path(node): dump_yaml(entry) for node, entry in entries.items()}
+        files[SUMMARY_FILE] = dump_yaml(summarize(entries.values()))
         return files
 
     def mark_committed(self, change: StatusChange) -> None:
         """`change` is now on the branch; nodes that moved on since stay pending."""
         for node, entry in change.entries.items():
             self._committed[node] = meaningful(entry)
+            self._committed_full[node] = dict(entry)
             self._refresh_pending(node)
 
     def summary(self) -> dict[str, Any]:
@@ -285,7 +286,10 @@ def commit_message(
     if len(entries) > len(body):
         body.append(f"... and {len(entries) - len(body)} more")
     parts = [f"{n} synced to {rev}" for rev, n in sorted(synced.items())]
-    parts += [f"{n} progressing to {rev}" for rev, n in sorted(progressing.items())]
+    parts += [
+        f"{n} progressing to {rev}" if rev != "-" else f"{n} progressing"
+        for rev, n in sorted(progressing.items())
+    ]
     parts += [f"{len(items)} {state}: {_names(items)}" for state, items in sorted(troubled.items())]
     if offline:
         parts.append(f"{len(offline)} offline: {_names(offline)}")

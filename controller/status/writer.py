@@ -237,6 +237,9 @@ class StatusWriter:
             self.flush()
         except StatusBranchError as exc:
             self._schedule_retry(str(exc))
+        except Exception as exc:  # a disk error, say: never let the writer thread die
+            log.exception("status: unexpected error while committing")
+            self._schedule_retry(f"unexpected error: {exc}")
 
     def _push_quietly(self) -> None:
         try:
@@ -244,6 +247,9 @@ class StatusWriter:
                 self._push()
         except StatusBranchError as exc:
             self._schedule_retry(f"push to {self.branch.repo_url} failed: {exc}")
+        except Exception as exc:
+            log.exception("status: unexpected error while pushing")
+            self._schedule_retry(f"unexpected error: {exc}")
 
     def flush(self) -> str | None:
         """Commit what is pending now and push; the new commit's sha, or None if none.
@@ -298,14 +304,11 @@ class StatusWriter:
     def _reapply(self) -> None:
         subjects = self.branch.unpushed_subjects()
         with self._lock:
-            files = self.book.all_files()
-            entries = {node: dict(e) for node in self.book.nodes if (e := self.book.entry(node))}
+            files = self.book.committed_files()
         message = subjects[0] if len(subjects) == 1 else f"{len(subjects)} status updates"
         if not subjects:
             message = "status re-applied on the new tip"
         body = "\n".join(subjects) if len(subjects) > 1 else ""
         sha = self.branch.reapply(files, f"{message}\n\n{body}".strip() + "\n")
-        # Every node's current entry is on the branch now (or already was).
-        self._committed(StatusChange({}, "", entries))
         if sha is not None:
             self.last_commit = sha

@@ -123,3 +123,22 @@ def test_webhook_signatures_of_each_provider() -> None:
     assert check_push({}, body, None, "main").trigger
     ping = check_push({"X-GitHub-Event": "ping"}, b"{}", None, "main")
     assert ping.status == 200 and not ping.trigger
+
+
+def test_unreachable_git_makes_health_fail_until_it_is_back(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    repo = FleetRepo.create(tmp_path, NODES)
+    with running_controller(repo.remote, mosquitto.url, tmp_path / "work") as controller:
+        wait_for_revision(controller, repo.head())
+        hidden = repo.remote.with_name("hidden.git")
+        repo.remote.rename(hidden)
+        controller.trigger("test")
+        wait_until(lambda: controller.health()[1]["gitError"])
+        healthy, body = controller.health()
+        assert not healthy and body["status"] == "unavailable"
+        assert "cannot fetch branch 'main'" in body["gitError"]
+        assert body["lastGoodRevision"] == repo.head()  # still serving the last good state
+
+        hidden.rename(repo.remote)
+        wait_until(lambda: controller.health()[0], 15)  # retried without a trigger
