@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -176,6 +177,7 @@ class Controller:
 
     def sync(self) -> Outcome | None:
         """Fetch; reconcile when the branch moved (or a retry is due). None: nothing new."""
+        started = time.monotonic()
         try:
             revision = self.source.fetch()
             if self.last_source_error:
@@ -184,10 +186,17 @@ class Controller:
             if revision == self.last_revision and not self._reconcile_again:
                 self._retry = False
                 return None
+            fetched = time.monotonic()
             root = self.source.checkout(revision)
         except SourceError as exc:
             self._source_failed(str(exc))
             return None
+        log.debug(
+            "revision %s: fetched in %.2fs, checked out in %.2fs",
+            revision[:12],
+            fetched - started,
+            time.monotonic() - fetched,
+        )
         try:
             outcome = self.reconciler.reconcile(
                 revision, root, lambda old: self.source.changed_files(old, revision)
