@@ -68,3 +68,28 @@ def test_once_publishes_then_reports_bad_commits_and_unreachable_parts(
     assert missing_repo.returncode == 2
     assert "cannot fetch branch 'main'" in missing_repo.stderr
     assert "Traceback" not in missing_repo.stderr + unreachable_broker.stderr
+
+
+def test_bad_options_are_one_clear_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shoal",
+            "controller",
+            "--once",
+            "--repo",
+            str(tmp_path),
+            "--broker",
+            "ftp://host",
+            "--work-dir",
+            str(tmp_path / "w"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "scheme must be mqtt:// or mqtts://" in result.stderr
+    assert "Traceback" not in result.stderr
