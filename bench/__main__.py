@@ -1,4 +1,5 @@
-"""`python -m bench`: list the benchmarks, or run them all with small sizes (`--run`)."""
+"""`python -m bench`: list the benchmarks; `--run` runs, with small sizes, those that
+define `SMALL_ARGS` (the argv their `main(argv)` gets for a quick run)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,11 @@ def main(argv: list[str] | None = None) -> int:
         summary = (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else ""
         print(f"python -m bench.{name:<20} {summary}")
         if args.run:
-            small = getattr(module, "SMALL_ARGS", [])
+            # A module opts in to `--run` with SMALL_ARGS (its argv for a quick run).
+            small = getattr(module, "SMALL_ARGS", None)
+            if small is None:
+                print(f"  (skipped: run python -m bench.{name} yourself)")
+                continue
             code = module.main(small)
             if code:
                 return int(code)

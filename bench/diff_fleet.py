@@ -23,8 +23,9 @@ from pathlib import Path
 
 import yaml
 
+from controller.checkouts import FleetRepository
 from controller.commands.init import template_dir
-from controller.diffing import FleetRepository, diff_revisions
+from controller.diffing import diff_revisions
 from controller.diffreport import format_json, format_markdown
 from controller.rendering import load_and_render
 

@@ -270,7 +270,7 @@ def measure_status_commit(args: argparse.Namespace, root: Path) -> None:
     print(f"status commit of {args.nodes} nodes (StatusBook + StatusBranch):")
     print(
         f"  {pushed - started:.3f} s in all: files+summary+message {rendered - started:.3f} s, "
-        f"write+add+commit {committed - rendered:.3f} s, push {pushed - committed:.3f} s "
+        f"commit (git fast-import) {committed - rendered:.3f} s, push {pushed - committed:.3f} s "
         "(target < 2 s)"
     )
     # Baseline: the same files, written and committed with plain git.

@@ -11,7 +11,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from controller.diffing import AppChange, ChangeGroup, FleetDiff, RenderFailed, Side
+from controller.checkouts import Revision
+from controller.diffing import CHANGES, AppChange, ChangeGroup, FleetDiff, RenderFailed
 
 # Node names listed before "… (+N more)".
 NAMES_SHOWN = 10
@@ -43,10 +44,15 @@ def group_title(group: ChangeGroup, quote: str = "") -> str:
     return f"{what}: {name_list(group.nodes, quote=quote)}"
 
 
+def context_note(group: ChangeGroup) -> str:
+    return f"the same changes on every node; the lines around them are {group.context_from}'s"
+
+
 def headline(diff: FleetDiff) -> str:
     """One line saying how much changes, e.g. `3 of 6 nodes change`."""
     if not diff.changed:
-        return f"no changes: {_plural(diff.head_nodes, 'node')} render the same"
+        verb = "renders" if diff.head_nodes == 1 else "render"
+        return f"no changes: {_plural(diff.head_nodes, 'node')} {verb} the same"
     parts = [f"{len(diff.nodes)} of {diff.total_nodes} nodes change"]
     for change in ("added", "removed"):
         names = diff.nodes_with(change)
@@ -93,6 +99,11 @@ def _diff_lines(diff: str, color: bool) -> list[str]:
 
 def format_text(diff: FleetDiff, color: bool = False) -> str:
     lines = [f"shoal diff {diff.base.short} → {diff.head.short}: {headline(diff)}"]
+    for name, row in diff.by_app().items():
+        counts = ", ".join(
+            f"{change} on {_plural(row[change], 'node')}" for change in CHANGES if row[change]
+        )
+        lines.append(f"   {name}: {counts}")
     for group in diff.groups:
         lines.append("")
         lines.append(_paint(f"== {group_title(group)}", "title", color))
@@ -100,6 +111,8 @@ def format_text(diff: FleetDiff, color: bool = False) -> str:
             lines.append("   (no apps)")
         for app in group.apps:
             lines.append(f"   {_app_line(app)}")
+        if group.context_from:
+            lines.append(f"   ({context_note(group)})")
         for app in group.apps:
             lines.extend(_diff_lines(app.diff, color))
     return "\n".join(lines) + "\n"
@@ -128,9 +141,7 @@ def _summary_table(diff: FleetDiff) -> list[str]:
     if by_app:
         lines += ["| app | added on | changed on | removed from |", "|---|---:|---:|---:|"]
         for app, row in by_app.items():
-            cells = [
-                _plural(row[c], "node") if row[c] else "" for c in ("added", "changed", "removed")
-            ]
+            cells = [_plural(row[c], "node") if row[c] else "" for c in CHANGES]
             lines.append(f"| `{app}` | " + " | ".join(cells) + " |")
         lines.append("")
     lines += ["_apps counts are (node, app) pairs: one app changing on 3 nodes counts 3._", ""]
@@ -144,6 +155,8 @@ def _group_section(group: ChangeGroup) -> str:
     for app in group.apps:
         lines.append(f"- `{app.app}` {app.change} ({app.version})")
     lines.append("")
+    if group.context_from:
+        lines += [f"_{context_note(group)}_", ""]
     body = "".join(app.diff for app in group.apps)
     if body:
         fence = _fence(body)
@@ -181,7 +194,7 @@ def format_markdown(diff: FleetDiff, budget: int = MARKDOWN_BUDGET) -> str:
     return text
 
 
-def failure_markdown(failures: Sequence[tuple[Side, Sequence[str]]]) -> str:
+def failure_markdown(failures: Sequence[tuple[Revision, Sequence[str]]]) -> str:
     """The comment when a side does not load or render: its problems, one per line."""
     lines = ["### shoal diff: cannot compare", ""]
     for side, problems in failures:
@@ -198,7 +211,7 @@ def _escape(text: str) -> str:
 # --- json ------------------------------------------------------------------------------------
 
 
-def _side(side: Side) -> dict[str, Any]:
+def _side(side: Revision) -> dict[str, Any]:
     return {"revision": side.revision, "commit": side.commit, "workingTree": side.commit is None}
 
 
@@ -241,7 +254,11 @@ def to_json(diff: FleetDiff) -> dict[str, Any]:
             {
                 "nodes": list(g.nodes),
                 "change": g.change,
-                "apps": [{**_app_json(a), "diff": a.diff} for a in g.apps],
+                "apps": [
+                    {**_app_json(a), "changes": [c.to_dict() for c in a.changes], "diff": a.diff}
+                    for a in g.apps
+                ],
+                "contextFrom": g.context_from,
             }
             for g in diff.groups
         ],

@@ -10,6 +10,7 @@ uniqueness. Nothing stops at the first mistake: `load_fleet` raises one
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,15 @@ def format_path(path: Iterable[str | int]) -> str:
     return text
 
 
+# Validated files by (schema, text): a controller reloading a revision, or `shoal diff`
+# loading two, parses and validates only the files that changed. Results are shared:
+# the loaded model is read-only.
+_CHECKED_MAX = 100_000
+_checked: dict[
+    tuple[str, str], tuple[tuple[dict[str, Any], YamlDocument] | None, list[Problem]]
+] = {}
+
+
 class _Loader:
     """Reads one repository, collecting problems instead of stopping at the first."""
 
@@ -79,6 +89,19 @@ class _Loader:
         except (OSError, UnicodeDecodeError) as exc:
             self.problem(rel, f"cannot read: {exc}")
             return None
+        key = (schema, text)
+        cached = _checked.get(key)
+        if cached is None:
+            checker = _Loader(self.root)
+            cached = (checker.check(rel, schema, text), checker.problems)
+            if len(_checked) >= _CHECKED_MAX:
+                _checked.clear()
+            _checked[key] = cached
+        result, problems = cached
+        self.problems.extend(replace(p, file=rel) for p in problems)
+        return result
+
+    def check(self, rel: str, schema: str, text: str) -> tuple[dict[str, Any], YamlDocument] | None:
         try:
             document = read_yaml(text)
         except YamlSyntaxError as exc:

@@ -206,6 +206,9 @@ def make_environment(
         trim_blocks=True,
     )
     env.filters.update(FILTERS)
+    # Renders must be deterministic: equal inputs, equal digests, no needless republish.
+    env.filters.pop("random", None)
+    env.globals.pop("lipsum", None)
     env.globals["file"] = folder.read
     return env
 
@@ -275,6 +278,7 @@ def compile_app(app: App, root: Path) -> tuple[CompiledApp | None, list[Template
         rel = f"{folder.rel}/templates/{name}"
         try:
             tree = env.parse(source, name, rel)
+            env.get_template(name)  # compiles (and caches): unknown filters fail here
         except jinja2.TemplateSyntaxError as exc:
             failures.append(
                 TemplateFailure(rel, f"template syntax error: {exc.message}", exc.lineno)

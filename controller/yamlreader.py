@@ -31,6 +31,28 @@ PlainLoader.yaml_implicit_resolvers = {
 }
 
 
+# Plain scalars repeat endlessly in rendered manifests (`v1`, `name`, `true`): resolving
+# each distinct one once saves a regex scan per scalar.
+_RESOLVED: dict[tuple[str, Any], str] = {}
+_RESOLVED_MAX = 200_000
+
+
+def _resolve(self: Any, kind: Any, value: Any, implicit: Any) -> str:
+    if kind is yaml.ScalarNode and isinstance(value, str):
+        key = (value, implicit)
+        tag = _RESOLVED.get(key)
+        if tag is None:
+            tag = _BaseLoader.resolve(self, kind, value, implicit)
+            if len(_RESOLVED) < _RESOLVED_MAX:
+                _RESOLVED[key] = tag
+        return tag
+    resolved: str = _BaseLoader.resolve(self, kind, value, implicit)
+    return resolved
+
+
+PlainLoader.resolve = _resolve
+
+
 class YamlSyntaxError(ValueError):
     """Text that is not valid YAML; `line` is 1-based when known."""
 
@@ -64,6 +86,10 @@ def _syntax_error(exc: yaml.YAMLError) -> YamlSyntaxError:
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
     message = f"{context}, {problem}" if context else str(problem)
+    start = getattr(exc, "context_mark", None)
+    if start is not None and mark is not None and start.line != mark.line:
+        # libyaml notices an unclosed bracket where the text ends; say where it opened.
+        message += f" (the construct started on line {start.line + 1})"
     return YamlSyntaxError(f"invalid YAML: {message}", mark.line + 1 if mark else None)
 
 
@@ -72,7 +98,12 @@ def read_yaml(text: str) -> YamlDocument:
     loader = PlainLoader(text)
     try:
         node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        data = None
+        if node is not None:
+            try:
+                data = _construct(node, loader)
+            except _Unusual:
+                data = loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise _syntax_error(exc) from exc
     finally:
@@ -138,9 +169,14 @@ def _construct(node: yaml.Node, loader: Any) -> Any:
     if tag == _MAP:
         result = {}
         for key_node, value_node in node.value:
-            if key_node.tag not in (_STR, *_SCALARS) or key_node.tag == "tag:yaml.org,2002:merge":
+            key_tag = key_node.tag
+            if key_tag == _STR:
+                key = key_node.value
+            elif key_tag in _SCALARS:  # `<<` merge keys are not: PyYAML handles them
+                key = loader.yaml_constructors[key_tag](loader, key_node)
+            else:
                 raise _Unusual
-            result[_construct(key_node, loader)] = _construct(value_node, loader)
+            result[key] = _construct(value_node, loader)
         return result
     if tag == _SEQ:
         return [_construct(item, loader) for item in node.value]

@@ -52,6 +52,12 @@ class AgentSettings:
 
 
 _STOP = object()
+_CONNECTED = object()
+
+
+@dataclass(frozen=True)
+class _Published:
+    mid: int
 
 
 class Agent:
@@ -64,7 +70,8 @@ class Agent:
             settings.node,
             settings.topics,
             on_desired=self._inbox_put,
-            on_connected=self._connected,
+            on_connected=lambda: self._inbox.put(_CONNECTED),
+            on_published=lambda mid: self._inbox.put(_Published(mid)),
             reconnect_max_delay=settings.reconnect_max_delay,
         )
         self.reporter = Reporter(self.link.publish_report, settings.report_interval)
@@ -111,15 +118,20 @@ class Agent:
     def _inbox_put(self, payload: bytes) -> None:
         self._inbox.put(payload)
 
-    def _connected(self) -> None:
-        self.reporter.reconnected()
-
     # --- worker thread -------------------------------------------------------------------
 
     def _work(self) -> None:
         reconciler = self.reconciler
         assert reconciler is not None
         stored = self.store.load_desired()
+        if stored is not None and stored.node != self.settings.node:
+            log.error(
+                "ignoring the stored document in %s: it is for node %s, not %s",
+                self.store.state_dir,
+                stored.node,
+                self.settings.node,
+            )
+            stored = None
         if stored is not None:
             log.info(
                 "re-applying stored generation %s (revision %s) for node %s",
@@ -143,10 +155,18 @@ class Agent:
                 item = None
             if item is _STOP:
                 return
+            if item is _CONNECTED:
+                self._guarded(self.reporter.reconnected)
+                continue  # link events need no new observation: the timers still apply
+            if isinstance(item, _Published):
+                self._guarded(functools.partial(self.reporter.acknowledged, item.mid))
+                continue
             if isinstance(item, bytes):
                 self._guarded(functools.partial(self._receive, item))
             now = time.monotonic()
-            if now >= next_reconcile:
+            # An unreachable cluster is retried at the polling pace, not the reconcile's.
+            retry = reconciler.needs_apply and now >= next_poll
+            if now >= next_reconcile or retry:
                 self._guarded(reconciler.reconcile)
                 next_reconcile = now + self.settings.reconcile_interval
             if now >= next_poll:

@@ -77,14 +77,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--report-interval",
         type=_positive,
-        default=30.0,
+        default=30,
         metavar="SECONDS",
         help="publish a heartbeat report at least this often (default: %(default)s)",
     )
     parser.add_argument(
         "--reconcile-interval",
         type=_positive,
-        default=60.0,
+        default=60,
         metavar="SECONDS",
         help="check for drift and retry failures this often (default: %(default)s)",
     )
@@ -119,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     state_dir = args.state_dir or default_state_dir(args.node)
+    if not args.debug:
+        # urllib3 warns on every retried connection; the agent reports the outcome once.
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     settings = AgentSettings(
         node=args.node,
         state_dir=state_dir,

@@ -5,8 +5,9 @@ reconnecting (the node may boot with no network), subscribes to the node's own
 desired topic at QoS 1 on every connect, publishes `online` = `true` retained on
 connect, and leaves `false` as its last will so the fleet sees a node that died.
 
-Callbacks run on paho's network thread, so `on_desired` must only hand the payload
-over (the agent queues it); nothing here calls Kubernetes.
+Callbacks run on paho's network thread, some while paho holds its own locks, so
+they only hand events over (the agent queues them) — apart from the node's own
+`online` flag on connect, nothing is published and nothing calls Kubernetes here.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class BrokerLink:
         topics: Topics,
         on_desired: Callable[[bytes], None],
         on_connected: Callable[[], None],
+        on_published: Callable[[int], None],
         *,
         reconnect_max_delay: int = 30,
     ) -> None:
@@ -40,6 +42,7 @@ class BrokerLink:
         self.topics = topics
         self._on_desired = on_desired
         self._on_connected = on_connected
+        self._on_published = on_published
         self._connected = threading.Event()
         self._stopping = False
         self.client = make_client(options, f"shoal-edge-{node}", clean_session=True)
@@ -48,6 +51,7 @@ class BrokerLink:
         self.client.on_connect = self._handle_connect
         self.client.on_disconnect = self._handle_disconnect
         self.client.on_message = self._handle_message
+        self.client.on_publish = self._handle_publish
 
     @property
     def connected(self) -> bool:
@@ -72,12 +76,23 @@ class BrokerLink:
         self.client.loop_stop()
         self._connected.clear()
 
-    def publish_report(self, payload: bytes) -> bool:
-        """Hand a report to the broker; False (nothing queued) while disconnected."""
+    def publish_report(self, payload: bytes) -> int | None:
+        """Hand a report to paho; its message id, or None (nothing queued) while disconnected.
+
+        A report published just as the link drops stays queued in paho (and is sent
+        on reconnect), so it counts as in flight too.
+        """
         if not self.connected:
-            return False
-        info = self.client.publish(self.topics.reported(self.node), payload, qos=1, retain=True)
-        return info.rc == mqtt.MQTT_ERR_SUCCESS
+            return None
+        try:
+            info = self.client.publish(self.topics.reported(self.node), payload, 1, True)
+        except (ValueError, RuntimeError) as exc:
+            log.warning("cannot publish the report: %s", exc)
+            return None
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            log.warning("cannot publish the report: %s", mqtt.error_string(info.rc))
+            return None
+        return info.mid
 
     # --- paho callbacks (network thread) ---------------------------------------------
 
@@ -99,6 +114,11 @@ class BrokerLink:
         if self._connected.is_set() and not self._stopping:
             log.warning("lost the broker %s (%s); retrying", self.options.url, reason)
         self._connected.clear()
+
+    def _handle_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any
+    ) -> None:
+        self._on_published(mid)
 
     def _handle_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         self._on_desired(bytes(msg.payload))

@@ -38,6 +38,7 @@ class Reconciler:
         self._apply_errors: dict[str, dict[ObjectRef, str]] = {}
         self._prune_errors: dict[str, dict[ObjectRef, str]] = {}
         self._fingerprints: dict[ObjectRef, Fingerprint] = {}
+        self._claimed: set[ObjectRef] = set()
         # Objects found changed or deleted by someone else at the last drift check.
         self._drifted: dict[ObjectRef, str] = {}
 
@@ -55,9 +56,16 @@ class Reconciler:
         """Make the cluster match `document`; `force` re-applies apps already applied."""
         self.document = document
         try:
-            for name, app in document.apps.items():
-                if force or not self._is_applied(name, app):
-                    self._apply_app(name, app)
+            plans = self._plan(document)
+            self._apply_apps(
+                [
+                    name
+                    for name, app in document.apps.items()
+                    if force or not self._is_applied(name, app)
+                ],
+                document,
+                plans,
+            )
             for name in sorted(set(self.inventory.apps) - set(document.apps)):
                 self._remove_app(name)
         except RuntimeUnavailable as exc:
@@ -65,6 +73,17 @@ class Reconciler:
         else:
             self.failure = ""
             self.needs_apply = False
+        self._settle(document)
+
+    def _plan(self, document: DesiredDocument) -> dict[str, list[ObjectRef]]:
+        """Each app's objects. Together they are claimed: never pruned, even an object
+        moving from one app to another (whichever of the two is reconciled first)."""
+        plans = {name: self.runtime.plan(name, app) for name, app in document.apps.items()}
+        self._claimed = {ref for planned in plans.values() for ref in planned}
+        return plans
+
+    def _settle(self, document: DesiredDocument) -> None:
+        """Record the node digest as applied only when all of it is, and save the inventory."""
         complete = (
             not self.failure
             and not any(self._apply_errors.values())
@@ -76,9 +95,11 @@ class Reconciler:
 
     def _unavailable(self, exc: RuntimeUnavailable) -> None:
         generation = self.document.generation if self.document else None
-        self.failure = f"generation {generation} not applied: {exc}"
+        failure = f"generation {generation} not applied: {exc}"
+        if failure != self.failure:  # retried every few seconds: say it once
+            log.warning("%s", failure)
+        self.failure = failure
         self.needs_apply = True
-        log.warning("%s", self.failure)
 
     def _is_applied(self, name: str, app: DesiredApp) -> bool:
         owned = self.inventory.apps.get(name)
@@ -89,17 +110,24 @@ class Reconciler:
             and not self._apply_errors.get(name)
         )
 
-    def _apply_app(self, name: str, app: DesiredApp) -> None:
-        planned = self.runtime.plan(name, app)
-        owned = self.inventory.apps.setdefault(name, AppInventory())
-        previous = list(owned.objects)
-        owned.objects = previous + [ref for ref in planned if ref not in previous]
-        owned.digest = ""
-        self.store.save_inventory(self.inventory)  # own it before creating it
+    def _apply_apps(
+        self, names: list[str], document: DesiredDocument, plans: dict[str, list[ObjectRef]]
+    ) -> None:
+        if not names:
+            return
+        for name in names:  # own every object before creating it: a crash cannot orphan one
+            owned = self.inventory.apps.setdefault(name, AppInventory())
+            owned.objects += [ref for ref in plans[name] if ref not in owned.objects]
+            owned.digest = ""
+        self.store.save_inventory(self.inventory)  # once per pass: fsync is slow on flash
+        for name in names:
+            self._apply_app(name, document.apps[name], plans[name])
 
+    def _apply_app(self, name: str, app: DesiredApp, planned: list[ObjectRef]) -> None:
+        owned = self.inventory.apps[name]
         results = self.runtime.apply(name, app)
         self._record(name, results)
-        stale = [ref for ref in previous if ref not in planned]
+        stale = [ref for ref in owned.objects if ref not in planned]
         prune_errors = self._delete(reversed(stale))
         owned.objects = planned + [ref for ref in stale if ref in prune_errors]
         self._planned[name] = planned
@@ -129,6 +157,9 @@ class Reconciler:
     def _delete(self, refs: Iterable[ObjectRef]) -> dict[ObjectRef, str]:
         errors = {}
         for ref in refs:
+            if ref in self._claimed:
+                log.info("%s moved to another app; kept", ref)
+                continue
             error = self.runtime.delete(ref)
             self._fingerprints.pop(ref, None)
             self._drifted.pop(ref, None)
@@ -162,16 +193,21 @@ class Reconciler:
             self.apply(document, force=True)
             return
         try:
+            plans = self._plan(document)
+            retry = [
+                name
+                for name, app in document.apps.items()
+                if not self._is_applied(name, app) or self._prune_errors.get(name)
+            ]
+            self._apply_apps(retry, document, plans)
             for name, app in document.apps.items():
-                if not self._is_applied(name, app) or self._prune_errors.get(name):
-                    self._apply_app(name, app)
-                else:
+                if name not in retry:
                     self._repair_drift(name, app)
             for name in sorted(set(self.inventory.apps) - set(document.apps)):
                 self._remove_app(name)
         except RuntimeUnavailable as exc:
             self._unavailable(exc)
-        self.store.save_inventory(self.inventory)
+        self._settle(document)
 
     def _repair_drift(self, name: str, app: DesiredApp) -> None:
         drifted: dict[ObjectRef, str] = {}

@@ -4,13 +4,12 @@ The agent (edge/agent.py) builds a report with `build_report` after everything i
 does and hands it to the `Reporter`, which publishes it when something meaningful
 changed (state, apps, rejections, observed generation) or when the report interval
 is due, as a heartbeat. While the broker is away only the latest report is kept;
-it goes out as soon as the link is back (`reconnected`, called on connect).
+it goes out as soon as the link is back (`reconnected`).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -55,63 +54,75 @@ def build_report(
 
 
 class Reporter:
-    """Publishes on change or heartbeat; offline, only the newest report waits."""
+    """Publishes on change or heartbeat; offline, only the newest report waits.
+
+    At most one report is in flight: the next one is handed to the broker only once
+    the previous was acknowledged. After a reconnect paho re-sends an unacknowledged
+    report by itself, after our connect callback ran; were a newer report already
+    sent, the stale one would land last and stay retained. Used from the agent's
+    worker thread only (the link's callbacks reach it through the agent's queue).
+    """
 
     def __init__(
         self,
-        publish: Callable[[bytes], bool],
+        publish: Callable[[bytes], int | None],
         interval: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._publish = publish
         self.interval = interval
         self._clock = clock
-        self._lock = threading.Lock()
         self._pending: ReportedDocument | None = None
         self._sent: ReportedDocument | None = None
+        self._in_flight: int | None = None
         self._last: dict[str, Any] | None = None
         self._next_heartbeat = clock()
         self.published = 0
 
     def submit(self, report: ReportedDocument) -> None:
         meaningful = report.meaningful()
-        with self._lock:
-            changed = meaningful != self._last
-            if not changed and self._clock() < self._next_heartbeat:
-                return
-            if changed:
-                log.info(
-                    "state %s (generation %s)%s",
-                    report.state,
-                    report.observed_generation,
-                    f": {report.message}" if report.message else "",
-                )
-            self._last = meaningful
-            self._pending = report  # replaces any older report still waiting
-            # Offline, the heartbeat still moves on: the waiting report goes out on connect.
-            self._next_heartbeat = self._clock() + self.interval
-            self._flush_locked()
+        changed = meaningful != self._last
+        if not changed and self._clock() < self._next_heartbeat:
+            return
+        if changed:
+            log.info(
+                "state %s (generation %s)%s",
+                report.state,
+                report.observed_generation,
+                f": {report.message}" if report.message else "",
+            )
+        self._last = meaningful
+        self._pending = report  # replaces any older report still waiting
+        # Offline, the heartbeat still moves on: the waiting report goes out on connect.
+        self._next_heartbeat = self._clock() + self.interval
+        self._flush()
 
     def reconnected(self) -> None:
         """The broker is back: send the waiting report, or repeat the last one (a broker
-        without persistence may have lost it)."""
-        with self._lock:
+        without persistence may have lost it) unless paho is re-sending it anyway."""
+        if self._in_flight is None:
             self._pending = self._pending or self._sent
-            self._flush_locked()
+        self._flush()
 
-    def _flush_locked(self) -> None:
-        if self._pending is None:
+    def acknowledged(self, mid: int) -> None:
+        """The broker has the report published as `mid`: the next one may go."""
+        if mid == self._in_flight:
+            self._in_flight = None
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending is None or self._in_flight is not None:
             return
-        if self._publish(self._pending.to_json()):
+        mid = self._publish(self._pending.to_json())
+        if mid is not None:
+            self._in_flight = mid
             self._sent, self._pending = self._pending, None
             self.published += 1
 
     def seconds_to_heartbeat(self) -> float:
-        with self._lock:
-            return max(0.0, self._next_heartbeat - self._clock())
+        return max(0.0, self._next_heartbeat - self._clock())
 
     @property
     def pending(self) -> ReportedDocument | None:
         """The report waiting for the broker, if any."""
-        with self._lock:
-            return self._pending
+        return self._pending

@@ -102,6 +102,7 @@ class Store:
         self.desired_path = self.state_dir / "desired.json"
         self.inventory_path = self.state_dir / "inventory.json"
         self._lock_file: IO[bytes] | None = None
+        self._inventory_written: bytes | None = None
 
     def open(self) -> Store:
         try:
@@ -160,7 +161,10 @@ class Store:
 
     def save_inventory(self, inventory: Inventory) -> None:
         data = json.dumps(inventory.to_dict(), indent=1, sort_keys=True).encode()
+        if data == self._inventory_written:
+            return  # every reconcile saves: spare the node's flash the identical writes
         write_atomic(self.inventory_path, data)
+        self._inventory_written = data
 
     def __enter__(self) -> Store:
         return self.open()

@@ -65,7 +65,7 @@ class EmbeddedBroker:
                 "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
             },
         }
-        self._broker = Broker(config)
+        self._broker = _confined(Broker)(config)
         await self._broker.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -89,6 +89,26 @@ class EmbeddedBroker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _confined(broker_class: Any) -> Any:
+    """amqtt's Broker, giving a client retained messages of its own subscriptions only.
+
+    amqtt 0.12 sends a client that connects the retained messages of every topic
+    filter *any* client subscribed to: a node's edge would receive every other node's
+    Desired document, which breaks the one-node-one-shadow rule (edges reject them,
+    but must not see them).
+    """
+
+    class ConfinedBroker(broker_class):  # type: ignore[misc]
+        async def _publish_retained_messages_for_subscription(
+            self, subscription: tuple[str, int], session: Any
+        ) -> None:
+            subscribers = self._subscriptions.get(subscription[0], [])
+            if any(subscriber is session for subscriber, _ in subscribers):
+                await super()._publish_retained_messages_for_subscription(subscription, session)
+
+    return ConfinedBroker
 
 
 def _free_port(host: str) -> int:

@@ -70,8 +70,9 @@ def _use_color(choice: str) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from controller import diffreport
+    from controller.checkouts import WORKING_TREE, FleetRepository, GitError
     from controller.commands.reporting import describe, grouped
-    from controller.diffing import FleetRepository, GitError, RenderFailed, Side, diff_revisions
+    from controller.diffing import RenderFailed, diff_revisions
 
     arguments: list[str] = args.arguments
     if len(arguments) > 3:
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         repo_path, base_rev, head_rev = _split(arguments)
         repo = FleetRepository.open(Path(repo_path))
         base = repo.resolve(base_rev)
-        head = repo.resolve(head_rev) if head_rev is not None else Side(None, None)
+        head = repo.resolve(head_rev) if head_rev is not None else WORKING_TREE
         diff = diff_revisions(repo, base, head, context=max(0, args.unified))
     except GitError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -116,7 +117,7 @@ def _split(arguments: list[str]) -> tuple[str, str, str | None]:
 
     Two arguments are REPO BASE when the first is a directory, else BASE HEAD; a name that
     is both a directory and a revision is refused rather than guessed."""
-    from controller.diffing import FleetRepository, GitError
+    from controller.checkouts import FleetRepository, GitError
 
     if len(arguments) == 3:
         return arguments[0], arguments[1], arguments[2]

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     explanation = explain_node(fleet, fleet.nodes[args.node])
     if args.format == "json":
-        print(json.dumps(explanation, indent=2, ensure_ascii=False))
+        print(json.dumps(explanation, indent=2, ensure_ascii=False, default=str))
     else:
         print(as_text(explanation))
     return 0

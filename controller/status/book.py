@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from controller.status.yamltext import to_yaml
 from shadow import APP_STATES, NODE_STATES, ReportedDocument
 
 NODES_DIR = "nodes"
@@ -36,21 +37,13 @@ _NAMES_IN_SUBJECT = 5
 # How many per-node lines a commit body lists.
 _BODY_LINES = 50
 
-try:
-    _Dumper: type = yaml.CSafeDumper
-except AttributeError:  # libyaml missing: slower, same output
-    _Dumper = yaml.SafeDumper
-
 
 def node_path(node: str) -> str:
     return f"{NODES_DIR}/{node}.yaml"
 
 
-def dump_yaml(data: Any) -> str:
-    text: str = yaml.dump(
-        data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True
-    )
-    return text
+def dump_yaml(data: dict[str, Any]) -> str:
+    return to_yaml(data)
 
 
 def short(revision: str) -> str:

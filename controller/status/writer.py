@@ -237,6 +237,9 @@ class StatusWriter:
             self.flush()
         except StatusBranchError as exc:
             self._schedule_retry(str(exc))
+        except Exception as exc:  # a disk error, say: never let the writer thread die
+            log.exception("status: unexpected error while committing")
+            self._schedule_retry(f"unexpected error: {exc}")
 
     def _push_quietly(self) -> None:
         try:
@@ -244,6 +247,9 @@ class StatusWriter:
                 self._push()
         except StatusBranchError as exc:
             self._schedule_retry(f"push to {self.branch.repo_url} failed: {exc}")
+        except Exception as exc:
+            log.exception("status: unexpected error while pushing")
+            self._schedule_retry(f"unexpected error: {exc}")
 
     def flush(self) -> str | None:
         """Commit what is pending now and push; the new commit's sha, or None if none.

@@ -18,9 +18,10 @@ A simplified model of the real structured-merge-diff:
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from typing import Any
+
+from shoal.kubesim.clone import clone
 
 Path = tuple[str, ...]
 
@@ -98,7 +99,7 @@ def _deep_merge(live: dict[str, Any], config: dict[str, Any]) -> None:
         if isinstance(value, dict) and value and isinstance(live.get(key), dict):
             _deep_merge(live[key], value)
         else:
-            live[key] = copy.deepcopy(value)
+            live[key] = clone(value)
 
 
 # --- managedFields <-> owned paths ------------------------------------------------
@@ -172,7 +173,7 @@ def apply_configuration(
     caller refuses the request when there are conflicts and `force` is false; with
     `force`, the conflicting fields were taken over).
     """
-    merged = copy.deepcopy(live) if live is not None else {}
+    merged = clone(live) if live is not None else {}
     owners = owners_of(live) if live is not None else {}
     me = (manager, "Apply")
     applied = leaves(config)

@@ -12,17 +12,17 @@ replace, move, copy, test).
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
+from shoal.kubesim.clone import clone
 from shoal.kubesim.errors import ApiError, bad_request
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
     """Return `target` with the RFC 7386 merge patch applied (inputs are not changed)."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return clone(patch)
+    result = clone(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
@@ -52,10 +52,10 @@ _PORT_KEYS = ("containerPort", "port")
 def strategic_merge_patch(target: Any, patch: Any) -> Any:
     """Return `target` with a strategic merge patch applied (inputs are not changed)."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return clone(patch)
     if patch.get("$patch") == "replace":
-        return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return {k: clone(v) for k, v in patch.items() if k != "$patch"}
+    result = clone(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if key.startswith("$"):
             continue  # $retainKeys, $setElementOrder...: ordering and pruning hints
@@ -79,17 +79,17 @@ def _merge_key(field: str, items: list[Any]) -> str | None:
 def _merge_list(field: str, live: list[Any], patch: list[Any]) -> list[Any]:
     key = _merge_key(field, patch)
     if key is None or not all(isinstance(i, dict) for i in live + patch):
-        return [i for i in copy.deepcopy(patch) if not (isinstance(i, dict) and "$patch" in i)]
+        return [i for i in clone(patch) if not (isinstance(i, dict) and "$patch" in i)]
     if any(isinstance(i, dict) and i.get("$patch") == "replace" for i in patch):
-        return [i for i in copy.deepcopy(patch) if "$patch" not in i]
-    merged = copy.deepcopy(live)
+        return [i for i in clone(patch) if "$patch" not in i]
+    merged = clone(live)
     for item in patch:
         index = next((n for n, old in enumerate(merged) if old.get(key) == item.get(key)), None)
         if item.get("$patch") == "delete":
             if index is not None:
                 merged.pop(index)
         elif index is None:
-            merged.append(copy.deepcopy(item))
+            merged.append(clone(item))
         else:
             merged[index] = strategic_merge_patch(merged[index], item)
     return merged
@@ -168,21 +168,21 @@ def json_patch(target: Any, operations: Any) -> Any:
     """Return `target` with the RFC 6902 operations applied (inputs are not changed)."""
     if not isinstance(operations, list):
         raise bad_request("a JSON patch must be a list of operations")
-    doc = copy.deepcopy(target)
+    doc = clone(target)
     for op in operations:
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
             raise bad_request(f"invalid JSON patch operation {op!r}")
         kind, path = op["op"], op["path"]
         if kind == "add":
-            doc = _add(doc, path, copy.deepcopy(op.get("value")))
+            doc = _add(doc, path, clone(op.get("value")))
         elif kind == "remove":
             _remove(doc, path)
         elif kind == "replace":
-            doc = _add(doc, path, copy.deepcopy(op.get("value")), replace=True)
+            doc = _add(doc, path, clone(op.get("value")), replace=True)
         elif kind == "move":
             doc = _add(doc, path, _remove(doc, op["from"]))
         elif kind == "copy":
-            doc = _add(doc, path, copy.deepcopy(_get(doc, op["from"])))
+            doc = _add(doc, path, clone(_get(doc, op["from"])))
         elif kind == "test":
             if _get(doc, path) != op.get("value"):
                 raise _unprocessable(f"testing value {path} failed")

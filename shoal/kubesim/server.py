@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import base64
 import json
+import select
+import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -30,6 +33,10 @@ from shoal.kubesim.store import APPLY, DEFAULT_MANAGER, Store
 _DELETE_RETURNS_OBJECT = {"Pod", "Namespace"}
 
 
+# How long a watch without timeoutSeconds lasts (the real server picks 30-60 minutes).
+WATCH_SECONDS = 1800.0
+
+
 @dataclass
 class Route:
     """A resource URL, resolved against the catalogue."""
@@ -40,24 +47,61 @@ class Route:
     subresource: str | None
 
 
+class RequestLog:
+    """Every request served, as (method, path without query); kept across restarts."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: list[tuple[str, str]] = []
+
+    def record(self, method: str, path: str) -> None:
+        with self._lock:
+            self._seen.append((method, path))
+
+    def snapshot(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self._seen)
+
+
 class ApiServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(
-        self, address: tuple[str, int], store: Store, catalog: Catalog, version: str
+        self,
+        address: tuple[str, int],
+        store: Store,
+        catalog: Catalog,
+        version: str,
+        log: RequestLog,
     ) -> None:
         super().__init__(address, Handler)
         self.store = store
         self.catalog = catalog
         self.version = version
+        self.log = log
         self.address_text = f"{address[0]}:{self.server_address[1]}"
-        self.requests: list[tuple[str, str]] = []
-        self.requests_lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
 
-    def record(self, method: str, path: str) -> None:
-        with self.requests_lock:
-            self.requests.append((method, path))
+    def opened(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.add(connection)
+
+    def closed(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.discard(connection)
+
+    def drop_connections(self) -> None:
+        """Cut every open connection, keep-alive ones included: a stopped server must not
+        go on answering through a client's pooled connection."""
+        with self._connections_lock:
+            connections, self._connections = self._connections, set()
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -67,6 +111,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read sim.requests
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.opened(self.connection)
+
+    def finish(self) -> None:
+        self.server.closed(self.connection)
+        super().finish()
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -88,7 +140,7 @@ class Handler(BaseHTTPRequestHandler):
     def _handle(self, method: str) -> None:
         url = urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
-        self.server.record(method, path)
+        self.server.log.record(method, path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         raw = self._read_body()
         try:
@@ -111,6 +163,13 @@ class Handler(BaseHTTPRequestHandler):
         route = self._route(parts)
         if route is None:
             raise errors.path_not_found(path)
+        if method != "GET" and query.get("dryRun"):
+            if query["dryRun"] != "All":
+                raise errors.bad_request(
+                    f'unsupported dryRun value "{query["dryRun"]}": only "All"'
+                )
+            with self.server.store.dry_run():
+                return self._resource(method, route, query, raw)
         return self._resource(method, route, query, raw)
 
     def _discovery(self, parts: list[str]) -> tuple[int, Any] | None:
@@ -212,8 +271,14 @@ class Handler(BaseHTTPRequestHandler):
         store, kind = self.server.store, route.kind
         if method == "GET":
             if query.get("watch", "").lower() in ("true", "1"):
-                raise ApiError(
-                    405, "MethodNotAllowed", "kubesim does not serve watches: list and poll instead"
+                return 200, store.watch(
+                    kind,
+                    route.namespace,
+                    query.get("labelSelector"),
+                    query.get("fieldSelector"),
+                    query.get("resourceVersion"),
+                    float(query.get("timeoutSeconds") or WATCH_SECONDS),
+                    query.get("sendInitialEvents", "").lower() == "true",
                 )
             items, revision = store.list(
                 kind, route.namespace, query.get("labelSelector"), query.get("fieldSelector")
@@ -294,7 +359,40 @@ class Handler(BaseHTTPRequestHandler):
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise errors.bad_request(f"error decoding YAML: {exc}") from None
 
+    def _stream(self, events: Iterator[dict[str, Any] | None]) -> None:
+        """A watch: one JSON event per line, chunked, until it ends or the client leaves."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for event in events:
+                if event is None:
+                    if self._client_left():
+                        break
+                    continue
+                line = json.dumps(event).encode() + b"\n"
+                self.wfile.write(b"%X\r\n%s\r\n" % (len(line), line))
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
+
+    def _client_left(self) -> bool:
+        """True when the client closed its end (a watch consumer that stopped reading)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
     def _send(self, code: int, doc: Any) -> None:
+        if isinstance(doc, Iterator):
+            self._stream(doc)
+            return
         if isinstance(doc, str):
             payload, content_type = doc.encode(), "text/plain; charset=utf-8"
         else:

@@ -18,7 +18,7 @@ import yaml
 
 from shoal.kubesim.catalog import Catalog, Kind
 from shoal.kubesim.errors import ApiError
-from shoal.kubesim.server import ApiServer
+from shoal.kubesim.server import ApiServer, RequestLog
 from shoal.kubesim.store import Store
 
 if TYPE_CHECKING:
@@ -44,14 +44,19 @@ class KubeSim:
         self.catalog = Catalog()
         self.store = Store(self.catalog, rollout_seconds)
         self._server: ApiServer | None = None
+        self._log = RequestLog()
         self._thread: threading.Thread | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> KubeSim:
+        """Serve (again: after `stop`, on the same port, with the same objects)."""
         if self._server is not None:
             return self
-        self._server = ApiServer((self.host, self.port), self.store, self.catalog, self.version)
+        self.store.open()
+        self._server = ApiServer(
+            (self.host, self.port), self.store, self.catalog, self.version, self._log
+        )
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -63,10 +68,13 @@ class KubeSim:
         return self
 
     def stop(self) -> None:
+        """Stop serving: the port refuses connections and open ones are cut. Objects stay."""
         server, self._server = self._server, None
+        self.store.close()
         if server is not None:
             server.shutdown()
             server.server_close()
+            server.drop_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
@@ -113,10 +121,7 @@ class KubeSim:
     @property
     def requests(self) -> list[tuple[str, str]]:
         """Every request served so far, as (method, path without query)."""
-        if self._server is None:
-            return []
-        with self._server.requests_lock:
-            return list(self._server.requests)
+        return self._log.snapshot()
 
     # --- direct store access, for assertions and "someone else" -------------------------
 

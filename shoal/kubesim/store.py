@@ -14,22 +14,27 @@ methods both call this class.
 from __future__ import annotations
 
 import builtins
-import copy
 import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shoal.kubesim import errors, ownership, rollout, validation
 from shoal.kubesim.catalog import Catalog, Kind
+from shoal.kubesim.clone import clone
+from shoal.kubesim.defaults import apply_defaults
 from shoal.kubesim.errors import ApiError
+from shoal.kubesim.events import Event, EventLog, Key
 from shoal.kubesim.patches import json_patch, merge_patch, strategic_merge_patch
 from shoal.kubesim.selectors import parse_field_selector, parse_label_selector
 
-Key = tuple[str, str, str, str]  # group, plural, namespace ("" if cluster-scoped), name
+# How often an idle watch checks that its client is still there, in seconds.
+IDLE_PULSE = 1.0
+
 Rejecter = Callable[[dict[str, Any]], "str | None"]
 
 APPLY = "application/apply-patch+yaml"
@@ -51,39 +56,23 @@ def _content(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
 
 
-def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(obj)
-    metadata = out.get("metadata", {})
-    metadata.pop("resourceVersion", None)
-    for entry in metadata.get("managedFields") or []:
-        entry.pop("time", None)
-    return out
-
-
-def _defaults(obj: dict[str, Any]) -> None:
-    """The defaults the real server fills in that clients commonly read back."""
-    kind, spec = obj.get("kind"), obj.get("spec")
-    if not isinstance(spec, dict):
-        return
-    if kind in ("Deployment", "StatefulSet", "ReplicaSet"):
-        spec.setdefault("replicas", 1)
-        spec.setdefault("revisionHistoryLimit", 10)
-    if kind == "Deployment":
-        spec.setdefault("progressDeadlineSeconds", 600)
-        spec.setdefault(
-            "strategy",
-            {
-                "type": "RollingUpdate",
-                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
-            },
-        )
-    if kind == "Service":
-        spec.setdefault("type", "ClusterIP")
-        spec.setdefault("sessionAffinity", "None")
-        for port in spec.get("ports") or []:
-            if isinstance(port, dict):
-                port.setdefault("protocol", "TCP")
-                port.setdefault("targetPort", port.get("port"))
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal but for resourceVersion and managedFields times: a write that changes nothing."""
+    if {k: v for k, v in a.items() if k != "metadata"} != {
+        k: v for k, v in b.items() if k != "metadata"
+    }:
+        return False
+    ignored = ("resourceVersion", "managedFields")
+    ma, mb = a.get("metadata", {}), b.get("metadata", {})
+    if {k: v for k, v in ma.items() if k not in ignored} != {
+        k: v for k, v in mb.items() if k not in ignored
+    }:
+        return False
+    untimed = [
+        [{k: v for k, v in e.items() if k != "time"} for e in m.get("managedFields") or []]
+        for m in (ma, mb)
+    ]
+    return untimed[0] == untimed[1]
 
 
 class Store:
@@ -98,6 +87,12 @@ class Store:
         self._held: set[tuple[str, str]] = set()
         self._rejecters: list[Rejecter] = []
         self._revision = 0
+        self._dry_run = False
+        # Watch support: recent writes, and a condition watchers wait on.
+        self._events = EventLog()
+        self._changed = threading.Condition(self._lock)
+        self._closed = False
+        self._rolling: set[Key] = set()  # workloads whose rollout is not complete yet
         namespace = catalog.namespace_kind()
         for name in SYSTEM_NAMESPACES:
             self.create(namespace, None, {"metadata": {"name": name}}, "kube-apiserver")
@@ -109,11 +104,29 @@ class Store:
             self._rejecters.append(rejecter)
 
     def hold(self, namespace: str, name: str, held: bool) -> None:
+        """Hold (or release) the rollout of workloads named `namespace/name`; holding one
+        that is already complete takes it back to in progress, as if its pods failed."""
         with self._lock:
             if held:
                 self._held.add((namespace, name))
+                for key, obj in self._objects.items():
+                    if key[2:] == (namespace, name) and rollout.has_rollout(
+                        obj["apiVersion"], obj["kind"]
+                    ):
+                        self._rolling.add(key)
             else:
                 self._held.discard((namespace, name))
+
+    @contextmanager
+    def dry_run(self) -> Iterator[None]:
+        """Within this block (one request, under the store's lock) writes are checked
+        and answered but not stored, as for `?dryRun=All`."""
+        with self._lock:
+            self._dry_run = True
+            try:
+                yield
+            finally:
+                self._dry_run = False
 
     @property
     def resource_version(self) -> str:
@@ -128,7 +141,7 @@ class Store:
             obj = self._objects.get(key)
             if obj is None:
                 raise errors.not_found(kind, name)
-            return copy.deepcopy(self._settle(key, obj))
+            return clone(self._settle(key, obj))
 
     def list(
         self,
@@ -148,13 +161,129 @@ class Store:
                     continue
                 if kind.namespaced and namespace and ns != namespace:
                     continue
-                obj = self._objects[key]
+                obj = self._settle(key, self._objects[key])  # before matching on status
                 if not labels_match(obj["metadata"].get("labels") or {}):
                     continue
                 if not fields_match(obj):
                     continue
-                items.append(copy.deepcopy(self._settle(key, obj)))
+                items.append(clone(obj))
             return items, str(self._revision)
+
+    def watch(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        label_selector: str | None,
+        field_selector: str | None,
+        since: str | None,
+        seconds: float,
+        initial_events_end: bool = False,
+    ) -> Iterator[dict[str, Any] | None]:
+        """Watch events for matching objects, as the real server streams them.
+
+        It yields None now and then while idle, so the caller can check its client.
+
+        Without `since` (or with "0") it starts with an ADDED event per existing
+        object; with a resourceVersion it replays the writes after it, or answers
+        one ERROR event (410 Gone) when those are no longer kept. It ends after
+        `seconds` or when the store closes. The lock is not held while the
+        caller consumes an event.
+        """
+        labels_match = parse_label_selector(label_selector or "")  # a bad one is a 400 now,
+        fields_match = parse_field_selector(field_selector or "")  # not in the stream
+        if since not in (None, "", "0") and not str(since).isdigit():
+            raise errors.bad_request(f'invalid resourceVersion "{since}"')
+        return self._events_for(
+            kind, namespace, labels_match, fields_match, since, seconds, initial_events_end
+        )
+
+    def _events_for(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        labels_match: Callable[[Mapping[str, str]], bool],
+        fields_match: Callable[[dict[str, Any]], bool],
+        since: str | None,
+        seconds: float,
+        initial_events_end: bool,
+    ) -> Iterator[dict[str, Any] | None]:
+        def matches(event: Event) -> bool:
+            group, plural, ns, _ = event.key
+            return (
+                (group, plural) == (kind.group, kind.plural)
+                and (not kind.namespaced or not namespace or ns == namespace)
+                and labels_match(event.object["metadata"].get("labels") or {})
+                and fields_match(event.object)
+            )
+
+        deadline = time.monotonic() + seconds
+        idle_since = 0.0
+        with self._lock:
+            if since in (None, "", "0"):
+                self._settle_due()
+                initial = [
+                    clone(obj)
+                    for key, obj in sorted(self._objects.items())
+                    if matches(Event(0, "", key, obj))
+                ]
+                cursor = self._revision
+            else:
+                cursor = int(str(since))
+                initial = []
+                if cursor < self._events.evicted_through:
+                    gone = ApiError(
+                        410,
+                        "Expired",
+                        f"too old resource version: {cursor} ({self._events.evicted_through + 1})",
+                    )
+                    yield {"type": "ERROR", "object": gone.status()}
+                    return
+        for obj in initial:
+            yield {"type": "ADDED", "object": obj}
+        if initial_events_end:
+            yield {
+                "type": "BOOKMARK",
+                "object": {
+                    "kind": kind.kind,
+                    "apiVersion": kind.api_version,
+                    "metadata": {
+                        "resourceVersion": str(cursor),
+                        "annotations": {"k8s.io/initial-events-end": "true"},
+                    },
+                },
+            }
+        while not self._closed:
+            with self._lock:
+                self._settle_due()
+                batch = [event for event in self._events.after(cursor) if matches(event)]
+                cursor = self._revision
+                if not batch:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return
+                    # Wake up now and then: rollouts finish on a clock, not on a write.
+                    self._changed.wait(timeout=min(remaining, 0.05))
+                    idle_since = idle_since or time.monotonic()
+                    if time.monotonic() - idle_since < IDLE_PULSE:
+                        continue
+            if not batch:
+                idle_since = 0.0
+                yield None  # a pulse: lets the server notice a client that went away
+                continue
+            idle_since = 0.0
+            for event in batch:
+                yield {"type": event.type, "object": event.object}  # shared: read, never change
+
+    def close(self) -> None:
+        """End every watch (the server is stopping)."""
+        with self._lock:
+            self._closed = True
+            self._changed.notify_all()
+
+    def open(self) -> None:
+        """Serve watches again (the server is starting)."""
+        with self._lock:
+            self._closed = False
 
     # --- writes -----------------------------------------------------------------------
 
@@ -183,19 +312,19 @@ class Store:
         subresource: str | None = None,
     ) -> dict[str, Any]:
         with self._lock:
-            self._check_body(kind, body, namespace, name)
+            validation.check_body(kind, body, namespace, name)
             key = self._key(kind, namespace, name)
             old = self._existing(kind, key, name)
             wanted = body.get("metadata", {}).get("resourceVersion")
             if wanted and wanted != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(kind, name, errors.STALE)
-            new = copy.deepcopy(body)
+            new = clone(body)
             new.setdefault("apiVersion", kind.api_version)
             new.setdefault("kind", kind.kind)
             if subresource == "status":
-                new = {**copy.deepcopy(old), "status": new.get("status")}
+                new = {**clone(old), "status": new.get("status")}
             elif "status" in old:
-                new["status"] = copy.deepcopy(old["status"])  # status is its own subresource
+                new["status"] = clone(old["status"])  # status is its own subresource
             else:
                 new.pop("status", None)
             owners = ownership.record_update(old, new, manager)
@@ -236,7 +365,7 @@ class Store:
             )
             if wanted and wanted != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(kind, name, errors.STALE)
-            self._check_body(kind, patched, namespace, name)
+            validation.check_body(kind, patched, namespace, name)
             new = self._keep_status(old, patched, subresource)
             who = manager or DEFAULT_MANAGER
             owners = ownership.record_update(old, new, who)
@@ -254,7 +383,7 @@ class Store:
         with self._lock:
             key = self._key(kind, namespace, name)
             old = self._existing(kind, key, name)
-            new = copy.deepcopy(self._settle(key, old))
+            new = clone(old)
             mutate(new)
             owners = ownership.record_update(old, new, manager)
             return self._update(kind, key, old, new, owners, {(manager, "Update")}, admit=False)
@@ -264,16 +393,12 @@ class Store:
         with self._lock:
             key = self._key(kind, namespace, name)
             obj = self._existing(kind, key, name)
-            self._drop(key)
+            if self._dry_run:
+                return clone(obj)
             if kind.kind == "Namespace":
                 for other in [k for k in self._objects if k[2] == name]:
-                    self._drop(other)
-            obj = copy.deepcopy(obj)
-            obj["metadata"]["deletionTimestamp"] = self._now()
-            obj["metadata"]["resourceVersion"] = self._next_revision()
-            if kind.kind == "Namespace":
-                obj["status"] = {"phase": "Terminating"}
-            return obj
+                    self._remove(other)
+            return self._remove(key)
 
     def delete_collection(
         self,
@@ -322,10 +447,10 @@ class Store:
             raise errors.bad_request(
                 "error decoding YAML: the apply configuration is not an object"
             )
-        self._check_body(kind, config, namespace, name, apply=True)
+        validation.check_body(kind, config, namespace, name, apply=True)
         if config.get("metadata", {}).get("managedFields"):
             raise errors.bad_request("metadata.managedFields must be nil")
-        config = copy.deepcopy(config)
+        config = clone(config)
         config["apiVersion"], config["kind"] = kind.api_version, kind.kind
         if subresource != "status":
             config.pop("status", None)
@@ -338,12 +463,11 @@ class Store:
             obj = self._new_object(kind, namespace, obj)
             ownership.write_owners(obj, owners, kind.api_version, self._now(), set())
             return self._insert(kind, key, obj), True
+        old = self._settle(key, old)
         wanted = config.get("metadata", {}).get("resourceVersion")
         if wanted and wanted != old["metadata"]["resourceVersion"]:
             raise errors.conflict(kind, name, errors.STALE)
-        merged, owners, conflicts = ownership.apply_configuration(
-            self._settle(key, old), config, manager, force
-        )
+        merged, owners, conflicts = ownership.apply_configuration(old, config, manager, force)
         if conflicts and not force:
             raise errors.apply_conflict(kind, name, conflicts)
         new = self._keep_status(old, merged, subresource)
@@ -353,10 +477,10 @@ class Store:
         """A validated object ready to insert, from a create or apply body."""
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request is not a JSON object")
-        obj = copy.deepcopy(body)
+        obj = clone(body)
         obj.setdefault("apiVersion", kind.api_version)
         obj.setdefault("kind", kind.kind)
-        self._check_body(kind, obj, namespace, None)
+        validation.check_body(kind, obj, namespace, None)
         metadata = obj.setdefault("metadata", {})
         if not metadata.get("name"):
             if metadata.get("generateName"):
@@ -392,17 +516,20 @@ class Store:
         initial = rollout.initial_status(kind.api_version, kind.kind)
         if initial is not None:
             obj["status"] = initial
-        _defaults(obj)
+        apply_defaults(obj)
         self._admit(kind, obj)
         return obj
 
     def _insert(self, kind: Kind, key: Key, obj: dict[str, Any]) -> dict[str, Any]:
+        if self._dry_run:
+            return clone(obj)
+        self._start_rollout(key, obj)
         obj["metadata"]["resourceVersion"] = self._next_revision()
         self._objects[key] = obj
-        self._spec_changed[key] = (time.monotonic(), datetime.now(UTC))
+        self._record("ADDED", key, obj)
         if kind.kind == "Namespace":
             self._populate_namespace(obj["metadata"]["name"])
-        return copy.deepcopy(self._settle(key, obj))
+        return clone(obj)
 
     def _update(
         self,
@@ -422,20 +549,25 @@ class Store:
                 metadata.pop(field, None)
         metadata["resourceVersion"] = old["metadata"]["resourceVersion"]
         new["apiVersion"], new["kind"] = kind.api_version, kind.kind
-        _defaults(new)
+        apply_defaults(new)
         spec_changed = _content(new) != _content(old)
         if spec_changed and kind.tracks_generation:
             metadata["generation"] = old["metadata"].get("generation", 0) + 1
         if admit:
             self._admit(kind, new)
         ownership.write_owners(new, owners, kind.api_version, self._now(), touched)
-        if _comparable(new) == _comparable(old):
-            return copy.deepcopy(self._settle(key, old))  # a no-op write changes nothing
+        if _same(new, old):
+            return clone(old)  # a no-op write changes nothing
+        if self._dry_run:
+            return clone(new)
+        if spec_changed:
+            self._start_rollout(key, new)
+        else:
+            self._settle(key, new, write=False)
         metadata["resourceVersion"] = self._next_revision()
         self._objects[key] = new
-        if spec_changed:
-            self._spec_changed[key] = (time.monotonic(), datetime.now(UTC))
-        return copy.deepcopy(self._settle(key, new))
+        self._record("MODIFIED", key, new)
+        return clone(new)
 
     def _admit(self, kind: Kind, obj: dict[str, Any]) -> None:
         name = obj["metadata"].get("name", "")
@@ -443,23 +575,51 @@ class Store:
         if causes:
             raise errors.invalid(kind, name, causes)
         for rejecter in self._rejecters:
-            message = rejecter(copy.deepcopy(obj))
+            message = rejecter(clone(obj))
             if message:
                 raise errors.invalid(kind, name, [("", "FieldValueInvalid", message)])
 
-    def _settle(self, key: Key, obj: dict[str, Any]) -> dict[str, Any]:
-        """Bring a workload's status up to date with its rollout clock."""
-        if not rollout.has_rollout(obj["apiVersion"], obj["kind"]):
+    def _start_rollout(self, key: Key, obj: dict[str, Any]) -> None:
+        """A spec change: the workload's rollout clock starts again."""
+        self._spec_changed[key] = (time.monotonic(), datetime.now(UTC))
+        if rollout.has_rollout(obj["apiVersion"], obj["kind"]):
+            self._rolling.add(key)
+            self._settle(key, obj, write=False)
+
+    def _settle(self, key: Key, obj: dict[str, Any], write: bool = True) -> dict[str, Any]:
+        """Bring a workload's status up to date with its rollout clock.
+
+        With `write`, a changed status is stored as its own write (new
+        resourceVersion, a MODIFIED event), like a controller's status update.
+        """
+        if key not in self._rolling:
             return obj
-        started, started_wall = self._spec_changed.get(key, (time.monotonic(), datetime.now(UTC)))
+        started, started_wall = self._spec_changed[key]
         held = (key[2], key[3]) in self._held
         ready = not held and time.monotonic() - started >= self.rollout_seconds
         when = started_wall + timedelta(seconds=self.rollout_seconds) if ready else started_wall
         status = rollout.status_for(obj, ready, _timestamp(when))
-        if status is not None and obj.get("status") != status:
+        if ready:
+            self._rolling.discard(key)
+        if status is None or obj.get("status") == status:
+            return obj
+        if not write:  # an object being written, not shared yet
             obj["status"] = status
-            obj["metadata"]["resourceVersion"] = self._next_revision()
+            return obj
+        # Stored objects are never changed in place: the event log shares them.
+        metadata = {**obj["metadata"], "resourceVersion": self._next_revision()}
+        obj = {**obj, "metadata": metadata, "status": status}
+        self._objects[key] = obj
+        self._record("MODIFIED", key, obj)
         return obj
+
+    def _settle_due(self) -> None:
+        for key in list(self._rolling):
+            obj = self._objects.get(key)
+            if obj is None:
+                self._rolling.discard(key)
+            else:
+                self._settle(key, obj)
 
     def _populate_namespace(self, namespace: str) -> None:
         """What the namespace controllers add to every new namespace."""
@@ -485,63 +645,47 @@ class Store:
 
     # --- small pieces -----------------------------------------------------------------
 
-    def _check_body(
-        self, kind: Kind, body: Any, namespace: str | None, name: str | None, apply: bool = False
-    ) -> None:
-        if not isinstance(body, dict):
-            raise errors.bad_request("the body of the request is not a JSON object")
-        api_version, kind_name = body.get("apiVersion"), body.get("kind")
-        if apply and (not api_version or not kind_name):
-            raise errors.bad_request("invalid object: apiVersion and kind must be set")
-        if api_version and api_version != kind.api_version:
-            raise errors.bad_request(
-                f"the API version in the data ({api_version}) does not match the expected API version ({kind.api_version})"
-            )
-        if kind_name and kind_name != kind.kind:
-            raise errors.bad_request(
-                f"the kind in the data ({kind_name}) does not match the expected kind ({kind.kind})"
-            )
-        metadata = body.get("metadata") or {}
-        if not isinstance(metadata, dict):
-            raise errors.bad_request("metadata must be an object")
-        if name is not None and metadata.get("name") and metadata["name"] != name:
-            raise errors.bad_request(
-                f"the name of the object ({metadata['name']}) does not match the name on the URL ({name})"
-            )
-        body_ns = metadata.get("namespace")
-        if kind.namespaced and namespace and body_ns and body_ns != namespace:
-            raise errors.bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request"
-            )
-
     def _keep_status(
         self, old: dict[str, Any], patched: dict[str, Any], subresource: str | None
     ) -> dict[str, Any]:
         """A write to the main resource keeps status; a write to /status keeps the rest."""
         if subresource == "status":
-            new = copy.deepcopy(old)
+            new = clone(old)
             if "status" in patched:
                 new["status"] = patched["status"]
             return new
-        new = copy.deepcopy(patched)
+        new = clone(patched)
         if "status" in old:
-            new["status"] = copy.deepcopy(old["status"])
+            new["status"] = clone(old["status"])
         else:
             new.pop("status", None)
         return new
 
     def _existing(self, kind: Kind, key: Key, name: str) -> dict[str, Any]:
+        """The stored object, its status settled: what a write starts from."""
         obj = self._objects.get(key)
         if obj is None:
             raise errors.not_found(kind, name)
-        return obj
+        return self._settle(key, obj)
 
     def _key(self, kind: Kind, namespace: str | None, name: str) -> Key:
         return (kind.group, kind.plural, (namespace or "default") if kind.namespaced else "", name)
 
-    def _drop(self, key: Key) -> None:
-        self._objects.pop(key, None)
+    def _remove(self, key: Key) -> dict[str, Any]:
+        obj = clone(self._objects.pop(key))
         self._spec_changed.pop(key, None)
+        self._rolling.discard(key)
+        obj["metadata"]["deletionTimestamp"] = self._now()
+        obj["metadata"]["resourceVersion"] = self._next_revision()
+        if obj["kind"] == "Namespace":
+            obj["status"] = {"phase": "Terminating"}
+        self._record("DELETED", key, obj)
+        return clone(obj)
+
+    def _record(self, event_type: str, key: Key, obj: dict[str, Any]) -> None:
+        # No copy: a stored object is replaced on every change, never changed in place.
+        self._events.record(event_type, key, obj)
+        self._changed.notify_all()
 
     def _next_revision(self) -> str:
         self._revision += 1

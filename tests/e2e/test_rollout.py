@@ -28,7 +28,7 @@ def synced_at(fleet: Fleet, node: str, revision: str) -> bool:
 
 
 def test_push_applies_on_selected_nodes_reports_and_commits_status(
-    fleet: Fleet, shoal: Processes, sims: dict, mosquitto: Mosquitto, tmp_path: Path
+    mosquitto: Mosquitto, fleet: Fleet, shoal: Processes, sims: dict, tmp_path: Path
 ) -> None:
     first = git(fleet.work, "rev-parse", "HEAD")
     shoal.start("controller", *controller_args(fleet, mosquitto.url, tmp_path / "ctl"))

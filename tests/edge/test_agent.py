@@ -85,6 +85,26 @@ def test_a_changed_document_updates_and_prunes(
     assert cluster.get("v1", "ConfigMap", "db-settings", db) is None, "a removed app is pruned"
 
 
+def test_a_new_generation_with_applied_content_does_not_touch_the_cluster(
+    cluster: Cluster, mosquitto: Mosquitto, reports: Recorder, start_agent: Callable[..., Agent]
+) -> None:
+    sim = cluster.require_sim("counting API requests")
+    ns = cluster.namespace("web")
+    apps = {"web": app(ns, configmap("settings", color="blue"))}
+    gens = Generations()
+    first = document(NODE, apps, gens.next(), revision="a" * 40)
+    start_agent(reconcile_interval=300.0)
+    publish(mosquitto.url, TOPICS.desired(NODE), first.to_json())
+    wait_report(reports, synced(first.generation), cluster.timeout)
+    writes = [r for r in sim.requests if r[0] in ("POST", "PUT", "PATCH", "DELETE")]
+
+    again = document(NODE, apps, gens.next(), revision="b" * 40)
+    publish(mosquitto.url, TOPICS.desired(NODE), again.to_json())
+    report = wait_report(reports, synced(again.generation), cluster.timeout)
+    assert report.revision == "b" * 40
+    assert [r for r in sim.requests if r[0] in ("POST", "PUT", "PATCH", "DELETE")] == writes
+
+
 def test_bad_documents_are_rejected_and_reported(
     cluster: Cluster, mosquitto: Mosquitto, reports: Recorder, start_agent: Callable[..., Agent]
 ) -> None:

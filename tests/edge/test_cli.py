@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from edge.store import Store
 from shadow import ReportedDocument
 from tests.edge.conftest import NODE, TOPICS, Cluster, wait_report
 from tests.edge.documents import app, configmap, deployment, document
@@ -108,3 +109,69 @@ def test_unusable_settings_exit_2_with_one_clear_line(
     assert result.returncode == 2
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_state_dir_in_use_by_another_agent_is_refused(cluster: Cluster, tmp_path: Path) -> None:
+    with Store(tmp_path / "state"):
+        result = subprocess.run(
+            shoal(
+                "edge",
+                "--node",
+                NODE,
+                "--broker",
+                "mqtt://127.0.0.1:1",
+                "--kubeconfig",
+                str(cluster.kubeconfig),
+                "--state-dir",
+                str(tmp_path / "state"),
+            ),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert f"state dir {tmp_path / 'state'} is in use by another shoal edge agent" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_documented_broker_acl_is_enough_for_a_node(cluster: Cluster, tmp_path: Path) -> None:
+    acl = tmp_path / "acl"
+    acl.write_text(
+        "user controller\ntopic readwrite shoal/#\n\n"
+        "pattern read shoal/nodes/%u/desired\n"
+        "pattern write shoal/nodes/%u/reported\n"
+        "pattern write shoal/nodes/%u/online\n"
+    )
+    with Mosquitto(tmp_path / "broker", extra_config=f"acl_file {acl}\n") as broker:
+        node_url = broker.url.replace("mqtt://", f"mqtt://{NODE}@")
+        controller_url = broker.url.replace("mqtt://", "mqtt://controller@")
+        proc = subprocess.Popen(
+            shoal(
+                "edge",
+                "--node",
+                NODE,
+                "--broker",
+                node_url,
+                "--kubeconfig",
+                str(cluster.kubeconfig),
+                "--state-dir",
+                str(tmp_path / "state"),
+            ),
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            ns = cluster.namespace("web")
+            doc = document(NODE, {"web": app(ns, configmap("settings"))}, 1)
+            with Recorder(controller_url, TOPICS.reported(NODE), TOPICS.online(NODE)) as recorder:
+                publish(controller_url, TOPICS.desired(NODE), doc.to_json())
+                wait_report(recorder, lambda r: r.state == "Synced", cluster.timeout)
+                assert recorder.latest[TOPICS.online(NODE)] == b"true"
+                proc.kill()  # the last will needs the write grant on `online` too
+                wait_until(lambda: recorder.latest[TOPICS.online(NODE)] == b"false", 30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)

@@ -74,3 +74,22 @@ def test_after_an_outage_the_broker_gets_only_the_latest_report(
     )
     assert report.apps["web"].message == f"ConfigMap {ns}/a: not found"
     assert pending.apps == report.apps
+
+
+def test_an_unreachable_api_server_fails_the_node_until_it_answers(
+    cluster: Cluster, mosquitto: Mosquitto, reports: Recorder, start_agent: Callable[..., Agent]
+) -> None:
+    sim = cluster.require_sim("stopping the API server")
+    sim.stop()
+    ns = cluster.namespace("web")
+    doc = document(NODE, {"web": app(ns, configmap("settings"))}, 1)
+    start_agent(reconcile_interval=300.0)
+    publish(mosquitto.url, TOPICS.desired(NODE), doc.to_json())
+    report = wait_report(reports, lambda r: r.state == "Failed", cluster.timeout)
+    assert report.observed_generation == 1
+    assert "cannot reach the Kubernetes API" in report.message
+    assert report.apps["web"].state == "Failed"
+
+    sim.start()  # same port: the kubeconfig still points at it
+    wait_report(reports, lambda r: r.state == "Synced", cluster.timeout)
+    assert sim.get("v1", "ConfigMap", "settings", ns) is not None

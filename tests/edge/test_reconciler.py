@@ -51,6 +51,24 @@ def test_apply_labels_objects_and_prunes_what_left(runtime: FakeRuntime, store: 
     assert store.load_inventory().apps == {}
 
 
+def test_an_object_moving_between_apps_is_never_deleted(runtime: FakeRuntime, store: Store) -> None:
+    reconciler = Reconciler(runtime, store)
+    shared, ref = configmap("shared"), cm("shared", "common")
+    reconciler.apply(document(NODE, {"a": app("common", shared)}, 1))
+    # `a` leaves, `b` takes the object: `b` applies first, then `a` is removed.
+    reconciler.apply(document(NODE, {"b": app("common", shared)}, 2))
+    assert runtime.objects[ref]["metadata"]["labels"]["shoal.dev/app"] == "b"
+    # back to `a` while `b` stays: `a` applies first, then `b` prunes what it lost.
+    reconciler.apply(
+        document(NODE, {"a": app("common", shared), "b": app("common", configmap("y"))}, 3)
+    )
+    assert ("delete", ref) not in runtime.calls
+    assert runtime.objects[ref]["metadata"]["labels"]["shoal.dev/app"] == "a"
+    inventory = store.load_inventory()
+    assert inventory.apps["a"].objects == [ref]
+    assert inventory.apps["b"].objects == [cm("y", "common")]
+
+
 def test_unchanged_apps_are_not_reapplied(runtime: FakeRuntime, store: Store) -> None:
     gens = Generations()
     reconciler = Reconciler(runtime, store)
@@ -83,6 +101,7 @@ def test_a_rejected_object_fails_only_its_app(runtime: FakeRuntime, store: Store
     runtime.reject = lambda obj: None  # fixed on the server side: the retry succeeds
     reconciler.reconcile()
     assert reconciler.observe()["web"].state == "Ready"
+    assert reconciler.applied_digest == doc.digest
 
 
 def test_drift_is_repaired_and_reported(runtime: FakeRuntime, store: Store) -> None:

@@ -30,31 +30,61 @@ def test_reports_are_valid_and_carry_the_observed_generation() -> None:
     assert waiting.observed_generation is None
 
 
+class Link:
+    """Stands in for the broker link: collects what is handed to it, numbers messages."""
+
+    def __init__(self) -> None:
+        self.online = False
+        self.sent: list[tuple[int, str]] = []
+
+    def publish(self, payload: bytes) -> int | None:
+        if not self.online:
+            return None
+        mid = len(self.sent) + 1
+        self.sent.append((mid, ReportedDocument.from_json(payload).message))
+        return mid
+
+
 def test_only_the_latest_report_waits_for_the_broker() -> None:
-    sent: list[bytes] = []
-    online = False
-
-    def publish(payload: bytes) -> bool:
-        if online:
-            sent.append(payload)
-        return online
-
-    clock = Clock()
-    reporter = Reporter(publish, interval=30, clock=clock)
+    link = Link()
+    reporter = Reporter(link.publish, interval=30, clock=Clock())
     for state in ("Progressing", "Synced", "Degraded"):
         reporter.submit(build_report("n", None, {}, failure=state))
-    assert sent == [] and reporter.pending is not None
-    online = True
+    assert link.sent == [] and reporter.pending is not None
+    link.online = True
     reporter.reconnected()
-    assert [ReportedDocument.from_json(p).message for p in sent] == ["Degraded"]
+    assert link.sent == [(1, "Degraded")]
+
+
+def test_one_report_in_flight_so_a_resent_one_cannot_overtake_a_newer_one() -> None:
+    link = Link()
+    link.online = True
+    reporter = Reporter(link.publish, interval=30, clock=Clock())
+    reporter.submit(build_report("n", None, {}, failure="first"))
+    reporter.submit(build_report("n", None, {}, failure="second"))
+    reporter.submit(build_report("n", None, {}, failure="third"))
+    assert link.sent == [(1, "first")], "waits for the broker to acknowledge the first"
+    reporter.reconnected()  # the link dropped: paho re-sends message 1 itself
+    assert link.sent == [(1, "first")]
+    reporter.acknowledged(1)
+    assert link.sent == [(1, "first"), (2, "third")]
+    reporter.acknowledged(2)
+    reporter.reconnected()  # nothing in flight: repeat the last, the broker may have lost it
+    assert link.sent[-1] == (3, "third")
 
 
 def test_unchanged_reports_wait_for_the_heartbeat() -> None:
     sent: list[bytes] = []
+
+    def publish(payload: bytes) -> int:
+        sent.append(payload)
+        return len(sent)
+
     clock = Clock()
-    reporter = Reporter(lambda p: sent.append(p) or True, interval=30, clock=clock)
+    reporter = Reporter(publish, interval=30, clock=clock)
     report = build_report("n", None, {})
     reporter.submit(report)
+    reporter.acknowledged(1)
     reporter.submit(report)
     assert len(sent) == 1
     clock.now = 31

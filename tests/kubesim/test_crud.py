@@ -224,3 +224,50 @@ def test_delete_collection_by_label(core: client.CoreV1Api) -> None:
     core.delete_collection_namespaced_config_map("web", label_selector="app=x")
     left = {cm.metadata.name for cm in core.list_namespaced_config_map("web").items}
     assert left == {"b", "kube-root-ca.crt"}
+
+
+def test_status_subresource_changes_only_status(core: client.CoreV1Api) -> None:
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]},
+    }
+    created = core.create_namespaced_service("web", service)
+    assert created.spec.type == "ClusterIP" and created.spec.ports[0].protocol == "TCP"
+    patch = {
+        "spec": {"type": "NodePort"},
+        "status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.1"}]}},
+    }
+    patched = core.patch_namespaced_service_status("web", "web", patch)
+    assert patched.status.load_balancer.ingress[0].ip == "10.0.0.1"
+    assert patched.spec.type == "ClusterIP", "a write to /status leaves the spec alone"
+    respec = core.patch_namespaced_service("web", "web", {"status": {"loadBalancer": {}}})
+    assert respec.status.load_balancer.ingress[0].ip == "10.0.0.1", "and the reverse"
+
+
+def test_dry_run_checks_and_answers_without_storing(sim: KubeSim, core: client.CoreV1Api) -> None:
+    answer = core.create_namespaced_config_map("web", config_map("settings"), dry_run="All")
+    assert answer.metadata.name == "settings"
+    assert sim.get("v1", "ConfigMap", "settings", "web") is None
+    with pytest.raises(ApiException) as caught:
+        core.create_namespaced_config_map("ghost", config_map("settings", "ghost"), dry_run="All")
+    assert caught.value.status == 404
+    core.create_namespaced_config_map("web", config_map("settings", a="1"))
+    core.patch_namespaced_config_map("settings", "web", {"data": {"a": "2"}}, dry_run="All")
+    core.delete_namespaced_config_map("settings", "web", dry_run="All")
+    stored = sim.get("v1", "ConfigMap", "settings", "web")
+    assert stored is not None and stored["data"] == {"a": "1"}
+
+
+def test_apply_through_the_typed_client(apps: client.AppsV1Api) -> None:
+    applied = apps.patch_namespaced_deployment(
+        "web",
+        "web",
+        deployment(),
+        field_manager="shoal",
+        force=True,
+        _content_type="application/apply-patch+yaml",
+    )
+    assert applied.metadata.managed_fields[0].manager == "shoal"
+    assert applied.metadata.managed_fields[0].operation == "Apply"

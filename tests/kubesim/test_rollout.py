@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from kubernetes import client, dynamic
 
@@ -115,3 +117,49 @@ def test_a_job_succeeds_after_its_run(api: client.ApiClient, web) -> None:
         lambda: (j := batch.read_namespaced_job("migrate", "web")).status.succeeded == 1 and j
     )
     assert {c.type for c in done.status.conditions} >= {"Complete"}
+
+
+def test_holding_a_ready_workload_takes_it_back_to_in_progress(
+    sim: KubeSim, apps: client.AppsV1Api, web
+) -> None:
+    apps.create_namespaced_deployment("web", deployment())
+    wait_until(lambda: rolled_out(apps.read_namespaced_deployment("web", "web")))
+    sim.hold_rollout("web", "web")
+    assert not rolled_out(apps.read_namespaced_deployment("web", "web"))
+    sim.hold_rollout("web", "web", held=False)
+    wait_until(lambda: rolled_out(apps.read_namespaced_deployment("web", "web")))
+
+
+def test_pods_run_and_can_be_selected_by_phase(core: client.CoreV1Api, web) -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "one"},
+        "spec": {"containers": [{"name": "main", "image": "busybox"}]},
+    }
+    assert core.create_namespaced_pod("web", pod).status.phase == "Pending"
+    running = wait_until(
+        lambda: core.list_namespaced_pod("web", field_selector="status.phase=Running").items
+    )
+    assert [p.metadata.name for p in running] == ["one"]
+    assert {c.type for c in running[0].status.conditions} >= {"Ready"}
+
+
+def test_a_rollout_that_finished_unseen_stays_finished_after_a_metadata_apply(
+    tmp_path: Path,
+) -> None:
+    # An instant rollout, held until the first apply is in: it completes during the
+    # second apply, which must keep the completed status.
+    with KubeSim(rollout_seconds=0) as sim:
+        api = sim.api_client()
+        client.CoreV1Api(api).create_namespace({"metadata": {"name": "web"}})
+        dyn = dynamic.DynamicClient(api, cache_file=str(tmp_path / "discovery.json"))
+        deployments = dyn.resources.get(api_version="apps/v1", kind="Deployment")
+        sim.hold_rollout("web", "web")
+        dyn.server_side_apply(deployments, body=deployment(), field_manager="shoal")
+        sim.hold_rollout("web", "web", held=False)
+        labelled = deployment()
+        labelled["metadata"]["labels"]["tier"] = "front"
+        applied = dyn.server_side_apply(deployments, body=labelled, field_manager="shoal")
+        assert applied.status.readyReplicas == 2
+        assert rolled_out(client.AppsV1Api(api).read_namespaced_deployment("web", "web"))

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes import client, config, dynamic
+from urllib3.exceptions import MaxRetryError
 
 import shoal.kubesim
 from shoal.kubesim import KubeSim
@@ -126,3 +128,46 @@ def test_run_by_hand_with_python_m(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_concurrent_writers_get_distinct_resource_versions(sim: KubeSim, core) -> None:
+    core.create_namespace({"metadata": {"name": "web"}})
+    versions: list[str] = []
+    failures: list[BaseException] = []
+
+    def writer(index: int) -> None:
+        api = sim.api_client()
+        try:
+            for n in range(10):
+                made = client.CoreV1Api(api).create_namespaced_config_map(
+                    "web", config_map(f"w{index}-{n}")
+                )
+                versions.append(made.metadata.resource_version)
+        except BaseException as exc:  # surfaced below; a thread cannot fail the test
+            failures.append(exc)
+        finally:
+            api.close()
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not failures
+    assert len(versions) == len(set(versions)) == 40
+    assert len(sim.list("v1", "ConfigMap", "web")) == 41  # and kube-root-ca.crt
+
+
+def test_a_stopped_sim_refuses_clients_and_restarts_with_its_objects(
+    sim: KubeSim, core: client.CoreV1Api
+) -> None:
+    core.create_namespace({"metadata": {"name": "web"}})
+    url = sim.url
+    sim.stop()
+    # The client's pooled keep-alive connection must not reach the stopped server.
+    with pytest.raises(MaxRetryError):
+        core.read_namespace("web", _request_timeout=2)
+    sim.start()
+    assert sim.url == url
+    assert core.read_namespace("web").metadata.name == "web"
+    assert ("GET", "/api/v1/namespaces/web") in sim.requests

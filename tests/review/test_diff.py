@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.commands import init
 from tests.review.conftest import FleetRepo, Result, git, run_shoal
 
 Shoal = Callable[..., Result]
@@ -43,6 +44,10 @@ def test_editing_a_group_var_changes_exactly_that_groups_nodes(fleet: FleetRepo)
     (only_group,) = report["groups"]
     assert set(only_group["nodes"]) == expected
     assert "+          value: ntp.example.net\n" in only_group["apps"][0]["diff"]
+    (field,) = only_group["apps"][0]["changes"]
+    assert field["object"] == "DaemonSet sensor-collector"
+    assert field["path"].startswith("spec.template.spec.containers[0].env[")
+    assert (field["before"], field["after"]) == (group["vars"]["ntp_server"], "ntp.example.net")
 
     text = run_shoal("diff", fleet.path, "main~1", "main")
     assert text.code == 0
@@ -284,3 +289,40 @@ def test_two_arguments_are_base_and_head_inside_the_repository(
     assert result.code == 0, result.err
     assert json.loads(result.out)["head"]["revision"] == "main"
     assert affected(result) == fleet.nodes_where(site="lyon")
+
+
+def test_the_change_that_creates_the_fleet_adds_every_node(tmp_path: Path, shoal: Shoal) -> None:
+    repo = tmp_path / "infra"
+    repo.mkdir()
+    git(repo, "init", "--quiet", "-b", "main")
+    git(repo, "commit", "--quiet", "--allow-empty", "-m", "Empty")
+    shutil.copytree(init.template_dir(), repo / "edge")
+    fleet = FleetRepo(repo / "edge")
+    fleet.commit("Add the fleet")
+
+    result = shoal("diff", fleet.path, "HEAD~1", "HEAD", "--format", "json")
+
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert set(report["summary"]["nodes"]["added"]) == fleet.all_nodes()
+    assert report["summary"]["nodes"]["base"] == 0
+
+    backwards = shoal("diff", fleet.path, "HEAD", "HEAD~1")
+    assert backwards.code == 1
+    assert "fleet.yaml: not found" in backwards.err
+
+
+def test_commits_outside_the_fleet_change_nothing(tmp_path: Path, shoal: Shoal) -> None:
+    monorepo = tmp_path / "infra"
+    assert shoal("init", monorepo / "edge").code == 0
+    shutil.move(monorepo / "edge" / ".git", monorepo / ".git")
+    (monorepo / "terraform.tf").write_text("# not the fleet\n")
+    git(monorepo, "add", "--all")
+    git(monorepo, "commit", "--quiet", "-m", "The fleet moves into edge/, and some terraform")
+    (monorepo / "terraform.tf").write_text("# still not the fleet\n")
+    git(monorepo, "commit", "--quiet", "-am", "Terraform only")
+
+    result = shoal("diff", monorepo / "edge", "HEAD~1", "HEAD", "--exit-code")
+
+    assert result.code == 0, result.err
+    assert "no changes: " in result.out

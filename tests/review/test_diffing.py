@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.diffing import Side, compare
+from controller.checkouts import Revision
+from controller.diffing import compare
 from controller.diffreport import format_markdown, format_text
 from shadow import DesiredApp
 
-BASE, HEAD = Side("main", "a" * 40), Side(None, None)
+BASE, HEAD = Revision("main", "a" * 40), Revision(None, None)
 
 
 def config_map(data: dict[str, Any]) -> DesiredApp:
@@ -91,4 +92,44 @@ def test_no_changes_reads_as_such() -> None:
     same = {"n": {"demo": config_map({})}}
     diff = compare(BASE, HEAD, same, same)
     assert not diff.changed
-    assert "no changes: 1 node render the same" in format_text(diff)
+    assert "no changes: 1 node renders the same" in format_text(diff)
+
+
+def test_nodes_differing_only_around_the_change_share_a_group() -> None:
+    before = {f"n{i}": {"demo": config_map({"level": "info", "node": f"n{i}"})} for i in range(3)}
+    after = {f"n{i}": {"demo": config_map({"level": "debug", "node": f"n{i}"})} for i in range(3)}
+
+    diff = compare(BASE, HEAD, before, after)
+
+    (group,) = diff.groups
+    assert group.nodes == ("n0", "n1", "n2") and group.context_from == "n0"
+    (app,) = group.apps
+    assert [c.to_dict() for c in app.changes] == [
+        {"object": "ConfigMap demo", "path": "data.level", "before": "info", "after": "debug"}
+    ]
+    assert "the lines around them are n0's" in format_text(diff)
+
+
+def test_the_same_new_value_in_different_fields_is_not_the_same_change() -> None:
+    def env(a: str, b: str) -> DesiredApp:
+        return DesiredApp.build(
+            "1.0",
+            "demo",
+            [
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": "p"},
+                    "spec": {"env": [{"name": "A", "value": a}, {"name": "B", "value": b}]},
+                }
+            ],
+        )
+
+    before = {"x": {"demo": env("5", "5")}, "y": {"demo": env("5", "5")}}
+    after = {"x": {"demo": env("6", "5")}, "y": {"demo": env("5", "6")}}
+
+    diff = compare(BASE, HEAD, before, after)
+
+    assert sorted(g.nodes for g in diff.groups) == [("x",), ("y",)]
+    paths = {g.nodes[0]: g.apps[0].changes[0].path for g in diff.groups}
+    assert paths == {"x": "spec.env[0].value", "y": "spec.env[1].value"}

@@ -1,0 +1,102 @@
+"""`shoal validate`: ok with counts, or every problem on its own line and exit 1."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shoal.cli import main
+from tests.support.render import FleetRepo
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_clean_repository(fleet_repo: FleetRepo, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(fleet_repo.root)]) == 0
+    assert capsys.readouterr().out == (
+        "ok: 3 nodes, 3 apps, 3 groups, 7 app renders (5 distinct)\n"
+    )
+
+
+def test_repo_defaults_to_the_current_folder(
+    fleet_repo: FleetRepo, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(fleet_repo.root)
+    assert main(["validate"]) == 0
+    assert capsys.readouterr().out.startswith("ok: 3 nodes")
+
+
+def test_every_problem_is_listed_one_per_line(
+    fleet_repo: FleetRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet_repo.write("nodes/typo.yaml", "name: typo\ntagz: {}\n")
+    fleet_repo.group("broken", "site in (paris")
+    assert main(["validate", str(fleet_repo.root)]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        "groups/broken.yaml:1: selector: bad selector 'site in (paris': missing ')' to close "
+        "the list of values (at character 15)",
+        "nodes/typo.yaml:2: unknown key 'tagz' (allowed here: name, runtime, tags, vars)",
+    ]
+    assert "invalid: 2 problem(s)" in err
+    assert "Traceback" not in out + err
+
+
+def test_render_errors_name_the_nodes_once_per_mistake(
+    fleet_repo: FleetRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet_repo.app("web", {"deploy.yaml.j2": "kind: {{ kind }}\n"})
+    fleet_repo.app("sensors", {"a.yaml.j2": "{{ ''.__class__.__mro__ }}"}, selector="site=lyon")
+    assert main(["validate", str(fleet_repo.root)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "apps/sensors/templates/a.yaml.j2:1: not allowed in the template sandbox: access to "
+        "attribute '__class__' of 'str' object is unsafe. (node lyon-1, app sensors)",
+        "apps/web/templates/deploy.yaml.j2:1: undefined variable 'kind' "
+        "(nodes lyon-1, paris-1, paris-2, app web)",
+    ]
+
+
+def test_many_nodes_with_the_same_mistake_stay_one_line(
+    fleet_repo: FleetRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for i in range(10):
+        fleet_repo.node(f"nice-{i}", site="nice")
+    fleet_repo.app("web", {"deploy.yaml.j2": "{{ missing }}"})
+    assert main(["validate", str(fleet_repo.root)]) == 1
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.endswith("(nodes lyon-1, nice-0, nice-1 and 10 more, app web)")
+
+
+def test_json_format(fleet_repo: FleetRepo, capsys: pytest.CaptureFixture[str]) -> None:
+    fleet_repo.write("nodes/typo.yaml", "name: typo\ntagz: {}\n")
+    assert main(["validate", str(fleet_repo.root), "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False
+    assert report["problems"] == [
+        {
+            "file": "nodes/typo.yaml",
+            "line": 2,
+            "where": "",
+            "message": "unknown key 'tagz' (allowed here: name, runtime, tags, vars)",
+            "node": None,
+            "app": None,
+        }
+    ]
+
+
+def test_as_a_process_no_traceback_exit_1(fleet_repo: FleetRepo) -> None:
+    fleet_repo.write("fleet.yaml", "name: [broken\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "shoal", "validate", str(fleet_repo.root)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stdout.startswith("fleet.yaml:2: invalid YAML:")
+    assert "Traceback" not in done.stderr

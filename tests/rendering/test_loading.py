@@ -1,0 +1,172 @@
+"""Loading a fleet repository: every file validated, every problem located (file, path,
+line) and reported together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from controller.loading import load_fleet
+from controller.problems import FleetError, Problem
+from tests.support.render import FleetRepo
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> FleetRepo:
+    repo = FleetRepo(tmp_path / "fleet", vars={"ntp": "pool.ntp.org"})
+    repo.node("paris-1", site="paris", model="rpi4")
+    repo.group("paris", "site=paris", priority=10, replicas=3)
+    repo.app("web", selector="site=paris", replicas=1)
+    return repo
+
+
+def problems(root: Path) -> list[Problem]:
+    with pytest.raises(FleetError) as caught:
+        load_fleet(root)
+    return caught.value.problems
+
+
+def test_a_valid_repository_loads_into_the_model(repo: FleetRepo) -> None:
+    fleet = load_fleet(repo.root)
+    assert fleet.name == "test"
+    assert fleet.topic_prefix == "shoal"
+    assert fleet.vars == {"ntp": "pool.ntp.org"}
+    node = fleet.nodes["paris-1"]
+    assert (node.tags, node.file) == ({"site": "paris", "model": "rpi4"}, "nodes/paris-1.yaml")
+    group = fleet.groups["paris"]  # the name defaults to the file stem
+    assert (group.priority, group.vars, group.selector.text) == (10, {"replicas": 3}, "site=paris")
+    app = fleet.apps["web"]
+    assert (app.version, app.namespace, app.file) == ("1.0", "web", "apps/web/app.yaml")
+    assert app.templates == ("apps/web/templates/configmap.yaml.j2",)
+
+
+def test_broken_yaml_names_file_and_line(repo: FleetRepo) -> None:
+    repo.write("nodes/broken.yaml", "name: broken\ntags: {site: paris\nvars: {}\n")
+    [problem] = problems(repo.root)
+    assert problem.file == "nodes/broken.yaml"
+    assert problem.line == 3
+    assert problem.message.startswith("invalid YAML:")
+
+
+def test_a_schema_violation_names_the_path_and_its_line(repo: FleetRepo) -> None:
+    repo.write("nodes/bad.yaml", "name: bad\ntags:\n  site: paris\n  floor: 3\n")
+    [problem] = problems(repo.root)
+    assert str(problem) == "nodes/bad.yaml:4: tags.floor: must be a string, got a number (3)"
+
+
+def test_an_unknown_key_is_an_error_listing_the_allowed_ones(repo: FleetRepo) -> None:
+    repo.write("groups/lyon.yaml", "selector: site=lyon\npriorty: 5\n")
+    [problem] = problems(repo.root)
+    assert str(problem) == (
+        "groups/lyon.yaml:2: unknown key 'priorty' (allowed here: name, priority, selector, vars)"
+    )
+
+
+def test_a_missing_required_key(repo: FleetRepo) -> None:
+    repo.write("apps/api/app.yaml", "name: api\nselector: ''\nnamespace: api\n")
+    repo.write("apps/api/templates/a.yaml.j2", "")
+    [problem] = problems(repo.root)
+    assert str(problem) == "apps/api/app.yaml:1: missing required key 'version'"
+
+
+def test_duplicate_node_names_name_both_files(repo: FleetRepo) -> None:
+    repo.node("paris-1", file="nodes/zz-copy.yaml", site="paris")
+    [problem] = problems(repo.root)
+    assert str(problem) == (
+        "nodes/zz-copy.yaml:1: name: duplicate node name 'paris-1': "
+        "also defined in nodes/paris-1.yaml"
+    )
+
+
+def test_a_bad_selector_names_its_file_and_the_selector(repo: FleetRepo) -> None:
+    repo.group("rpi", "model in (rpi4,rpi5")
+    [problem] = problems(repo.root)
+    assert (problem.file, problem.where, problem.line) == ("groups/rpi.yaml", "selector", 1)
+    assert "bad selector 'model in (rpi4,rpi5'" in problem.message
+    assert "missing ')'" in problem.message
+
+
+def test_app_name_must_equal_its_folder(repo: FleetRepo) -> None:
+    repo.write("apps/api/app.yaml", "name: apis\nversion: '1'\nselector: ''\nnamespace: api\n")
+    repo.write("apps/api/templates/a.yaml.j2", "")
+    [problem] = problems(repo.root)
+    assert str(problem) == (
+        "apps/api/app.yaml:1: name: name 'apis' must equal the app's folder name 'api'"
+    )
+
+
+def test_missing_files_are_reported(repo: FleetRepo) -> None:
+    (repo.root / "apps" / "empty").mkdir()
+    repo.write(
+        "apps/notemplates/app.yaml", "name: notemplates\nversion: '1'\nselector: ''\nnamespace: x\n"
+    )
+    (repo.root / "fleet.yaml").unlink()
+    assert [str(p) for p in problems(repo.root)] == [
+        "apps/empty/app.yaml: missing: every folder under apps/ needs an app.yaml",
+        "apps/notemplates/templates: no templates: an app renders apps/notemplates/templates/*.j2",
+        "fleet.yaml: missing: a fleet repository has fleet.yaml at its root",
+    ]
+
+
+def test_empty_file_and_non_mapping(repo: FleetRepo) -> None:
+    repo.write("nodes/empty.yaml", "")
+    repo.write("nodes/list.yaml", "- name: x\n")
+    messages = {p.file: p.message for p in problems(repo.root)}
+    assert messages == {
+        "nodes/empty.yaml": "expected a mapping of keys (like name: ...), the file is empty",
+        "nodes/list.yaml": "expected a mapping of keys (like name: ...), the file is a list",
+    }
+
+
+def test_a_key_written_twice_is_an_error(repo: FleetRepo) -> None:
+    repo.write("nodes/twice.yaml", "name: twice\ntags: {site: paris}\nname: again\n")
+    [problem] = problems(repo.root)
+    assert str(problem) == "nodes/twice.yaml:3: name: key written twice (YAML keeps only the last)"
+
+
+def test_reserved_and_invalid_variable_names(repo: FleetRepo) -> None:
+    repo.write("nodes/vars.yaml", "name: vars\nvars:\n  node: 1\n  my-var: 2\n")
+    found = {(p.line, p.where) for p in problems(repo.root)}
+    assert found == {(3, "vars"), (4, "vars")}
+
+
+def test_tag_values_must_be_selectable_strings(repo: FleetRepo) -> None:
+    repo.write("nodes/t.yaml", "name: t\ntags: {site: Paris Nord}\n")
+    [problem] = problems(repo.root)
+    assert problem.where == "tags.site"
+    assert problem.message.startswith("'Paris Nord' is not valid: A label value")
+
+
+def test_every_problem_of_a_repository_is_reported_in_one_run(repo: FleetRepo) -> None:
+    repo.write("fleet.yaml", "name: Bad_Name\n")
+    repo.write("nodes/broken.yaml", ": :\n  - [\n")
+    repo.write("nodes/typo.yaml", "name: typo\ntagz: {}\n")
+    repo.group("bad", "site=")
+    repo.group("worse", "a b")
+    repo.node("paris-1", file="nodes/again.yaml", site="paris")
+    found = problems(repo.root)
+    assert [p.file for p in found] == [
+        "fleet.yaml",
+        "groups/worse.yaml",
+        "nodes/broken.yaml",
+        "nodes/paris-1.yaml",
+        "nodes/typo.yaml",
+    ]
+    assert "duplicate node name 'paris-1': also defined in nodes/again.yaml" in found[3].message
+
+
+def test_not_a_directory(tmp_path: Path) -> None:
+    [problem] = problems(tmp_path / "nowhere")
+    assert problem.message == "not a directory: expected a fleet repository"
+
+
+def test_fleet_error_lists_problems_one_per_line(repo: FleetRepo) -> None:
+    repo.write("nodes/a.yaml", "name: a\nfoo: 1\n")
+    repo.write("nodes/b.yaml", "name: b\nbar: 1\n")
+    with pytest.raises(FleetError) as caught:
+        load_fleet(repo.root)
+    assert str(caught.value).splitlines() == [
+        "nodes/a.yaml:2: unknown key 'foo' (allowed here: name, runtime, tags, vars)",
+        "nodes/b.yaml:2: unknown key 'bar' (allowed here: name, runtime, tags, vars)",
+    ]

@@ -1,0 +1,79 @@
+"""The memo never changes a byte: random fleets render the same memoized and naive."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from controller.loading import load_fleet
+from controller.rendering import render_fleet
+from tests.support.render import FleetRepo
+
+HEADER = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s}\ndata:\n"
+
+# Each reads the context differently; together they exercise every memo key path.
+LINES = [
+    '  a: "{{ a }}"\n',
+    "  b: \"{{ b | default('none') }}\"\n",
+    '  site: "{{ node.tags.site }}"\n',
+    "  tags: {{ node.tags | dictsort | to_json }}\n",
+    "  items: {{ node.tags.items() | list | length }}\n",
+    '  name: "{{ node.name }}"\n',
+    "  d: {{ d | to_json }}\n",
+    '  fleet_a: "{{ fleet.vars.a }}"\n',
+    "  merged: {{ d | combine({'x': a}) | to_json }}\n",
+    '{% if c is defined %}  c: "{{ c }}"\n{% endif %}',
+    '  model: "{{ node.tags["model"] | default("?") }}"\n',
+]
+
+
+def build(root: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    repo = FleetRepo(root, vars={"a": "fleet", "d": {"k": 1}})
+    sites, models = ["paris", "lyon", "nice"], ["rpi4", "rpi5"]
+    for i in range(30):
+        tags = {"site": rng.choice(sites)}
+        if rng.random() < 0.7:
+            tags["model"] = rng.choice(models)
+        own = {"b": f"node-{i}"} if rng.random() < 0.2 else None
+        repo.node(f"n{i:02d}", vars=own, **tags)
+    for site in sites:
+        repo.group(
+            site,
+            f"site={site}",
+            priority=rng.choice([0, 5]),
+            a=f"{site}-a",
+            **({"c": site} if rng.random() < 0.5 else {}),
+        )
+    for model in models:
+        repo.group(
+            model,
+            f"model={model}",
+            priority=rng.choice([0, 5]),
+            **{rng.choice(["a", "b", "d"]): {"k": model}},
+        )
+    for a in range(4):
+        templates = {}
+        for t in range(2):
+            lines = rng.sample(LINES, 3)
+            templates[f"t{t}.yaml.j2"] = HEADER % f"cm{t}" + "".join(lines)
+        if rng.random() < 0.5:
+            templates["t2.yaml.j2"] = "{% include 'parts/p.j2' %}"
+            templates["parts/p.j2"] = HEADER % "p" + rng.choice(LINES)
+        selector = rng.choice(["", "site!=nice", "model in (rpi4)", "!model"])
+        repo.app(f"app{a}", templates, selector=selector, **({"a": "app"} if a % 2 else {}))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_memoized_render_equals_naive(tmp_path: Path, seed: int) -> None:
+    build(tmp_path / "fleet", seed)
+    fleet = load_fleet(tmp_path / "fleet")
+    memo, naive = render_fleet(fleet), render_fleet(fleet, memoize=False)
+    assert sorted(map(str, memo.problems)) == sorted(map(str, naive.problems))
+    for node in fleet.nodes:
+        assert {a: d.digest for a, d in memo.apps[node].items()} == {
+            a: d.digest for a, d in naive.apps[node].items()
+        }, node
+    assert memo.renders <= naive.renders

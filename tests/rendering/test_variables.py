@@ -1,0 +1,121 @@
+"""Variable precedence, rule by rule (docs/fleet-repository.md, "Variables"):
+fleet < app defaults < groups (ascending priority, then name) < node; whole values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.loading import load_fleet
+from controller.rendering import render_node
+from controller.variables import node_vars
+from tests.support.render import FleetRepo
+
+SHOW = """\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: show}
+data:
+  value: {{ value | to_json | to_json }}
+"""
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> FleetRepo:
+    repo = FleetRepo(tmp_path / "fleet")
+    repo.node("n1", site="paris", model="rpi4")
+    return repo
+
+
+def rendered_value(repo: FleetRepo) -> Any:
+    import json
+
+    apps = render_node(load_fleet(repo.root), "n1")
+    return json.loads(apps["show"].resources[0]["data"]["value"])
+
+
+def origin(repo: FleetRepo, app: str | None = "show") -> str:
+    fleet = load_fleet(repo.root)
+    merged = node_vars(fleet, fleet.nodes["n1"], fleet.apps[app] if app else None)
+    return merged.origins["value"].describe()
+
+
+def test_fleet_vars_are_the_default(repo: FleetRepo) -> None:
+    repo.fleet(vars={"value": "fleet"})
+    repo.app("show", {"show.yaml.j2": SHOW})
+    assert rendered_value(repo) == "fleet"
+    assert origin(repo) == "fleet test"
+
+
+def test_app_defaults_override_fleet_vars(repo: FleetRepo) -> None:
+    repo.fleet(vars={"value": "fleet"})
+    repo.app("show", {"show.yaml.j2": SHOW}, value="app")
+    assert rendered_value(repo) == "app"
+    assert origin(repo) == "app show"
+
+
+def test_groups_override_app_defaults(repo: FleetRepo) -> None:
+    repo.app("show", {"show.yaml.j2": SHOW}, value="app")
+    repo.group("paris", "site=paris", value="group")
+    assert rendered_value(repo) == "group"
+    assert origin(repo) == "group paris (priority 0)"
+
+
+def test_a_group_applies_only_to_nodes_it_selects(repo: FleetRepo) -> None:
+    repo.app("show", {"show.yaml.j2": SHOW}, value="app")
+    repo.group("lyon", "site=lyon", value="lyon")
+    assert rendered_value(repo) == "app"
+
+
+def test_higher_priority_group_wins_whatever_the_names(repo: FleetRepo) -> None:
+    repo.app("show", {"show.yaml.j2": SHOW})
+    repo.group("a-site", "site=paris", priority=10, value="priority 10")
+    repo.group("z-model", "model=rpi4", priority=5, value="priority 5")
+    assert rendered_value(repo) == "priority 10"
+    assert origin(repo) == "group a-site (priority 10)"
+
+
+def test_equal_priorities_are_ordered_by_name_the_last_wins(repo: FleetRepo) -> None:
+    repo.app("show", {"show.yaml.j2": SHOW})
+    repo.group("b-site", "site=paris", value="b")
+    repo.group("a-model", "model=rpi4", value="a")
+    assert rendered_value(repo) == "b"
+
+
+def test_node_vars_override_everything(repo: FleetRepo) -> None:
+    repo.fleet(vars={"value": "fleet"})
+    repo.app("show", {"show.yaml.j2": SHOW}, value="app")
+    repo.group("paris", "site=paris", priority=100, value="group")
+    repo.node("n1", vars={"value": "node"}, site="paris")
+    assert rendered_value(repo) == "node"
+    fleet = load_fleet(repo.root)
+    merged = node_vars(fleet, fleet.nodes["n1"], fleet.apps["show"])
+    assert [layer.describe() for layer in merged.overridden["value"]] == [
+        "fleet test",
+        "app show",
+        "group paris (priority 100)",
+    ]
+    assert merged.origins["value"].file == "nodes/n1.yaml"
+
+
+def test_a_higher_layer_replaces_a_dict_whole(repo: FleetRepo) -> None:
+    repo.app("show", {"show.yaml.j2": SHOW}, value={"a": 1, "b": {"c": 2}})
+    repo.group("paris", "site=paris", value={"b": {"d": 3}})
+    assert rendered_value(repo) == {"b": {"d": 3}}
+
+
+def test_combine_merges_for_those_who_want_it(repo: FleetRepo) -> None:
+    template = SHOW.replace("{{ value |", "{{ defaults | combine(value) |")
+    repo.app("show", {"show.yaml.j2": template}, defaults={"a": 1, "b": {"c": 2}})
+    repo.group("paris", "site=paris", value={"b": {"d": 3}})
+    assert rendered_value(repo) == {"a": 1, "b": {"c": 2, "d": 3}}
+
+
+def test_fleet_vars_stay_readable_under_fleet_vars(repo: FleetRepo) -> None:
+    repo.fleet(vars={"value": "fleet"})
+    template = SHOW.replace("{{ value |", "{{ [value, fleet.vars.value, fleet.name] |")
+    repo.app("show", {"show.yaml.j2": template})
+    repo.node("n1", vars={"value": "node"}, site="paris")
+    assert rendered_value(repo) == ["node", "fleet", "test"]
