@@ -251,11 +251,11 @@ class Controller:
             log.error("%s", exc)
             return EXIT_UNAVAILABLE
         try:
-            self._start_broker()
-            self.publisher.wait_connected(self.settings.connect_timeout, fail_fast=True)
-            outcome = self.reconciler.reconcile(revision, root)
+            self._start_broker()  # connects in the background while the fleet renders
+            outcome = self.reconciler.reconcile(revision, root)  # a bad commit needs no broker
             if not outcome.ok:
                 return EXIT_BAD_COMMIT
+            self.publisher.wait_connected(self.settings.connect_timeout, fail_fast=True)
             if not self.publisher.wait_confirmed(ack_timeout):
                 log.error(
                     "the broker did not confirm %d documents within %gs",
