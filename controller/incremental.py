@@ -68,6 +68,8 @@ def render_changes(baseline: Baseline, root: Path, changed: Iterable[str]) -> Re
     changed = sorted(set(changed))
     if not all(_in("nodes", p) or _in("groups", p) for p in changed):
         return None
+    if any((root / p).is_symlink() for p in changed):
+        return None  # the full loader decides whether a link is allowed
     partial = _load_partial(root, [p for p in changed if (root / p).is_file()])
 
     old = baseline.fleet
