@@ -78,6 +78,17 @@ def bump_app_and_add_one(repo: FleetRepo) -> list[str]:
     return ["apps/web/app.yaml", "apps/api/app.yaml", "apps/api/templates/svc.yaml.j2"]
 
 
+def add_app_for_one_site(repo: FleetRepo) -> list[str]:
+    repo.write_yaml(
+        "apps/api/app.yaml",
+        {"name": "api", "version": "1.0.0", "selector": "site=lyon", "namespace": "api"},
+    )
+    repo.write(
+        "apps/api/templates/svc.yaml.j2", "apiVersion: v1\nkind: Service\nmetadata: {name: api}\n"
+    )
+    return ["apps/api/app.yaml", "apps/api/templates/svc.yaml.j2"]
+
+
 def edit_template(repo: FleetRepo) -> list[str]:
     repo.write(
         "apps/web/templates/config.yaml.j2",
@@ -100,6 +111,7 @@ def delete_app(repo: FleetRepo) -> list[str]:
         edit_node,
         add_and_remove_nodes,
         bump_app_and_add_one,
+        add_app_for_one_site,
         edit_template,
         delete_app,
     ],
