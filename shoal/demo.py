@@ -423,19 +423,21 @@ def print_next_steps(demo: Demo) -> None:
     fleet = demo.fleet
     demo.say(
         f"""
-The fleet is Synced. Now change it, the GitOps way, in another terminal:
+The fleet is Synced. Now change it the GitOps way, in another terminal:
 
   cd {fleet}
-  sed -i 's/web_replicas: 2/web_replicas: 3/' nodes/paris-gw-01.yaml
+  $EDITOR nodes/paris-gw-01.yaml      # set web_replicas: 2 -> 3
   git commit -am "three web replicas on paris-gw-01"
 
-The controller notices the commit within a second, publishes the new desired state of
-the nodes it changes, the edges apply it, and their reports come back as commits:
+The controller notices the commit within a second and publishes the new desired state
+of the nodes it changes; their agents apply it and report, and the reports come back
+into the repository as commits on the shoal-status branch:
 
-  shoal status                # in {fleet}: every node, its revision, its apps
-  git log --oneline shoal-status
+  shoal status                        # in {fleet}: every node, its revision, its apps
+  git log --oneline shoal-status      # one commit per batch of changes
 
-Logs: {demo.logs}. Press Ctrl-C to stop everything.
+Changes show up below as they happen. Logs: {demo.logs}
+Press Ctrl-C to stop everything.
 """
     )
 
