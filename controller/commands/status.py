@@ -87,6 +87,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         names = set(status.nodes) | set(tags or {})
     rows = build_rows(status, names, view, args.app)
+    if not rows and (args.app or args.selector):
+        what = " and ".join(
+            f"{flag} {value!r}"
+            for flag, value in (("--app", args.app), ("--selector", args.selector))
+            if value
+        )
+        print(f"no node matches {what}", file=sys.stderr)
     if args.format == "json":
         json.dump(as_json(status, rows, args.app), sys.stdout, indent=2)
         print()
