@@ -106,6 +106,20 @@ class FleetRepository:
             tree.mkdir(exist_ok=True)  # absent at that commit: an empty folder
             yield tree
 
+    def tree_id(self, side: Revision) -> str | None:
+        """The git tree id of the fleet directory at `side` (None: working tree or absent).
+
+        Equal ids mean equal files: a commit that touched only files outside the fleet
+        needs no second render."""
+        if side.commit is None:
+            return None
+        try:
+            return _git(
+                self.toplevel, "rev-parse", "--verify", "--quiet", f"{side.commit}:{self.prefix}"
+            )
+        except GitError:
+            return None
+
     def exists_at(self, commit: str) -> bool:
         """Whether the fleet directory exists at `commit` (it may be created later)."""
         done = subprocess.run(

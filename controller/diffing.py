@@ -208,9 +208,11 @@ def diff_revisions(
     A BASE without a fleet (the change that creates it) counts as an empty fleet."""
     renders: list[dict[str, dict[str, DesiredApp]]] = []
     failures: list[tuple[Revision, list[Problem]]] = []
+    base_tree = repo.tree_id(base)
+    same_files = base_tree is not None and base_tree == repo.tree_id(head)
     for side in (base, head):
-        if side is head and head.commit is not None and head.commit == base.commit:
-            renders.append(renders[0] if renders else {})  # one commit: render it once
+        if side is head and same_files:
+            renders.append(renders[0] if renders else {})  # the same files: render them once
             continue
         try:
             renders.append(_render(repo, side, missing_is_empty=side is base))

@@ -56,10 +56,16 @@ class Reconciler:
         """Make the cluster match `document`; `force` re-applies apps already applied."""
         self.document = document
         try:
-            self._claimed = self._claims(document)
-            for name, app in document.apps.items():
-                if force or not self._is_applied(name, app):
-                    self._apply_app(name, app)
+            plans = self._plan(document)
+            self._apply_apps(
+                [
+                    name
+                    for name, app in document.apps.items()
+                    if force or not self._is_applied(name, app)
+                ],
+                document,
+                plans,
+            )
             for name in sorted(set(self.inventory.apps) - set(document.apps)):
                 self._remove_app(name)
         except RuntimeUnavailable as exc:
@@ -69,10 +75,12 @@ class Reconciler:
             self.needs_apply = False
         self._settle(document)
 
-    def _claims(self, document: DesiredDocument) -> set[ObjectRef]:
-        """Every object some app of `document` wants: never pruned, even when it moved
-        from one app to another (whichever of the two is reconciled first)."""
-        return {ref for name, app in document.apps.items() for ref in self.runtime.plan(name, app)}
+    def _plan(self, document: DesiredDocument) -> dict[str, list[ObjectRef]]:
+        """Each app's objects. Together they are claimed: never pruned, even an object
+        moving from one app to another (whichever of the two is reconciled first)."""
+        plans = {name: self.runtime.plan(name, app) for name, app in document.apps.items()}
+        self._claimed = {ref for planned in plans.values() for ref in planned}
+        return plans
 
     def _settle(self, document: DesiredDocument) -> None:
         """Record the node digest as applied only when all of it is, and save the inventory."""
@@ -102,17 +110,24 @@ class Reconciler:
             and not self._apply_errors.get(name)
         )
 
-    def _apply_app(self, name: str, app: DesiredApp) -> None:
-        planned = self.runtime.plan(name, app)
-        owned = self.inventory.apps.setdefault(name, AppInventory())
-        previous = list(owned.objects)
-        owned.objects = previous + [ref for ref in planned if ref not in previous]
-        owned.digest = ""
-        self.store.save_inventory(self.inventory)  # own it before creating it
+    def _apply_apps(
+        self, names: list[str], document: DesiredDocument, plans: dict[str, list[ObjectRef]]
+    ) -> None:
+        if not names:
+            return
+        for name in names:  # own every object before creating it: a crash cannot orphan one
+            owned = self.inventory.apps.setdefault(name, AppInventory())
+            owned.objects += [ref for ref in plans[name] if ref not in owned.objects]
+            owned.digest = ""
+        self.store.save_inventory(self.inventory)  # once per pass: fsync is slow on flash
+        for name in names:
+            self._apply_app(name, document.apps[name], plans[name])
 
+    def _apply_app(self, name: str, app: DesiredApp, planned: list[ObjectRef]) -> None:
+        owned = self.inventory.apps[name]
         results = self.runtime.apply(name, app)
         self._record(name, results)
-        stale = [ref for ref in previous if ref not in planned]
+        stale = [ref for ref in owned.objects if ref not in planned]
         prune_errors = self._delete(reversed(stale))
         owned.objects = planned + [ref for ref in stale if ref in prune_errors]
         self._planned[name] = planned
@@ -178,11 +193,15 @@ class Reconciler:
             self.apply(document, force=True)
             return
         try:
-            self._claimed = self._claims(document)
+            plans = self._plan(document)
+            retry = [
+                name
+                for name, app in document.apps.items()
+                if not self._is_applied(name, app) or self._prune_errors.get(name)
+            ]
+            self._apply_apps(retry, document, plans)
             for name, app in document.apps.items():
-                if not self._is_applied(name, app) or self._prune_errors.get(name):
-                    self._apply_app(name, app)
-                else:
+                if name not in retry:
                     self._repair_drift(name, app)
             for name in sorted(set(self.inventory.apps) - set(document.apps)):
                 self._remove_app(name)

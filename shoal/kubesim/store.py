@@ -18,35 +18,23 @@ import secrets
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from shoal.kubesim import errors, ownership, rollout, validation
 from shoal.kubesim.catalog import Catalog, Kind
 from shoal.kubesim.clone import clone
+from shoal.kubesim.defaults import apply_defaults
 from shoal.kubesim.errors import ApiError
+from shoal.kubesim.events import Event, EventLog, Key
 from shoal.kubesim.patches import json_patch, merge_patch, strategic_merge_patch
 from shoal.kubesim.selectors import parse_field_selector, parse_label_selector
 
-Key = tuple[str, str, str, str]  # group, plural, namespace ("" if cluster-scoped), name
-
-
-class Event(NamedTuple):
-    """One stored write, as a watch reports it."""
-
-    revision: int
-    type: str  # ADDED, MODIFIED, DELETED
-    key: Key
-    object: dict[str, Any]
-
-
-# Writes kept for watches that resume from a resourceVersion; older ones get 410 Gone.
-EVENT_LOG_SIZE = 10_000
 # How often an idle watch checks that its client is still there, in seconds.
 IDLE_PULSE = 1.0
+
 Rejecter = Callable[[dict[str, Any]], "str | None"]
 
 APPLY = "application/apply-patch+yaml"
@@ -87,32 +75,6 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return untimed[0] == untimed[1]
 
 
-def _defaults(obj: dict[str, Any]) -> None:
-    """The defaults the real server fills in that clients commonly read back."""
-    kind, spec = obj.get("kind"), obj.get("spec")
-    if not isinstance(spec, dict):
-        return
-    if kind in ("Deployment", "StatefulSet", "ReplicaSet"):
-        spec.setdefault("replicas", 1)
-        spec.setdefault("revisionHistoryLimit", 10)
-    if kind == "Deployment":
-        spec.setdefault("progressDeadlineSeconds", 600)
-        spec.setdefault(
-            "strategy",
-            {
-                "type": "RollingUpdate",
-                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
-            },
-        )
-    if kind == "Service":
-        spec.setdefault("type", "ClusterIP")
-        spec.setdefault("sessionAffinity", "None")
-        for port in spec.get("ports") or []:
-            if isinstance(port, dict):
-                port.setdefault("protocol", "TCP")
-                port.setdefault("targetPort", port.get("port"))
-
-
 class Store:
     """Objects and the rules for changing them. Thread-safe."""
 
@@ -127,8 +89,7 @@ class Store:
         self._revision = 0
         self._dry_run = False
         # Watch support: recent writes, and a condition watchers wait on.
-        self._events: deque[Event] = deque(maxlen=EVENT_LOG_SIZE)
-        self._evicted_through = 0  # the newest resourceVersion no longer in the log
+        self._events = EventLog()
         self._changed = threading.Condition(self._lock)
         self._closed = False
         self._rolling: set[Key] = set()  # workloads whose rollout is not complete yet
@@ -269,11 +230,11 @@ class Store:
             else:
                 cursor = int(str(since))
                 initial = []
-                if cursor < self._evicted_through:
+                if cursor < self._events.evicted_through:
                     gone = ApiError(
                         410,
                         "Expired",
-                        f"too old resource version: {cursor} ({self._evicted_through + 1})",
+                        f"too old resource version: {cursor} ({self._events.evicted_through + 1})",
                     )
                     yield {"type": "ERROR", "object": gone.status()}
                     return
@@ -294,12 +255,7 @@ class Store:
         while not self._closed:
             with self._lock:
                 self._settle_due()
-                batch = []
-                for event in reversed(self._events):
-                    if event.revision <= cursor:
-                        break
-                    if matches(event):
-                        batch.append(event)
+                batch = [event for event in self._events.after(cursor) if matches(event)]
                 cursor = self._revision
                 if not batch:
                     remaining = deadline - time.monotonic()
@@ -315,7 +271,7 @@ class Store:
                 yield None  # a pulse: lets the server notice a client that went away
                 continue
             idle_since = 0.0
-            for event in reversed(batch):
+            for event in batch:
                 yield {"type": event.type, "object": event.object}  # shared: read, never change
 
     def close(self) -> None:
@@ -356,7 +312,7 @@ class Store:
         subresource: str | None = None,
     ) -> dict[str, Any]:
         with self._lock:
-            self._check_body(kind, body, namespace, name)
+            validation.check_body(kind, body, namespace, name)
             key = self._key(kind, namespace, name)
             old = self._existing(kind, key, name)
             wanted = body.get("metadata", {}).get("resourceVersion")
@@ -409,7 +365,7 @@ class Store:
             )
             if wanted and wanted != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(kind, name, errors.STALE)
-            self._check_body(kind, patched, namespace, name)
+            validation.check_body(kind, patched, namespace, name)
             new = self._keep_status(old, patched, subresource)
             who = manager or DEFAULT_MANAGER
             owners = ownership.record_update(old, new, who)
@@ -491,7 +447,7 @@ class Store:
             raise errors.bad_request(
                 "error decoding YAML: the apply configuration is not an object"
             )
-        self._check_body(kind, config, namespace, name, apply=True)
+        validation.check_body(kind, config, namespace, name, apply=True)
         if config.get("metadata", {}).get("managedFields"):
             raise errors.bad_request("metadata.managedFields must be nil")
         config = clone(config)
@@ -524,7 +480,7 @@ class Store:
         obj = clone(body)
         obj.setdefault("apiVersion", kind.api_version)
         obj.setdefault("kind", kind.kind)
-        self._check_body(kind, obj, namespace, None)
+        validation.check_body(kind, obj, namespace, None)
         metadata = obj.setdefault("metadata", {})
         if not metadata.get("name"):
             if metadata.get("generateName"):
@@ -560,7 +516,7 @@ class Store:
         initial = rollout.initial_status(kind.api_version, kind.kind)
         if initial is not None:
             obj["status"] = initial
-        _defaults(obj)
+        apply_defaults(obj)
         self._admit(kind, obj)
         return obj
 
@@ -593,7 +549,7 @@ class Store:
                 metadata.pop(field, None)
         metadata["resourceVersion"] = old["metadata"]["resourceVersion"]
         new["apiVersion"], new["kind"] = kind.api_version, kind.kind
-        _defaults(new)
+        apply_defaults(new)
         spec_changed = _content(new) != _content(old)
         if spec_changed and kind.tracks_generation:
             metadata["generation"] = old["metadata"].get("generation", 0) + 1
@@ -689,35 +645,6 @@ class Store:
 
     # --- small pieces -----------------------------------------------------------------
 
-    def _check_body(
-        self, kind: Kind, body: Any, namespace: str | None, name: str | None, apply: bool = False
-    ) -> None:
-        if not isinstance(body, dict):
-            raise errors.bad_request("the body of the request is not a JSON object")
-        api_version, kind_name = body.get("apiVersion"), body.get("kind")
-        if apply and (not api_version or not kind_name):
-            raise errors.bad_request("invalid object: apiVersion and kind must be set")
-        if api_version and api_version != kind.api_version:
-            raise errors.bad_request(
-                f"the API version in the data ({api_version}) does not match the expected API version ({kind.api_version})"
-            )
-        if kind_name and kind_name != kind.kind:
-            raise errors.bad_request(
-                f"the kind in the data ({kind_name}) does not match the expected kind ({kind.kind})"
-            )
-        metadata = body.get("metadata") or {}
-        if not isinstance(metadata, dict):
-            raise errors.bad_request("metadata must be an object")
-        if name is not None and metadata.get("name") and metadata["name"] != name:
-            raise errors.bad_request(
-                f"the name of the object ({metadata['name']}) does not match the name on the URL ({name})"
-            )
-        body_ns = metadata.get("namespace")
-        if kind.namespaced and namespace and body_ns and body_ns != namespace:
-            raise errors.bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request"
-            )
-
     def _keep_status(
         self, old: dict[str, Any], patched: dict[str, Any], subresource: str | None
     ) -> dict[str, Any]:
@@ -756,10 +683,8 @@ class Store:
         return clone(obj)
 
     def _record(self, event_type: str, key: Key, obj: dict[str, Any]) -> None:
-        if len(self._events) == self._events.maxlen:
-            self._evicted_through = self._events[0].revision
         # No copy: a stored object is replaced on every change, never changed in place.
-        self._events.append(Event(int(obj["metadata"]["resourceVersion"]), event_type, key, obj))
+        self._events.record(event_type, key, obj)
         self._changed.notify_all()
 
     def _next_revision(self) -> str:

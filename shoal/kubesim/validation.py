@@ -12,6 +12,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from shoal.kubesim import errors
+from shoal.kubesim.catalog import Kind
+
 Cause = tuple[str, str, str]  # field, reason, message
 
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
@@ -123,3 +126,35 @@ def validate(obj: dict[str, Any]) -> list[Cause]:
     if kind in _POD_TEMPLATES:
         causes += _pod_template(obj)
     return causes
+
+
+def check_body(
+    kind: Kind, body: Any, namespace: str | None, name: str | None, apply: bool = False
+) -> None:
+    """400 Bad Request when a body does not fit its URL: not an object, another kind or
+    apiVersion, another name or namespace (`apply`: apiVersion and kind are required)."""
+    if not isinstance(body, dict):
+        raise errors.bad_request("the body of the request is not a JSON object")
+    api_version, kind_name = body.get("apiVersion"), body.get("kind")
+    if apply and (not api_version or not kind_name):
+        raise errors.bad_request("invalid object: apiVersion and kind must be set")
+    if api_version and api_version != kind.api_version:
+        raise errors.bad_request(
+            f"the API version in the data ({api_version}) does not match the expected API version ({kind.api_version})"
+        )
+    if kind_name and kind_name != kind.kind:
+        raise errors.bad_request(
+            f"the kind in the data ({kind_name}) does not match the expected kind ({kind.kind})"
+        )
+    metadata = body.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise errors.bad_request("metadata must be an object")
+    if name is not None and metadata.get("name") and metadata["name"] != name:
+        raise errors.bad_request(
+            f"the name of the object ({metadata['name']}) does not match the name on the URL ({name})"
+        )
+    body_ns = metadata.get("namespace")
+    if kind.namespaced and namespace and body_ns and body_ns != namespace:
+        raise errors.bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request"
+        )

@@ -310,3 +310,19 @@ def test_the_change_that_creates_the_fleet_adds_every_node(tmp_path: Path, shoal
     backwards = shoal("diff", fleet.path, "HEAD", "HEAD~1")
     assert backwards.code == 1
     assert "fleet.yaml: not found" in backwards.err
+
+
+def test_commits_outside_the_fleet_change_nothing(tmp_path: Path, shoal: Shoal) -> None:
+    monorepo = tmp_path / "infra"
+    assert shoal("init", monorepo / "edge").code == 0
+    shutil.move(monorepo / "edge" / ".git", monorepo / ".git")
+    (monorepo / "terraform.tf").write_text("# not the fleet\n")
+    git(monorepo, "add", "--all")
+    git(monorepo, "commit", "--quiet", "-m", "The fleet moves into edge/, and some terraform")
+    (monorepo / "terraform.tf").write_text("# still not the fleet\n")
+    git(monorepo, "commit", "--quiet", "-am", "Terraform only")
+
+    result = shoal("diff", monorepo / "edge", "HEAD~1", "HEAD", "--exit-code")
+
+    assert result.code == 0, result.err
+    assert "no changes: " in result.out
