@@ -75,6 +75,7 @@ class _Loader:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.real_root = root.resolve()
         self.problems: list[Problem] = []
 
     def problem(self, file: str, message: str, where: str = "", line: int | None = None) -> None:
@@ -176,6 +177,8 @@ class _Loader:
         if not (self.root / "fleet.yaml").is_file():
             self.problem("fleet.yaml", "missing: a fleet repository has fleet.yaml at its root")
             return None
+        if not self.inside(self.root / "fleet.yaml"):
+            return None
         read = self.read("fleet.yaml", "fleet")
         return read[0] if read else None
 
@@ -184,7 +187,19 @@ class _Loader:
         if not base.is_dir():
             return []
         found = [p for p in base.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file()]
-        return sorted(p.relative_to(self.root).as_posix() for p in found)
+        return sorted(p.relative_to(self.root).as_posix() for p in found if self.inside(p))
+
+    def inside(self, path: Path) -> bool:
+        """False (with a problem) for a symlink leading out of the repository.
+
+        A fleet repository comes from git, where a symlink can name any file of the
+        machine that validates or renders it; its content must not leak into messages.
+        """
+        if path.resolve().is_relative_to(self.real_root):
+            return True
+        rel = path.relative_to(self.root).as_posix()
+        self.problem(rel, "a symlink leading outside the repository: not read")
+        return False
 
     def nodes(self) -> dict[str, Node]:
         nodes: dict[str, Node] = {}
@@ -251,10 +266,12 @@ class _Loader:
         base = self.root / "apps"
         if not base.is_dir():
             return apps
-        for folder in sorted(p for p in base.iterdir() if p.is_dir()):
+        for folder in sorted(p for p in base.iterdir() if p.is_dir() and self.inside(p)):
             rel = f"apps/{folder.name}/app.yaml"
             if not (folder / "app.yaml").is_file():
                 self.problem(rel, "missing: every folder under apps/ needs an app.yaml")
+                continue
+            if not self.inside(folder / "app.yaml"):
                 continue
             read = self.read(rel, "app")
             if read is None:

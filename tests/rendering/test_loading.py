@@ -170,3 +170,25 @@ def test_fleet_error_lists_problems_one_per_line(repo: FleetRepo) -> None:
         "nodes/a.yaml:2: unknown key 'foo' (allowed here: name, runtime, tags, vars)",
         "nodes/b.yaml:2: unknown key 'bar' (allowed here: name, runtime, tags, vars)",
     ]
+
+
+def test_symlinks_leading_out_of_the_repository_are_not_read(
+    repo: FleetRepo, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("name: secret-host-data\n")
+    (repo.root / "nodes" / "leak.yaml").symlink_to(secret)
+    outside_app = tmp_path / "elsewhere"
+    outside_app.mkdir()
+    (repo.root / "apps" / "linked").symlink_to(outside_app)
+    assert [str(p) for p in problems(repo.root)] == [
+        "apps/linked: a symlink leading outside the repository: not read",
+        "nodes/leak.yaml: a symlink leading outside the repository: not read",
+    ]
+
+
+def test_symlinks_inside_the_repository_are_fine(repo: FleetRepo) -> None:
+    (repo.root / "shared").mkdir()
+    (repo.root / "shared" / "lyon-1.yaml").write_text("name: lyon-1\ntags: {site: lyon}\n")
+    (repo.root / "nodes" / "lyon-1.yaml").symlink_to(repo.root / "shared" / "lyon-1.yaml")
+    assert sorted(load_fleet(repo.root).nodes) == ["lyon-1", "paris-1"]
