@@ -68,6 +68,12 @@ def render_changes(baseline: Baseline, root: Path, changed: Iterable[str]) -> Re
     changed = sorted(set(changed))
     if not all(_in("nodes", p) or _in("groups", p) for p in changed):
         return None
+    real_root = root.resolve()
+    if any(
+        (root / p).is_symlink() or not (root / p).resolve().is_relative_to(real_root)
+        for p in changed
+    ):
+        return None  # links: the full loader decides whether they are allowed
     partial = _load_partial(root, [p for p in changed if (root / p).is_file()])
 
     old = baseline.fleet
