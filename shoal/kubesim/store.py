@@ -448,6 +448,7 @@ class Store:
                 "error decoding YAML: the apply configuration is not an object"
             )
         validation.check_body(kind, config, namespace, name, apply=True)
+        validation.check_apply_types(kind, namespace if kind.namespaced else None, name, config)
         if config.get("metadata", {}).get("managedFields"):
             raise errors.bad_request("metadata.managedFields must be nil")
         config = clone(config)
@@ -516,6 +517,8 @@ class Store:
         initial = rollout.initial_status(kind.api_version, kind.kind)
         if initial is not None:
             obj["status"] = initial
+        validation.check_types(kind, obj)
+        validation.drop_unknown_fields(obj)
         apply_defaults(obj)
         self._admit(kind, obj)
         return obj
@@ -549,6 +552,8 @@ class Store:
                 metadata.pop(field, None)
         metadata["resourceVersion"] = old["metadata"]["resourceVersion"]
         new["apiVersion"], new["kind"] = kind.api_version, kind.kind
+        validation.check_types(kind, new)
+        validation.drop_unknown_fields(new)
         apply_defaults(new)
         spec_changed = _content(new) != _content(old)
         if spec_changed and kind.tracks_generation:
