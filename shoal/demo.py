@@ -403,19 +403,12 @@ def wait_recorded(demo: Demo, nodes: list[str], head: str, deadline: float) -> N
 
 
 def print_status(fleet: Path) -> None:
-    from controller.commands.status import run as status
+    """`shoal status` on the demo's fleet repository, with that command's defaults."""
+    from controller.commands import status
 
-    status(
-        argparse.Namespace(
-            repo=fleet,
-            branch="shoal-status",
-            remote="origin",
-            ref="HEAD",
-            format="table",
-            app=None,
-            selector=None,
-        )
-    )
+    parser = argparse.ArgumentParser(prog="shoal")
+    status.add_parser(parser.add_subparsers())
+    status.run(parser.parse_args(["status", str(fleet)]))
     sys.stdout.flush()
 
 
