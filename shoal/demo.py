@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import IO, Any
 
 EXIT_OK, EXIT_INVALID, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 0, 1, 2, 130
+# How long the controller and the agents get to stop before they are killed.
+STOP_SECONDS = 20.0
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -88,6 +90,7 @@ class Demo:
         self.logs = self.run_dir / "logs"
         self.out = out
         self.stopping = threading.Event()
+        self.force = threading.Event()  # a second Ctrl-C: kill instead of waiting
         self.broker: Any = None
         self.sims: list[Any] = []
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -227,11 +230,13 @@ class Demo:
             proc = self.procs[name]
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_SECONDS
         for name in order:
             proc = self.procs[name]
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
+            while proc.poll() is None and time.monotonic() < deadline:
+                if self.force.wait(0.05):
+                    break
+            if proc.poll() is None:
                 proc.kill()
                 proc.wait(5)
         for log in self.log_files:
@@ -262,13 +267,15 @@ def run(args: argparse.Namespace) -> int:
     demo = Demo(args.dir, sys.stdout)
 
     def on_signal(signum: int, frame: Any) -> None:
+        if demo.stopping.is_set():  # a second Ctrl-C: do not wait for goodbyes
+            demo.force.set()
         demo.stopping.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         return _run(demo, args)
     except Interrupted:
-        demo.say("\nstopping...")
+        demo.say("\nstopping... (Ctrl-C again to kill at once)")
         return EXIT_OK if demo.synced else EXIT_INTERRUPTED
     except TimeoutError as exc:
         print(f"error: {exc}", file=sys.stderr)
