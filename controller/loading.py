@@ -9,6 +9,7 @@ uniqueness. Nothing stops at the first mistake: `load_fleet` raises one
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -54,7 +55,9 @@ def format_path(path: Iterable[str | int]) -> str:
     """`vars.replicas`, `items[0].name` — how a path inside a document is written."""
     text = ""
     for part in path:
-        if isinstance(part, int):
+        if isinstance(part, bool):
+            text += f"[{json.dumps(part)}]"
+        elif isinstance(part, int):
             text += f"[{part}]"
         else:
             text += f".{part}" if text else str(part)
@@ -75,6 +78,7 @@ class _Loader:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.real_root = root.resolve()
         self.problems: list[Problem] = []
 
     def problem(self, file: str, message: str, where: str = "", line: int | None = None) -> None:
@@ -150,13 +154,12 @@ class _Loader:
             self.problem(rel, f"missing required key {_missing(error)!r}", where, line)
         elif kind == "type":
             expected = error.validator_value
-            self.problem(
-                rel,
-                f"must be {_article(expected)}, got {_json_type(error.instance)}"
-                f" ({_short(error.instance)})",
-                where,
-                line,
-            )
+            message = f"must be {_article(expected)}, got {_json_type(error.instance)}"
+            if error.instance is not None:
+                message += f" ({_short(error.instance)})"
+            if expected == "string" and isinstance(error.instance, bool | int | float):
+                message += "; quote it to keep it as text"
+            self.problem(rel, message + _boolean_key_hint(path), where, line)
         elif kind == "pattern":
             hint = error.schema.get("description", "") if isinstance(error.schema, dict) else ""
             self.problem(
@@ -176,6 +179,8 @@ class _Loader:
         if not (self.root / "fleet.yaml").is_file():
             self.problem("fleet.yaml", "missing: a fleet repository has fleet.yaml at its root")
             return None
+        if not self.inside(self.root / "fleet.yaml"):
+            return None
         read = self.read("fleet.yaml", "fleet")
         return read[0] if read else None
 
@@ -184,7 +189,19 @@ class _Loader:
         if not base.is_dir():
             return []
         found = [p for p in base.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file()]
-        return sorted(p.relative_to(self.root).as_posix() for p in found)
+        return sorted(p.relative_to(self.root).as_posix() for p in found if self.inside(p))
+
+    def inside(self, path: Path) -> bool:
+        """False (with a problem) for a symlink leading out of the repository.
+
+        A fleet repository comes from git, where a symlink can name any file of the
+        machine that validates or renders it; its content must not leak into messages.
+        """
+        if path.resolve().is_relative_to(self.real_root):
+            return True
+        rel = path.relative_to(self.root).as_posix()
+        self.problem(rel, "a symlink leading outside the repository: not read")
+        return False
 
     def nodes(self) -> dict[str, Node]:
         nodes: dict[str, Node] = {}
@@ -251,10 +268,12 @@ class _Loader:
         base = self.root / "apps"
         if not base.is_dir():
             return apps
-        for folder in sorted(p for p in base.iterdir() if p.is_dir()):
+        for folder in sorted(p for p in base.iterdir() if p.is_dir() and self.inside(p)):
             rel = f"apps/{folder.name}/app.yaml"
             if not (folder / "app.yaml").is_file():
                 self.problem(rel, "missing: every folder under apps/ needs an app.yaml")
+                continue
+            if not self.inside(folder / "app.yaml"):
                 continue
             read = self.read(rel, "app")
             if read is None:
@@ -332,6 +351,14 @@ def _article(expected: str | Sequence[str]) -> str:
     return " or ".join(names.get(e, e) for e in expected)
 
 
+def _boolean_key_hint(path: Sequence[Any]) -> str:
+    if any(isinstance(part, bool) for part in path):
+        return " (YAML reads an unquoted yes/no/on/off/true/false key as a boolean: quote it)"
+    return ""
+
+
 def _short(value: Any) -> str:
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."

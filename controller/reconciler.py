@@ -196,10 +196,10 @@ class Reconciler:
         self.last_error = RevisionError(revision, tuple(problems))
         self.metrics.failed("render", seconds)
         log.error(
-            "revision %s is not published (%d problems); %s stays live:\n  %s",
+            "revision %s is not published (%s); %s stays live:\n  %s",
             revision[:12],
-            len(problems),
-            self.last_good[:12] if self.last_good else "what the broker holds",
+            f"{len(problems)} problem{'s' if len(problems) != 1 else ''}",
+            f"revision {self.last_good[:12]}" if self.last_good else "what the broker holds",
             "\n  ".join(problems),
         )
         return Outcome(revision, False, seconds=seconds, problems=tuple(problems))

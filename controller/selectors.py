@@ -15,8 +15,11 @@ tag. The empty selector matches every node.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 _KEY = re.compile(
     r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
@@ -89,6 +92,33 @@ class Selector:
 
     def __str__(self) -> str:
         return self.text
+
+
+class SelectorIndex(Generic[T]):
+    """Which of many selectors match some tags, without testing every one.
+
+    Rendering selects groups and apps once per distinct set of tags; with a hundred
+    `site=...` groups, indexing each selector by one of its `=`/`in` terms leaves a
+    handful of candidates to test. `matching` keeps the order the entries were given.
+    """
+
+    def __init__(self, entries: Iterable[tuple[T, Selector]]) -> None:
+        self.entries = list(entries)
+        self.by_term: dict[tuple[str, str], list[int]] = {}
+        self.always: list[int] = []  # selectors without an = or in term: test them all
+        for index, (_, selector) in enumerate(self.entries):
+            term = next((r for r in selector.requirements if r.operator in ("=", "in")), None)
+            if term is None:
+                self.always.append(index)
+                continue
+            for value in term.values:
+                self.by_term.setdefault((term.key, value), []).append(index)
+
+    def matching(self, tags: Mapping[str, str]) -> list[T]:
+        candidates = set(self.always)
+        for item in tags.items():
+            candidates.update(self.by_term.get(item, ()))
+        return [self.entries[i][0] for i in sorted(candidates) if self.entries[i][1].matches(tags)]
 
 
 class _Tokens:

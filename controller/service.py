@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -176,6 +177,7 @@ class Controller:
 
     def sync(self) -> Outcome | None:
         """Fetch; reconcile when the branch moved (or a retry is due). None: nothing new."""
+        started = time.monotonic()
         try:
             revision = self.source.fetch()
             if self.last_source_error:
@@ -184,10 +186,17 @@ class Controller:
             if revision == self.last_revision and not self._reconcile_again:
                 self._retry = False
                 return None
+            fetched = time.monotonic()
             root = self.source.checkout(revision)
         except SourceError as exc:
             self._source_failed(str(exc))
             return None
+        log.debug(
+            "revision %s: fetched in %.2fs, checked out in %.2fs",
+            revision[:12],
+            fetched - started,
+            time.monotonic() - fetched,
+        )
         try:
             outcome = self.reconciler.reconcile(
                 revision, root, lambda old: self.source.changed_files(old, revision)
@@ -242,11 +251,11 @@ class Controller:
             log.error("%s", exc)
             return EXIT_UNAVAILABLE
         try:
-            self._start_broker()
-            self.publisher.wait_connected(self.settings.connect_timeout, fail_fast=True)
-            outcome = self.reconciler.reconcile(revision, root)
+            self._start_broker()  # connects in the background while the fleet renders
+            outcome = self.reconciler.reconcile(revision, root)  # a bad commit needs no broker
             if not outcome.ok:
                 return EXIT_BAD_COMMIT
+            self.publisher.wait_connected(self.settings.connect_timeout, fail_fast=True)
             if not self.publisher.wait_confirmed(ack_timeout):
                 log.error(
                     "the broker did not confirm %d documents within %gs",

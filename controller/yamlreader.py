@@ -31,28 +31,6 @@ PlainLoader.yaml_implicit_resolvers = {
 }
 
 
-# Plain scalars repeat endlessly in rendered manifests (`v1`, `name`, `true`): resolving
-# each distinct one once saves a regex scan per scalar.
-_RESOLVED: dict[tuple[str, Any], str] = {}
-_RESOLVED_MAX = 200_000
-
-
-def _resolve(self: Any, kind: Any, value: Any, implicit: Any) -> str:
-    if kind is yaml.ScalarNode and isinstance(value, str):
-        key = (value, implicit)
-        tag = _RESOLVED.get(key)
-        if tag is None:
-            tag = _BaseLoader.resolve(self, kind, value, implicit)
-            if len(_RESOLVED) < _RESOLVED_MAX:
-                _RESOLVED[key] = tag
-        return tag
-    resolved: str = _BaseLoader.resolve(self, kind, value, implicit)
-    return resolved
-
-
-PlainLoader.resolve = _resolve
-
-
 class YamlSyntaxError(ValueError):
     """Text that is not valid YAML; `line` is 1-based when known."""
 

@@ -52,6 +52,11 @@ def test_once_publishes_then_reports_bad_commits_and_unreachable_parts(
         assert result.returncode == 0, result.stderr
         assert "0 documents published" in result.stdout
 
+        unreachable_broker = once(repo.remote, f"mqtt://127.0.0.1:{free_port()}", tmp_path / "w2")
+        assert unreachable_broker.returncode == 2
+        assert "cannot reach the broker" in unreachable_broker.stderr
+        assert "Traceback" not in unreachable_broker.stderr
+
         repo.write_yaml("nodes/rome-2.yaml", {"name": "rome-2", "tags": "not-a-mapping"})
         repo.commit_and_push("broken node")
         result = once(repo.remote, mosquitto.url, work)
@@ -60,11 +65,32 @@ def test_once_publishes_then_reports_bad_commits_and_unreachable_parts(
         assert "Traceback" not in result.stderr
         assert recorder.count() == 2
 
-    unreachable_broker = once(repo.remote, f"mqtt://127.0.0.1:{free_port()}", tmp_path / "w2")
-    assert unreachable_broker.returncode == 2
-    assert "cannot reach the broker" in unreachable_broker.stderr
-
     missing_repo = once(tmp_path / "no-such-repo", mosquitto.url, tmp_path / "w3")
     assert missing_repo.returncode == 2
     assert "cannot fetch branch 'main'" in missing_repo.stderr
-    assert "Traceback" not in missing_repo.stderr + unreachable_broker.stderr
+    assert "Traceback" not in missing_repo.stderr
+
+
+def test_bad_options_are_one_clear_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shoal",
+            "controller",
+            "--once",
+            "--repo",
+            str(tmp_path),
+            "--broker",
+            "ftp://host",
+            "--work-dir",
+            str(tmp_path / "w"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "scheme must be mqtt:// or mqtts://" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -77,3 +77,5 @@ def test_memoized_render_equals_naive(tmp_path: Path, seed: int) -> None:
             a: d.digest for a, d in naive.apps[node].items()
         }, node
     assert memo.renders <= naive.renders
+    for apps in memo.apps.values():  # the memo's shortcut to digests agrees with shadow's
+        assert all(app.digest == app.content_digest() for app in apps.values())

@@ -70,3 +70,34 @@ def test_a_malformed_selector_says_what_and_where(text: str, message: str) -> No
         parse_selector(text)
     assert caught.value.message == message
     assert str(caught.value).startswith(f"bad selector {text!r}: {message} (at character ")
+
+
+def test_selector_index_finds_exactly_the_matching_selectors_in_order() -> None:
+    import itertools
+    import random
+
+    from controller.selectors import SelectorIndex
+
+    rng = random.Random(7)
+    terms = [
+        "site=paris",
+        "site!=lyon",
+        "model in (rpi4,rpi5)",
+        "model notin (x86)",
+        "gpu",
+        "!gpu",
+        "site==nice",
+        "role=gateway",
+    ]
+    selectors = [parse_selector(",".join(rng.sample(terms, rng.randint(0, 3)))) for _ in range(40)]
+    index = SelectorIndex((i, s) for i, s in enumerate(selectors))
+    values = {
+        "site": ["paris", "lyon", "nice", None],
+        "model": ["rpi4", "x86", None],
+        "gpu": ["", None],
+        "role": ["gateway", None],
+    }
+    for combo in itertools.product(*values.values()):
+        tags = {k: v for k, v in zip(values, combo, strict=True) if v is not None}
+        expected = [i for i, s in enumerate(selectors) if s.matches(tags)]
+        assert index.matching(tags) == expected, tags
