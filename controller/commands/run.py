@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.interval <= 0:
         log.error("--interval must be a positive number of seconds, got %s", args.interval)
-        return 2
+        return EXIT_UNAVAILABLE
     try:
         broker = BrokerOptions.from_args(args) if args.broker else None
         http = parse_address(args.http) if args.http else None
