@@ -2,7 +2,7 @@
 
     python -m bench.publish [--nodes 10000] [--inflight 20]
 
-Starts a Mosquitto broker (tests.support.mosquitto), builds one Desired document per
+Starts a Mosquitto broker (tests.support, saving every 30 min as in production), builds one Desired document per
 node (~3 KB each, apps shared between nodes as memoized renders are), then times:
 
 - baseline: a plain paho loop publishing the same payloads, retained QoS 1, to the same
@@ -27,7 +27,7 @@ from pathlib import Path
 from controller.ledger import Ledger
 from controller.publisher import DEFAULT_INFLIGHT, Publisher
 from shadow import DesiredApp, DesiredDocument, Topics, now_ms
-from tests.support.mosquitto import Mosquitto
+from tests.support.controller import SlowSaveMosquitto
 from transport import BrokerOptions, make_client
 
 
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="best of N for each side")
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory() as tmp, Mosquitto(Path(tmp) / "mosquitto") as broker:
+    with tempfile.TemporaryDirectory() as tmp, SlowSaveMosquitto(Path(tmp) / "mosquitto") as broker:
         options = BrokerOptions.from_url(broker.url)
         documents = make_documents(args.nodes, "0" * 40)
         topics = Topics("bench")

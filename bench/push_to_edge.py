@@ -31,8 +31,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from controller.service import Controller, ControllerSettings
-from tests.support.controller import git
-from tests.support.mosquitto import Mosquitto
+from tests.support.controller import SlowSaveMosquitto, git
 from tests.support.waiting import wait_until
 from transport import BrokerOptions, make_client
 
@@ -151,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         git(work, "commit", "--quiet", "-m", "synthetic fleet")
         git(work, "push", "--quiet", str(remote), "main")
 
-        with Mosquitto(base / "mosquitto") as broker:
+        with SlowSaveMosquitto(base / "mosquitto") as broker:
             local = args.trigger == "local"
             controller = Controller(
                 ControllerSettings(
