@@ -228,6 +228,10 @@ def measure_end_to_end(args: argparse.Namespace, root: Path) -> None:
         )
         commits = git(remote, "rev-list", "--count", "shoal-status")
         print(f"  status commits in total: {commits} (two rollouts)")
+        print("controller log (the second rollout):")
+        lines = (root / "controller.log").read_text().splitlines()
+        for line in [x for x in lines if second[:12] in x or "status:" in x][-4:]:
+            print(f"  {line}")
     finally:
         controller.terminate()
         try:

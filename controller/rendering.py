@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.loading import load_fleet
+from controller.manifests import duplicates, parse_objects
 from controller.model import App, Fleet, Group, Node
 from controller.problems import FleetError, Problem
 from controller.selectors import SelectorIndex
@@ -42,38 +43,7 @@ from controller.templating import (
     compile_app,
 )
 from controller.variables import merge_values
-from controller.yamlreader import YamlSyntaxError, load_all
 from shadow import DesiredApp, DesiredDocument, canonical_json, digest_bytes
-
-MANAGED_BY = {"app.kubernetes.io/managed-by": "shoal"}
-APP_LABEL = "shoal.dev/app"
-
-# Kinds that live outside namespaces; every other kind gets the app namespace.
-CLUSTER_SCOPED_KINDS = frozenset(
-    {
-        "Namespace",
-        "Node",
-        "PersistentVolume",
-        "StorageClass",
-        "PriorityClass",
-        "RuntimeClass",
-        "IngressClass",
-        "CSIDriver",
-        "CSINode",
-        "VolumeAttachment",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "CustomResourceDefinition",
-        "APIService",
-        "MutatingWebhookConfiguration",
-        "ValidatingWebhookConfiguration",
-        "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding",
-        "CertificateSigningRequest",
-        "FlowSchema",
-        "PriorityLevelConfiguration",
-    }
-)
 
 
 @dataclass
@@ -224,7 +194,9 @@ class _Renderer:
             else:
                 inputs = base
                 if node.vars or compiled.uses_node_identity:
-                    inputs = (*base, self.own_inputs(compiled, node))
+                    own = self.own_inputs(compiled, node)
+                    if own != ((), None):  # node vars the app does not read change nothing
+                        inputs = (*base, own)
                 memo = self.by_inputs.get(inputs)
                 if memo is None:
                     outcome = self.by_inputs[inputs] = self.app_outcome(compiled, node, groups)
@@ -318,7 +290,7 @@ class _Renderer:
                 problems.append(parsed)
             else:
                 resources.extend(parsed)
-        problems.extend(_duplicates(app, resources))
+        problems.extend(duplicates(app, resources))
         if problems:
             return _Outcome(None, problems)
         try:
@@ -359,11 +331,11 @@ class _Renderer:
 
     def parse(self, app: App, file: str, text: str) -> list[dict[str, Any]] | Problem:
         if not self.memoize:
-            return _objects(app, file, text)
+            return parse_objects(app, file, text)
         key = (file, text)
         parsed = self.parsed.get(key)
         if parsed is None:
-            parsed = self.parsed[key] = _objects(app, file, text)
+            parsed = self.parsed[key] = parse_objects(app, file, text)
         return parsed
 
 
@@ -386,71 +358,3 @@ def _pick(context: Mapping[str, Any], ref: Reference) -> Any:
         else:
             break
     return value
-
-
-def _objects(app: App, file: str, text: str) -> list[dict[str, Any]] | Problem:
-    """Parse one template's output into labelled Kubernetes objects, or one Problem."""
-    try:
-        documents = list(load_all(text))
-    except YamlSyntaxError as exc:
-        return Problem(
-            file,
-            f"rendered output is not valid YAML (line {exc.line} of the output): "
-            + exc.message.removeprefix("invalid YAML: "),
-            app=app.name,
-        )
-    objects = []
-    for index, obj in enumerate(d for d in documents if d is not None):
-        missing = _not_an_object(obj)
-        if missing:
-            return Problem(
-                file,
-                f"rendered document {index + 1} is not a Kubernetes object: {missing}",
-                app=app.name,
-            )
-        objects.append(_finish(app, obj))
-    return objects
-
-
-def _not_an_object(obj: Any) -> str:
-    if not isinstance(obj, dict):
-        return f"expected a mapping with apiVersion, kind and metadata.name, got {type(obj).__name__} {str(obj)[:40]!r}"
-    for key in ("apiVersion", "kind"):
-        if not isinstance(obj.get(key), str) or not obj[key]:
-            return f"{key} is missing or not a string"
-    metadata = obj.get("metadata")
-    if not isinstance(metadata, dict):
-        return "metadata is missing or not a mapping"
-    if not isinstance(metadata.get("name"), str) or not metadata["name"]:
-        return "metadata.name is missing or not a string"
-    labels = metadata.get("labels")
-    if labels is not None and not isinstance(labels, dict):
-        return "metadata.labels must be a mapping"
-    if "namespace" in metadata and not isinstance(metadata["namespace"], str):
-        return "metadata.namespace must be a string"
-    return ""
-
-
-def _finish(app: App, obj: dict[str, Any]) -> dict[str, Any]:
-    metadata = obj["metadata"]
-    if obj["kind"] not in CLUSTER_SCOPED_KINDS and not metadata.get("namespace"):
-        metadata["namespace"] = app.namespace
-    metadata["labels"] = {**(metadata.get("labels") or {}), **MANAGED_BY, APP_LABEL: app.name}
-    return obj
-
-
-def _duplicates(app: App, resources: list[dict[str, Any]]) -> list[Problem]:
-    seen: set[tuple[str, str, str, str]] = set()
-    problems = []
-    for obj in resources:
-        key = (
-            obj["apiVersion"].split("/")[0] if "/" in obj["apiVersion"] else "",
-            obj["kind"],
-            obj["metadata"].get("namespace", ""),
-            obj["metadata"]["name"],
-        )
-        if key in seen:
-            where = f"{key[1]} {key[2] + '/' if key[2] else ''}{key[3]}"
-            problems.append(Problem(app.file, f"the app renders {where} twice", app=app.name))
-        seen.add(key)
-    return problems

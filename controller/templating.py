@@ -6,9 +6,8 @@
 internals, no mutation of the context, a missing variable is an error. Every failure
 comes out as `TemplateFailure` naming the template file and line.
 
-Filters: `to_yaml`, `to_json`, `b64encode`, `b64decode`, `combine` (deep merge by
-default), `hash` (sha256 hex by default); function `file("files/x.conf")` reads a
-file inside the app's folder only.
+Filters come from `filters`; the function `file("files/x.conf")` reads a file inside
+the app's folder only.
 
 `CompiledApp.references` lists the context paths the templates read (`node.tags.site`,
 `replicas`): rendering keys its memo on those values only, so nodes that differ in
@@ -17,10 +16,6 @@ anything else share one render.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -28,11 +23,11 @@ from types import TracebackType
 from typing import Any
 
 import jinja2
-import yaml
 from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from controller.filters import FILTERS
 from controller.model import App
 
 Reference = tuple[str, ...]
@@ -51,94 +46,6 @@ class TemplateFailure(Exception):
 
 class TemplateFileError(Exception):
     """`file(...)` was asked for something outside the app folder or missing."""
-
-
-# --- filters ------------------------------------------------------------------------
-
-
-def to_yaml(value: Any, indent: int = 2) -> str:
-    text = yaml.dump(
-        value,
-        Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
-        default_flow_style=False,
-        sort_keys=False,
-        allow_unicode=True,
-        indent=indent,
-    )
-    if text.endswith("\n...\n"):  # a plain scalar gets an explicit document end
-        text = text[: -len("\n...\n")]
-    return text.rstrip("\n")
-
-
-def to_json(value: Any, indent: int | None = None, sort_keys: bool = False) -> str:
-    return json.dumps(value, indent=indent, sort_keys=sort_keys, ensure_ascii=False)
-
-
-def b64encode(value: Any, encoding: str = "utf-8") -> str:
-    data = value if isinstance(value, bytes) else str(value).encode(encoding)
-    return base64.b64encode(data).decode("ascii")
-
-
-def b64decode(value: Any, encoding: str = "utf-8") -> str:
-    try:
-        return base64.b64decode(str(value), validate=True).decode(encoding)
-    except (binascii.Error, UnicodeDecodeError) as exc:
-        raise ValueError(f"b64decode: not valid base64 text: {exc}") from exc
-
-
-def combine(*dicts: Any, recursive: bool = True, list_merge: str = "replace") -> dict[str, Any]:
-    """Merge dicts left to right; nested dicts merge too unless `recursive=false`.
-
-    `list_merge`: replace (default), append or prepend — what happens to two lists
-    under the same key.
-    """
-    if list_merge not in ("replace", "append", "prepend"):
-        raise ValueError("combine: list_merge must be replace, append or prepend")
-    result: dict[str, Any] = {}
-    for item in dicts:
-        if not isinstance(item, Mapping):
-            raise ValueError(f"combine: expected dicts, got {type(item).__name__}")
-        result = _merge(result, item, recursive, list_merge)
-    return result
-
-
-def _merge(
-    low: Mapping[str, Any], high: Mapping[str, Any], recursive: bool, list_merge: str
-) -> dict[str, Any]:
-    merged = dict(low)
-    for key, value in high.items():
-        old = merged.get(key)
-        if recursive and isinstance(old, Mapping) and isinstance(value, Mapping):
-            merged[key] = _merge(old, value, recursive, list_merge)
-        elif isinstance(old, list) and isinstance(value, list) and list_merge != "replace":
-            merged[key] = old + value if list_merge == "append" else value + old
-        else:
-            merged[key] = value
-    return merged
-
-
-def hash_filter(value: Any, algorithm: str = "sha256") -> str:
-    """Hex digest of a string (or of the canonical JSON of any other value)."""
-    if algorithm not in hashlib.algorithms_guaranteed:
-        known = ", ".join(sorted(hashlib.algorithms_guaranteed))
-        raise ValueError(f"hash: unknown algorithm {algorithm!r} (known: {known})")
-    if isinstance(value, bytes):
-        data = value
-    elif isinstance(value, str):
-        data = value.encode("utf-8")
-    else:
-        data = json.dumps(value, sort_keys=True, separators=(",", ":")).encode("utf-8")
-    return hashlib.new(algorithm, data).hexdigest()
-
-
-FILTERS: dict[str, Callable[..., Any]] = {
-    "to_yaml": to_yaml,
-    "to_json": to_json,
-    "b64encode": b64encode,
-    "b64decode": b64decode,
-    "combine": combine,
-    "hash": hash_filter,
-}
 
 
 # --- the app folder -------------------------------------------------------------------
@@ -184,6 +91,37 @@ class AppFolder:
 # --- compiling and rendering ----------------------------------------------------------
 
 
+MAX_REPEAT = 1_000_000  # characters or items `*` may produce
+MAX_POWER_BITS = 10_000  # size of an integer `**` may produce
+
+
+class FleetSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, plus limits on the two operators that can exhaust memory
+    in one expression (`'x' * 10**9`, `9 ** 9 ** 9`): a bad pull request must not stall
+    `shoal validate` in CI or the controller."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and _power_too_large(left, right):
+            raise SecurityError(f"{left} ** {right} is too large")
+        if operator == "*" and (_repeat_too_large(left, right) or _repeat_too_large(right, left)):
+            raise SecurityError("repeating a string or list to over a million items")
+        return super().call_binop(context, operator, left, right)
+
+
+def _power_too_large(base: Any, exponent: Any) -> bool:
+    if not (isinstance(base, int) and isinstance(exponent, int)) or exponent <= 0:
+        return False
+    return abs(base) > 1 and base.bit_length() * exponent > MAX_POWER_BITS
+
+
+def _repeat_too_large(sequence: Any, count: Any) -> bool:
+    if not (isinstance(sequence, str | list | tuple) and isinstance(count, int)):
+        return False
+    return len(sequence) * count > MAX_REPEAT
+
+
 def make_environment(
     folder: AppFolder, sources: Mapping[str, str]
 ) -> ImmutableSandboxedEnvironment:
@@ -198,7 +136,7 @@ def make_environment(
             return None
         return sources[name], f"{folder.rel}/templates/{name}", lambda: True
 
-    env = ImmutableSandboxedEnvironment(
+    env = FleetSandbox(
         undefined=jinja2.StrictUndefined,
         loader=jinja2.FunctionLoader(load),
         autoescape=False,

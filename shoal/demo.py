@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import IO, Any
 
 EXIT_OK, EXIT_INVALID, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 0, 1, 2, 130
+# How long the controller and the agents get to stop before they are killed.
+STOP_SECONDS = 20.0
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -88,6 +90,7 @@ class Demo:
         self.logs = self.run_dir / "logs"
         self.out = out
         self.stopping = threading.Event()
+        self.force = threading.Event()  # a second Ctrl-C: kill instead of waiting
         self.broker: Any = None
         self.sims: list[Any] = []
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -227,11 +230,13 @@ class Demo:
             proc = self.procs[name]
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_SECONDS
         for name in order:
             proc = self.procs[name]
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
+            while proc.poll() is None and time.monotonic() < deadline:
+                if self.force.wait(0.05):
+                    break
+            if proc.poll() is None:
                 proc.kill()
                 proc.wait(5)
         for log in self.log_files:
@@ -262,13 +267,15 @@ def run(args: argparse.Namespace) -> int:
     demo = Demo(args.dir, sys.stdout)
 
     def on_signal(signum: int, frame: Any) -> None:
+        if demo.stopping.is_set():  # a second Ctrl-C: do not wait for goodbyes
+            demo.force.set()
         demo.stopping.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         return _run(demo, args)
     except Interrupted:
-        demo.say("\nstopping...")
+        demo.say("\nstopping... (Ctrl-C again to kill at once)")
         return EXIT_OK if demo.synced else EXIT_INTERRUPTED
     except TimeoutError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -403,19 +410,12 @@ def wait_recorded(demo: Demo, nodes: list[str], head: str, deadline: float) -> N
 
 
 def print_status(fleet: Path) -> None:
-    from controller.commands.status import run as status
+    """`shoal status` on the demo's fleet repository, with that command's defaults."""
+    from controller.commands import status
 
-    status(
-        argparse.Namespace(
-            repo=fleet,
-            branch="shoal-status",
-            remote="origin",
-            ref="HEAD",
-            format="table",
-            app=None,
-            selector=None,
-        )
-    )
+    parser = argparse.ArgumentParser(prog="shoal")
+    status.add_parser(parser.add_subparsers())
+    status.run(parser.parse_args(["status", str(fleet)]))
     sys.stdout.flush()
 
 
@@ -423,19 +423,21 @@ def print_next_steps(demo: Demo) -> None:
     fleet = demo.fleet
     demo.say(
         f"""
-The fleet is Synced. Now change it, the GitOps way, in another terminal:
+The fleet is Synced. Now change it the GitOps way, in another terminal:
 
   cd {fleet}
-  sed -i 's/web_replicas: 2/web_replicas: 3/' nodes/paris-gw-01.yaml
+  $EDITOR nodes/paris-gw-01.yaml      # set web_replicas: 2 -> 3
   git commit -am "three web replicas on paris-gw-01"
 
-The controller notices the commit within a second, publishes the new desired state of
-the nodes it changes, the edges apply it, and their reports come back as commits:
+The controller notices the commit within a second and publishes the new desired state
+of the nodes it changes; their agents apply it and report, and the reports come back
+into the repository as commits on the shoal-status branch:
 
-  shoal status                # in {fleet}: every node, its revision, its apps
-  git log --oneline shoal-status
+  shoal status                        # in {fleet}: every node, its revision, its apps
+  git log --oneline shoal-status      # one commit per batch of changes
 
-Logs: {demo.logs}. Press Ctrl-C to stop everything.
+Changes show up below as they happen. Logs: {demo.logs}
+Press Ctrl-C to stop everything.
 """
     )
 

@@ -49,6 +49,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default="HEAD",
         help="the fleet revision nodes are compared with (default: %(default)s)",
     )
+    parser.add_argument(
+        "--fetch",
+        action="store_true",
+        help="first fetch the status branch from --remote (git fetch)",
+    )
     parser.add_argument("--format", choices=["table", "json"], default="table")
     parser.add_argument("--app", metavar="APP", help="only nodes running this app")
     parser.add_argument(
@@ -61,9 +66,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from controller.status.reading import StatusReadError, read_status
+    from controller.status.reading import StatusReadError, fetch_status, read_status
 
     try:
+        if args.fetch:
+            fetch_status(args.repo, args.branch, args.remote)
         status = read_status(args.repo, branch=args.branch, remote=args.remote, ref=args.ref)
     except StatusReadError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -87,6 +94,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         names = set(status.nodes) | set(tags or {})
     rows = build_rows(status, names, view, args.app)
+    if not rows and (args.app or args.selector):
+        what = " and ".join(
+            f"{flag} {value!r}"
+            for flag, value in (("--app", args.app), ("--selector", args.selector))
+            if value
+        )
+        print(f"no node matches {what}", file=sys.stderr)
     if args.format == "json":
         json.dump(as_json(status, rows, args.app), sys.stdout, indent=2)
         print()

@@ -80,6 +80,18 @@ def resolve_status_ref(repo: Path, branch: str, remote: str) -> tuple[str, str]:
     )
 
 
+def fetch_status(repo: Path, branch: str, remote: str) -> None:
+    """`git fetch <remote> <branch>` into `<remote>/<branch>`."""
+    git(
+        repo,
+        "fetch",
+        "-q",
+        "--no-tags",
+        remote,
+        f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}",
+    )
+
+
 def read_entries(repo: Path, commit: str) -> dict[str, dict[str, Any]]:
     """Every `nodes/<node>.yaml` of the status commit, by node name."""
     listing = git(repo, "ls-tree", "--name-only", f"{commit}:{NODES_DIR}").decode()

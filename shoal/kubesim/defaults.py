@@ -5,11 +5,14 @@ Called by `store.py` on every create and update, before validation.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 
 def apply_defaults(obj: dict[str, Any]) -> None:
     """The defaults the real server fills in that clients commonly read back."""
+    if obj.get("kind") == "Secret":
+        _secret(obj)
     kind, spec = obj.get("kind"), obj.get("spec")
     if not isinstance(spec, dict):
         return
@@ -32,3 +35,14 @@ def apply_defaults(obj: dict[str, Any]) -> None:
             if isinstance(port, dict):
                 port.setdefault("protocol", "TCP")
                 port.setdefault("targetPort", port.get("port"))
+
+
+def _secret(obj: dict[str, Any]) -> None:
+    """`stringData` is write-only: the server base64-encodes it into `data`."""
+    obj.setdefault("type", "Opaque")
+    plain = obj.pop("stringData", None)
+    if isinstance(plain, dict):
+        data = obj.setdefault("data", {})
+        for key, value in plain.items():
+            if isinstance(value, str):
+                data[key] = base64.b64encode(value.encode()).decode()

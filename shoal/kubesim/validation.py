@@ -158,3 +158,140 @@ def check_body(
         raise errors.bad_request(
             "the namespace of the provided object does not match the namespace sent on the request"
         )
+
+
+# Fields the real API types declare as map[string]string; a number or a boolean
+# there is the most common manifest mistake (`port: 8080` in a ConfigMap).
+_STRING_MAPS = {
+    "": (("metadata", "labels"), ("metadata", "annotations")),
+    "ConfigMap": (("data",), ("binaryData",)),
+    "Secret": (("data",), ("stringData",)),
+}
+_WORKLOAD_STRING_MAPS = (
+    ("spec", "selector", "matchLabels"),
+    ("spec", "template", "metadata", "labels"),
+    ("spec", "template", "metadata", "annotations"),
+)
+
+
+def _go_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "..."
+
+
+def _go_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def type_errors(obj: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(dotted path, value) of every non-string value in a string-only map."""
+    kind = obj.get("kind", "")
+    paths = list(_STRING_MAPS[""]) + list(_STRING_MAPS.get(kind, ()))
+    if kind in _POD_TEMPLATES:
+        paths += _WORKLOAD_STRING_MAPS
+    found: list[tuple[str, Any]] = []
+    for path in paths:
+        node: Any = obj
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            found += [
+                ("." + ".".join((*path, str(k))), v)
+                for k, v in node.items()
+                if not isinstance(v, str) and v is not None
+            ]
+    return found
+
+
+def check_types(kind: Kind, obj: dict[str, Any]) -> None:
+    """400, as the real server's JSON decoding answers a wrong type in a create or update."""
+    found = type_errors(obj)
+    if found:
+        path, value = found[0]
+        parts = path.strip(".").split(".")
+        go_field = (
+            f"ObjectMeta.metadata.{parts[1]}"
+            if parts[0] == "metadata"
+            else f"{kind.kind}.{'.'.join(parts[:-1])}"
+        )
+        raise errors.bad_request(
+            f'{kind.kind} in version "{kind.version}" cannot be handled as a {kind.kind}: '
+            f"json: cannot unmarshal {_go_kind(value)} into Go struct field {go_field} of type string"
+        )
+
+
+def check_apply_types(kind: Kind, namespace: str | None, name: str, config: dict[str, Any]) -> None:
+    """What the real server answers an apply configuration with a wrong type or an
+    undeclared field: a 500 with the structured-merge-diff message (`kubectl apply
+    --server-side` shows it verbatim)."""
+    lines = [
+        f"{path}: expected string, got &value.valueUnstructured{{Value:{_go_value(value)}}}"
+        for path, value in type_errors(config)
+    ]
+    lines += [f"{path}: field not declared in schema" for path in unknown_fields(config)]
+    if not lines:
+        return
+    where = f"{namespace}/{name}" if namespace else f"/{name}"
+    what = f"({where}; {kind.group}/{kind.version}, Kind={kind.kind})"
+    detail = lines[0] if len(lines) == 1 else "errors:\n  " + "\n  ".join(lines)
+    raise errors.ApiError(500, "", f"failed to create typed patch object {what}: {detail}", None)
+
+
+# The top-level fields each kind's schema declares, besides apiVersion, kind, metadata.
+_FIELDS_BY_KIND = {
+    "ConfigMap": {"data", "binaryData", "immutable"},
+    "Secret": {"data", "stringData", "type", "immutable"},
+    "ServiceAccount": {"secrets", "imagePullSecrets", "automountServiceAccountToken"},
+    "Role": {"rules"},
+    "ClusterRole": {"rules", "aggregationRule"},
+    "RoleBinding": {"subjects", "roleRef"},
+    "ClusterRoleBinding": {"subjects", "roleRef"},
+}
+_SPEC_AND_STATUS = {"spec", "status"}
+_METADATA_FIELDS = {
+    "name",
+    "generateName",
+    "namespace",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "managedFields",
+    "selfLink",
+}
+
+
+def unknown_fields(obj: dict[str, Any]) -> list[str]:
+    """Dotted paths of top-level and metadata fields the kind's schema does not declare
+    (deeper fields are not checked)."""
+    allowed = {"apiVersion", "kind", "metadata"} | _FIELDS_BY_KIND.get(
+        obj.get("kind", ""), _SPEC_AND_STATUS
+    )
+    found = [f".{key}" for key in obj if key not in allowed]
+    metadata = obj.get("metadata")
+    if isinstance(metadata, dict):
+        found += [f".metadata.{key}" for key in metadata if key not in _METADATA_FIELDS]
+    return found
+
+
+def drop_unknown_fields(obj: dict[str, Any]) -> None:
+    """What the real server does with unknown fields in a create or update (with the
+    default fieldValidation=Warn): it drops them."""
+    for path in unknown_fields(obj):
+        parts = path.strip(".").split(".")
+        (obj["metadata"] if len(parts) == 2 else obj).pop(parts[-1], None)

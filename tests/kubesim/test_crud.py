@@ -271,3 +271,60 @@ def test_apply_through_the_typed_client(apps: client.AppsV1Api) -> None:
     )
     assert applied.metadata.managed_fields[0].manager == "shoal"
     assert applied.metadata.managed_fields[0].operation == "Apply"
+
+
+def test_a_number_where_a_string_belongs_is_refused_like_the_real_decoder(
+    dyn: dynamic.DynamicClient,
+) -> None:
+    # The typed client would refuse it before sending; the DynamicClient sends anything.
+    body = config_map("settings")
+    body["data"] = {"port": 8080}
+    resource = dyn.resources.get(api_version="v1", kind="ConfigMap")
+    with pytest.raises(dynamic.exceptions.BadRequestError) as caught:
+        dyn.create(resource, body=body)
+    status = json.loads(caught.value.body)
+    assert status["reason"] == "BadRequest"
+    assert (
+        "cannot unmarshal number into Go struct field ConfigMap.data of type string"
+        in (status["message"])
+    )
+
+
+def test_apply_with_a_wrong_type_names_the_field(dyn: dynamic.DynamicClient) -> None:
+    body = config_map("settings", labels={"replicas": 3})
+    body["data"] = {"debug": True}
+    resource = dyn.resources.get(api_version="v1", kind="ConfigMap")
+    with pytest.raises(dynamic.exceptions.DynamicApiError) as caught:
+        dyn.server_side_apply(resource, body=body, field_manager="shoal")
+    message = json.loads(caught.value.body)["message"]
+    assert message.startswith(
+        "failed to create typed patch object (web/settings; /v1, Kind=ConfigMap)"
+    )
+    assert ".metadata.labels.replicas: expected string" in message
+    assert ".data.debug: expected string, got &value.valueUnstructured{Value:true}" in message
+
+
+def test_secret_string_data_is_stored_base64_encoded(core: client.CoreV1Api) -> None:
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "token"},
+        "stringData": {"token": "s3cret"},
+    }
+    stored = core.create_namespaced_secret("web", secret)
+    assert stored.data == {"token": "czNjcmV0"} and stored.type == "Opaque"
+    assert stored.string_data is None
+
+
+def test_undeclared_fields_fail_an_apply_and_are_dropped_from_a_create(
+    sim: KubeSim, dyn: dynamic.DynamicClient
+) -> None:
+    body = config_map("settings", a="1")
+    body["spec"] = {"oops": True}  # a ConfigMap has no spec
+    resource = dyn.resources.get(api_version="v1", kind="ConfigMap")
+    with pytest.raises(dynamic.exceptions.DynamicApiError) as caught:
+        dyn.server_side_apply(resource, body=body, field_manager="shoal")
+    assert ".spec: field not declared in schema" in json.loads(caught.value.body)["message"]
+    dyn.create(resource, body=body)
+    stored = sim.get("v1", "ConfigMap", "settings", "web")
+    assert stored is not None and "spec" not in stored and stored["data"] == {"a": "1"}

@@ -3,6 +3,7 @@ by `shoal init` from the template, and ways to run `shoal` on it."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -23,6 +24,9 @@ class Result:
     code: int
     out: str
     err: str
+
+
+Shoal = Callable[..., Result]  # the `shoal` fixture: run a command in-process
 
 
 def run_shoal(*args: str | Path, env: dict[str, str] | None = None) -> Result:
@@ -86,7 +90,7 @@ def fleet(tmp_path: Path) -> FleetRepo:
 
 
 @pytest.fixture
-def shoal(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
+def shoal(capsys: pytest.CaptureFixture[str]) -> Shoal:
     """Run a `shoal` command in-process and capture what it prints."""
 
     def call(*args: str | Path) -> Result:
@@ -105,3 +109,14 @@ def fresh_machine_env(home: Path) -> dict[str, str]:
     env.update(HOME=str(home), GIT_CONFIG_GLOBAL=str(home / "none"), GIT_CONFIG_NOSYSTEM="1")
     env.pop("EMAIL", None)
     return env
+
+
+def set_group_var(fleet: FleetRepo, group_file: str, name: str, value: object) -> None:
+    group = fleet.read(group_file)
+    group["vars"][name] = value
+    fleet.write(group_file, group)
+
+
+def affected(result: Result) -> set[str]:
+    """The nodes a `shoal diff --format json` result says change."""
+    return {n["node"] for n in json.loads(result.out)["nodes"]}

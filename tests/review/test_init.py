@@ -4,7 +4,6 @@ valid, every node's Desired document valid against the schema."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,9 +12,7 @@ from controller.commands import init
 from controller.rendering import load_and_render
 from schemas import validator
 from shadow import DesiredDocument
-from tests.review.conftest import FleetRepo, Result, fresh_machine_env, git, run_shoal
-
-Shoal = Callable[..., Result]
+from tests.review.conftest import FleetRepo, Shoal, fresh_machine_env, git, run_shoal
 
 
 def test_init_on_a_fresh_machine_makes_one_commit_that_validates(tmp_path: Path) -> None:

@@ -4,16 +4,13 @@ line is taken from the file and run against a fleet made by `shoal init`."""
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
 from controller.commands import init
-from tests.review.conftest import FleetRepo, Result, git
-
-Shoal = Callable[..., Result]
+from tests.review.conftest import FleetRepo, Shoal, git
 
 
 def shoal_lines(script: str) -> list[str]:

@@ -124,6 +124,22 @@ def test_reads_the_remote_tracking_branch_of_a_clone(
     code, out = status(capsys, str(clone), "--format", "json")
     assert code == 0, out
     assert json.loads(out)["statusBranch"]["ref"] == "origin/shoal-status"
+    # The controller commits more; --fetch brings it in.
+    before = json.loads(out)["statusBranch"]["commit"]
+    branch = StatusBranch(str(fleet), tmp_path / "writer", "shoal-status")
+    branch.open()
+    book = StatusBook()
+    book.record(report("lyon-ai-02"))
+    change = book.changes()
+    assert change is not None
+    branch.commit({"nodes/lyon-ai-02.yaml": change.files["nodes/lyon-ai-02.yaml"]}, "1 more")
+    branch.push()
+    code, out = status(capsys, str(clone), "--format", "json")
+    assert json.loads(out)["statusBranch"]["commit"] == before
+    code, out = status(capsys, str(clone), "--format", "json", "--fetch")
+    assert code == 0, out
+    assert json.loads(out)["statusBranch"]["commit"] != before
+    assert "lyon-ai-02" in {n["node"] for n in json.loads(out)["nodes"] if n["state"] == "Synced"}
 
 
 def test_no_status_branch_says_what_to_do(
