@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import subprocess
 import sys
 import tempfile
@@ -239,6 +240,16 @@ def _messages(row: dict[str, Any]) -> list[str]:
     return lines
 
 
+_STATE_COLORS = {"Failed": "31", "Degraded": "31", "Progressing": "33", "NoReport": "2"}
+
+
+def _painter(out: Any) -> Any:
+    """ANSI colours on a terminal (unless NO_COLOR is set); plain text otherwise."""
+    if not (hasattr(out, "isatty") and out.isatty()) or os.environ.get("NO_COLOR"):
+        return lambda text, color: text
+    return lambda text, color: f"\033[{color}m{text}\033[0m"
+
+
 def print_table(status: Any, rows: list[dict[str, Any]], app: str | None) -> None:
     out = sys.stdout
     head = status.head[:7] if status.head else "unknown"
@@ -254,9 +265,18 @@ def print_table(status: Any, rows: list[dict[str, Any]], app: str | None) -> Non
             (row["node"], str(row.get("state")), flag, _revision_cell(row), _apps_cell(row))
         )
     widths = [max(len(r[i]) for r in table) for i in range(4)]
+    paint = _painter(out)
     for i, cells in enumerate(table):
-        text = "  ".join(c.ljust(w) for c, w in zip(cells[:4], widths, strict=True))
-        out.write(f"{text}  {cells[4]}".rstrip() + "\n")
+        padded = [c.ljust(w) for c, w in zip(cells[:4], widths, strict=True)]
+        if i:  # what needs a look stands out: not Synced, offline, behind the head
+            row = rows[i - 1]
+            if row.get("state") != "Synced":
+                padded[1] = paint(padded[1], _STATE_COLORS.get(str(row.get("state")), "33"))
+            if row.get("online") is False:
+                padded[2] = paint(padded[2], "31")
+            if row.get("behind"):
+                padded[3] = paint(padded[3], "33")
+        out.write(f"{'  '.join(padded)}  {cells[4]}".rstrip() + "\n")
         if i:
             for line in _messages(rows[i - 1]):
                 out.write(f"    {line}\n")
