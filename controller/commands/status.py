@@ -12,12 +12,13 @@ import argparse
 import json
 import logging
 import os
-import subprocess
 import sys
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the real imports stay inside run(): `shoal --help` must stay fast
+    from controller.status.expected import ExpectedFleet
+    from controller.status.reading import FleetStatus
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from controller.status.expected import expected_fleet
     from controller.status.reading import StatusReadError, fetch_status, read_status
 
     try:
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     except StatusReadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
-    view, problem = fleet_view(args.repo, status.head)
+    view, problem = expected_fleet(args.repo, status.head)
     if view is None:
         log.debug("no fleet view at %s: %s", args.ref, problem)
     tags = view.tags if view else None
@@ -110,45 +112,8 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@dataclass
-class FleetView:
-    """The fleet at the compared revision: node tags, and the digest each node should observe."""
-
-    tags: dict[str, dict[str, str]]
-    digests: dict[str, str]
-
-
-def fleet_view(repo: Path, head: str | None) -> tuple[FleetView | None, str]:
-    """Load and render the fleet at `head` (None and why when it cannot be)."""
-    if head is None:
-        return None, "the repository has no such revision"
-    from controller.loading import load_fleet
-    from controller.problems import FleetError
-    from controller.rendering import render_fleet
-    from shadow import node_digest
-
-    with tempfile.TemporaryDirectory(prefix="shoal-status-") as tmp:
-        archive = subprocess.run(
-            ["git", "-C", str(repo), "archive", head], capture_output=True, check=False
-        )
-        if archive.returncode != 0:
-            return None, archive.stderr.decode(errors="replace").strip()
-        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
-        if not (Path(tmp) / "fleet.yaml").exists():
-            return None, f"no fleet.yaml at {head[:7]}"
-        try:
-            fleet = load_fleet(Path(tmp))
-        except FleetError as exc:
-            return None, f"the fleet at {head[:7]} does not load:\n{exc}"
-        render = render_fleet(fleet)
-    broken = {p.node for p in render.problems}
-    digests = {n: node_digest(apps) for n, apps in render.apps.items() if n not in broken}
-    tags = {name: dict(node.tags) for name, node in fleet.nodes.items()}
-    return FleetView(tags, digests), ""
-
-
 def build_rows(
-    status: Any, names: set[str], view: FleetView | None, app: str | None
+    status: FleetStatus, names: set[str], view: ExpectedFleet | None, app: str | None
 ) -> list[dict[str, Any]]:
     """One row per node; `behind` is 0 when the node runs what the head renders for it,
     else how many commits its observed revision is behind (None: not in this clone)."""
