@@ -56,6 +56,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="first fetch the status branch from --remote (git fetch)",
     )
+    parser.add_argument(
+        "--exit-code",
+        action="store_true",
+        help="exit 1 when a node shown is not Synced, is behind, is offline or never reported",
+    )
     parser.add_argument("--format", choices=["table", "json"], default="table")
     parser.add_argument("--app", metavar="APP", help="only nodes running this app")
     parser.add_argument(
@@ -109,7 +114,14 @@ def run(args: argparse.Namespace) -> int:
         print()
     else:
         print_table(status, rows, args.app)
+    if args.exit_code and any(needs_a_look(row) for row in rows):
+        return EXIT_INVALID
     return EXIT_OK
+
+
+def needs_a_look(row: dict[str, Any]) -> bool:
+    """Not converged: not Synced, behind the head, offline, or never reported."""
+    return row.get("state") != "Synced" or bool(row.get("behind")) or row.get("online") is False
 
 
 def build_rows(
