@@ -18,8 +18,9 @@ import hashlib
 import hmac
 import json
 import logging
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 import urllib.request
 import uuid
@@ -44,38 +45,65 @@ def build(root: Path, nodes: int) -> None:
 
 
 class Arrivals:
-    """Counts documents of one revision arriving on the wildcard subscription."""
+    """A subscriber in its own process (as edges are): after the retained burst it
+    prints `ready`, reads a revision on stdin, then prints the wall-clock time of each
+    arriving document of that revision."""
 
-    def __init__(self, url: str, topic: str) -> None:
-        self.revision = b"\0"
-        self.count = 0
-        self.received = 0  # every message, the retained burst included
-        self.last = 0.0
-        self._lock = threading.Lock()
-        options = BrokerOptions.from_url(url)
-        self.client = make_client(options, f"bench-sub-{uuid.uuid4().hex[:6]}")
-        subscribed = threading.Event()
-        self.client.on_connect = lambda c, *_: c.subscribe(topic, 1)
-        self.client.on_subscribe = lambda *_: subscribed.set()
-        self.client.on_message = self._on_message
-        self.client.connect(options.host, options.port)
-        self.client.loop_start()
-        subscribed.wait(10)
+    def __init__(self, url: str, topic: str, retained: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.push_to_edge", "--subscriber", url, topic, str(retained)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        assert self.proc.stdout is not None and self.proc.stdin is not None
+        if self.proc.stdout.readline().strip() != "ready":
+            raise SystemExit("the subscriber did not start")
 
     def expect(self, revision: str) -> None:
-        with self._lock:
-            self.revision, self.count = revision.encode(), 0
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(revision + "\n")
+        self.proc.stdin.flush()
 
-    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        self.received += 1
-        if self.revision in msg.payload:
-            with self._lock:
-                self.count += 1
-                self.last = time.perf_counter()
+    def last_of(self, count: int) -> float:
+        """Wall-clock time at which the `count`-th document of the revision arrived."""
+        assert self.proc.stdout is not None
+        last = 0.0
+        for _ in range(count):
+            last = float(self.proc.stdout.readline())
+        return last
 
     def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+        self.proc.kill()
+        self.proc.wait(10)
+
+
+class _Tally:
+    received = 0
+    revision = b"\0"
+
+
+def subscriber(url: str, topic: str, retained: int) -> int:
+    """The `--subscriber` process behind `Arrivals`."""
+    options = BrokerOptions.from_url(url)
+    client = make_client(options, f"bench-sub-{uuid.uuid4().hex[:6]}")
+    tally = _Tally()
+
+    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        tally.received += 1
+        if tally.revision in msg.payload:
+            print(time.time(), flush=True)
+
+    client.on_connect = lambda c, *_: c.subscribe(topic, 1)
+    client.on_message = on_message
+    client.connect(options.host, options.port)
+    client.loop_start()
+    wait_until(lambda: tally.received >= retained, 300, interval=0.02)
+    print("ready", flush=True)
+    tally.revision = sys.stdin.readline().strip().encode()
+    sys.stdin.readline()  # until the parent kills us
+    return 0
 
 
 def webhook(port: int, branch: str) -> int:
@@ -94,7 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.push_to_edge", description=__doc__)
     parser.add_argument("--nodes", type=int, default=10_000)
     parser.add_argument("--changed-sites", type=int, default=10, help="site groups to change")
+    parser.add_argument(
+        "--subscriber", nargs=3, metavar=("URL", "TOPIC", "RETAINED"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
+    if args.subscriber:
+        return subscriber(args.subscriber[0], args.subscriber[1], int(args.subscriber[2]))
     # The reconciler's log line splits each reconcile into render and publish time.
     logging.basicConfig(level=logging.WARNING, format="  log: %(message)s")
     logging.getLogger("controller.reconciler").setLevel(logging.INFO)
@@ -139,9 +172,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{initial:.2f} s (baseline)"
                 )
                 prefix = controller.topics.prefix if controller.topics else "shoal"
-                arrivals = Arrivals(broker.url, f"{prefix}/nodes/+/desired")
-                # Let the retained burst (every node) arrive before the clock starts.
-                wait_until(lambda: arrivals.received >= args.nodes, 120, interval=0.05)
+                # Ready once the retained burst (every node) has arrived: the clock starts after.
+                arrivals = Arrivals(broker.url, f"{prefix}/nodes/+/desired", args.nodes)
 
                 for s in range(args.changed_sites):
                     group = work / "groups" / f"site-{s:03d}.yaml"
@@ -158,16 +190,15 @@ def main(argv: list[str] | None = None) -> int:
                 reconciles = controller.metrics.reconciles
                 published = controller.metrics.documents_published
 
-                t0 = time.perf_counter()
+                t0 = time.time()
                 git(work, "push", "--quiet", str(remote), "main")
-                t_push = time.perf_counter()
+                t_push = time.time()
                 webhook(controller.http.port if controller.http else 0, "main")
-                t_hook = time.perf_counter()
+                t_hook = time.time()
                 wait_until(lambda: controller.metrics.reconciles > reconciles, 120, interval=0.005)
-                t_reconciled = time.perf_counter()
+                t_reconciled = time.time()
                 expected = controller.metrics.documents_published - published
-                wait_until(lambda: arrivals.count >= expected, 120, interval=0.005)
-                t_last = arrivals.last
+                t_last = arrivals.last_of(expected)
                 arrivals.close()
             finally:
                 controller.stop()

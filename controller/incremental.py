@@ -18,6 +18,7 @@ checks the result equals a full render for each kind of change.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -29,6 +30,7 @@ from controller.loading import YAML_SUFFIXES, load_fleet
 from controller.model import Fleet, Group, Node
 from controller.problems import FleetError, Problem
 from controller.rendering import render_fleet
+from controller.selectors import Selector
 from shadow import DesiredApp
 
 RenderedApps = dict[str, dict[str, DesiredApp]]
@@ -62,19 +64,38 @@ def _in(folder: str, path: str) -> bool:
     return path.startswith(folder + "/") and path.endswith(YAML_SUFFIXES)
 
 
+def _app_of(path: str) -> str | None:
+    """`web` for any file under `apps/web/`; None for anything else."""
+    parts = path.split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == "apps" else None
+
+
+def _has_links(root: Path, paths: Iterable[str], app_dirs: Iterable[str]) -> bool:
+    real_root = root.resolve()
+    for rel in paths:
+        if (root / rel).is_symlink() or not (root / rel).resolve().is_relative_to(real_root):
+            return True
+    for rel in app_dirs:
+        for folder, dirs, files in os.walk(root / rel):
+            if any(Path(folder, name).is_symlink() for name in (*dirs, *files)):
+                return True
+    return False
+
+
 def render_changes(baseline: Baseline, root: Path, changed: Iterable[str]) -> Rendered | None:
     """The revision at `root` rendered from `baseline` plus `changed` files, or None when
     the change is not one this shortcut handles. Raises FleetError like `load_fleet`."""
     changed = sorted(set(changed))
-    if not all(_in("nodes", p) or _in("groups", p) for p in changed):
-        return None
-    real_root = root.resolve()
-    if any(
-        (root / p).is_symlink() or not (root / p).resolve().is_relative_to(real_root)
-        for p in changed
-    ):
+    entries = [p for p in changed if _in("nodes", p) or _in("groups", p)]
+    app_names = {name for p in changed if (name := _app_of(p)) is not None}
+    if len(entries) + sum(1 for p in changed if _app_of(p)) != len(changed):
+        return None  # fleet.yaml, or a file outside nodes/, groups/ and app folders
+    app_dirs = [f"apps/{name}" for name in sorted(app_names) if (root / "apps" / name).is_dir()]
+    if _has_links(root, changed, app_dirs):
         return None  # links: the full loader decides whether they are allowed
-    partial = _load_partial(root, [p for p in changed if (root / p).is_file()])
+    with tempfile.TemporaryDirectory(prefix="shoal-partial-") as tmp:
+        view = Path(tmp)
+        partial = _load_partial(root, view, [p for p in entries if (root / p).is_file()], app_dirs)
 
     old = baseline.fleet
     files = set(changed)
@@ -83,19 +104,23 @@ def render_changes(baseline: Baseline, root: Path, changed: Iterable[str]) -> Re
     groups = _splice(old.groups, partial.groups, files, "group", problems)
     if problems:
         raise FleetError(problems)
+    fleet_apps = {
+        name: replace(app, dir=root / app.dir.relative_to(old.root))
+        for name, app in old.apps.items()
+        if name not in app_names
+    }
+    fleet_apps |= {
+        name: replace(app, dir=root / app.dir.relative_to(view))
+        for name, app in partial.apps.items()
+    }
 
-    fleet = replace(
-        old,
-        root=root,
-        nodes=nodes,
-        groups=groups,
-        apps={
-            name: replace(app, dir=root / app.dir.relative_to(old.root))
-            for name, app in old.apps.items()
-        },
-    )
+    fleet = replace(old, root=root, nodes=nodes, groups=groups, apps=fleet_apps)
     affected = {n.name for n in old.nodes.values() if n.file in files} | set(partial.nodes)
-    affected |= _matched_by_changed_groups(old.groups, groups, nodes)
+    selectors = _changed_selectors(old.groups, groups)
+    selectors |= {
+        a.selector for a in (*partial.apps.values(), *old.apps.values()) if a.name in app_names
+    }
+    affected |= _matched(selectors, nodes)
     targets = sorted(name for name in affected if name in nodes)
 
     result = render_fleet(fleet, targets)
@@ -124,25 +149,29 @@ def _splice(
     return items
 
 
-def _load_partial(root: Path, files: list[str]) -> Fleet:
-    """`load_fleet` over fleet.yaml and only the given node and group files."""
-    with tempfile.TemporaryDirectory(prefix="shoal-partial-") as tmp:
-        view = Path(tmp)
-        shutil.copy2(root / "fleet.yaml", view / "fleet.yaml")
-        for rel in files:
-            (view / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(root / rel, view / rel)
-        return load_fleet(view)
+def _load_partial(root: Path, view: Path, files: list[str], app_dirs: list[str]) -> Fleet:
+    """`load_fleet` over a copy of fleet.yaml, the given files and the given app folders."""
+    shutil.copy2(root / "fleet.yaml", view / "fleet.yaml")
+    for rel in files:
+        (view / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / rel, view / rel)
+    for rel in app_dirs:
+        shutil.copytree(root / rel, view / rel)
+    return load_fleet(view)
 
 
-def _matched_by_changed_groups(
-    old: Mapping[str, Group], new: Mapping[str, Group], nodes: Mapping[str, Node]
-) -> set[str]:
-    selectors = set()
+def _changed_selectors(old: Mapping[str, Group], new: Mapping[str, Group]) -> set[Selector]:
+    """The old and new selectors of every group added, removed or changed."""
+    selectors: set[Selector] = set()
     for name in set(old) | set(new):
         before, after = old.get(name), new.get(name)
         if before != after:
             selectors |= {g.selector for g in (before, after) if g is not None}
+    return selectors
+
+
+def _matched(selectors: set[Selector], nodes: Mapping[str, Node]) -> set[str]:
+    """Nodes any of `selectors` matches."""
     if not selectors:
         return set()
     # Many nodes share one tag set: match each distinct set once.

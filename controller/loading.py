@@ -9,6 +9,7 @@ uniqueness. Nothing stops at the first mistake: `load_fleet` raises one
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -54,7 +55,9 @@ def format_path(path: Iterable[str | int]) -> str:
     """`vars.replicas`, `items[0].name` — how a path inside a document is written."""
     text = ""
     for part in path:
-        if isinstance(part, int):
+        if isinstance(part, bool):
+            text += f"[{json.dumps(part)}]"
+        elif isinstance(part, int):
             text += f"[{part}]"
         else:
             text += f".{part}" if text else str(part)
@@ -151,13 +154,12 @@ class _Loader:
             self.problem(rel, f"missing required key {_missing(error)!r}", where, line)
         elif kind == "type":
             expected = error.validator_value
-            self.problem(
-                rel,
-                f"must be {_article(expected)}, got {_json_type(error.instance)}"
-                f" ({_short(error.instance)})",
-                where,
-                line,
-            )
+            message = f"must be {_article(expected)}, got {_json_type(error.instance)}"
+            if error.instance is not None:
+                message += f" ({_short(error.instance)})"
+            if expected == "string" and isinstance(error.instance, bool | int | float):
+                message += "; quote it to keep it as text"
+            self.problem(rel, message + _boolean_key_hint(path), where, line)
         elif kind == "pattern":
             hint = error.schema.get("description", "") if isinstance(error.schema, dict) else ""
             self.problem(
@@ -349,6 +351,14 @@ def _article(expected: str | Sequence[str]) -> str:
     return " or ".join(names.get(e, e) for e in expected)
 
 
+def _boolean_key_hint(path: Sequence[Any]) -> str:
+    if any(isinstance(part, bool) for part in path):
+        return " (YAML reads an unquoted yes/no/on/off/true/false key as a boolean: quote it)"
+    return ""
+
+
 def _short(value: Any) -> str:
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."

@@ -194,7 +194,9 @@ class _Renderer:
             else:
                 inputs = base
                 if node.vars or compiled.uses_node_identity:
-                    inputs = (*base, self.own_inputs(compiled, node))
+                    own = self.own_inputs(compiled, node)
+                    if own != ((), None):  # node vars the app does not read change nothing
+                        inputs = (*base, own)
                 memo = self.by_inputs.get(inputs)
                 if memo is None:
                     outcome = self.by_inputs[inputs] = self.app_outcome(compiled, node, groups)

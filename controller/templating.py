@@ -91,6 +91,37 @@ class AppFolder:
 # --- compiling and rendering ----------------------------------------------------------
 
 
+MAX_REPEAT = 1_000_000  # characters or items `*` may produce
+MAX_POWER_BITS = 10_000  # size of an integer `**` may produce
+
+
+class FleetSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, plus limits on the two operators that can exhaust memory
+    in one expression (`'x' * 10**9`, `9 ** 9 ** 9`): a bad pull request must not stall
+    `shoal validate` in CI or the controller."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and _power_too_large(left, right):
+            raise SecurityError(f"{left} ** {right} is too large")
+        if operator == "*" and (_repeat_too_large(left, right) or _repeat_too_large(right, left)):
+            raise SecurityError("repeating a string or list to over a million items")
+        return super().call_binop(context, operator, left, right)
+
+
+def _power_too_large(base: Any, exponent: Any) -> bool:
+    if not (isinstance(base, int) and isinstance(exponent, int)) or exponent <= 0:
+        return False
+    return abs(base) > 1 and base.bit_length() * exponent > MAX_POWER_BITS
+
+
+def _repeat_too_large(sequence: Any, count: Any) -> bool:
+    if not (isinstance(sequence, str | list | tuple) and isinstance(count, int)):
+        return False
+    return len(sequence) * count > MAX_REPEAT
+
+
 def make_environment(
     folder: AppFolder, sources: Mapping[str, str]
 ) -> ImmutableSandboxedEnvironment:
@@ -105,7 +136,7 @@ def make_environment(
             return None
         return sources[name], f"{folder.rel}/templates/{name}", lambda: True
 
-    env = ImmutableSandboxedEnvironment(
+    env = FleetSandbox(
         undefined=jinja2.StrictUndefined,
         loader=jinja2.FunctionLoader(load),
         autoescape=False,

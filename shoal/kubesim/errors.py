@@ -59,6 +59,20 @@ def namespace_not_found(name: str) -> ApiError:
     )
 
 
+def namespace_terminating(kind: Kind, name: str, namespace: str) -> ApiError:
+    """403 for new content in a namespace being deleted."""
+    message = (
+        f"unable to create new content in namespace {namespace} because it is being terminated"
+    )
+    details = _details(kind, name)
+    details["causes"] = [
+        {"reason": "NamespaceTerminating", "message": message, "field": "metadata.namespace"}
+    ]
+    return ApiError(
+        403, "Forbidden", f'{kind.qualified_plural} "{name}" is forbidden: {message}', details
+    )
+
+
 def already_exists(kind: Kind, name: str) -> ApiError:
     return ApiError(
         409,

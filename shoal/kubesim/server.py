@@ -14,6 +14,7 @@ import base64
 import json
 import select
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -83,6 +84,12 @@ class ApiServer(ThreadingHTTPServer):
         self.address_text = f"{address[0]}:{self.server_address[1]}"
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up is normal (and so is our cutting it off in `stop`)."""
+        if isinstance(sys.exc_info()[1], ConnectionError | OSError):
+            return
+        super().handle_error(request, client_address)
 
     def opened(self, connection: socket.socket) -> None:
         with self._connections_lock:

@@ -93,6 +93,7 @@ class Store:
         self._changed = threading.Condition(self._lock)
         self._closed = False
         self._rolling: set[Key] = set()  # workloads whose rollout is not complete yet
+        self._terminating: dict[str, float] = {}  # namespace -> when it is gone (monotonic)
         namespace = catalog.namespace_kind()
         for name in SYSTEM_NAMESPACES:
             self.create(namespace, None, {"metadata": {"name": name}}, "kube-apiserver")
@@ -136,7 +137,7 @@ class Store:
     # --- reads ------------------------------------------------------------------------
 
     def get(self, kind: Kind, namespace: str | None, name: str) -> dict[str, Any]:
-        with self._lock:
+        with self._locked():
             key = self._key(kind, namespace, name)
             obj = self._objects.get(key)
             if obj is None:
@@ -153,7 +154,7 @@ class Store:
         """Matching objects sorted by namespace and name, and the list's resourceVersion."""
         labels_match = parse_label_selector(label_selector or "")
         fields_match = parse_field_selector(field_selector or "")
-        with self._lock:
+        with self._locked():
             items = []
             for key in sorted(self._objects):
                 group, plural, ns, _ = key
@@ -218,7 +219,7 @@ class Store:
 
         deadline = time.monotonic() + seconds
         idle_since = 0.0
-        with self._lock:
+        with self._locked():
             if since in (None, "", "0"):
                 self._settle_due()
                 initial = [
@@ -254,6 +255,7 @@ class Store:
             }
         while not self._closed:
             with self._lock:
+                self._finish_terminations()
                 self._settle_due()
                 batch = [event for event in self._events.after(cursor) if matches(event)]
                 cursor = self._revision
@@ -288,7 +290,7 @@ class Store:
     # --- writes -----------------------------------------------------------------------
 
     def create(self, kind: Kind, namespace: str | None, body: Any, manager: str) -> dict[str, Any]:
-        with self._lock:
+        with self._locked():
             obj = self._new_object(kind, namespace, body)
             key = self._key(kind, obj["metadata"].get("namespace"), obj["metadata"]["name"])
             if key in self._objects:
@@ -311,7 +313,7 @@ class Store:
         manager: str,
         subresource: str | None = None,
     ) -> dict[str, Any]:
-        with self._lock:
+        with self._locked():
             validation.check_body(kind, body, namespace, name)
             key = self._key(kind, namespace, name)
             old = self._existing(kind, key, name)
@@ -342,7 +344,7 @@ class Store:
         subresource: str | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Apply a PATCH; returns the object and whether it was created (apply only)."""
-        with self._lock:
+        with self._locked():
             if content_type == APPLY:
                 return self._apply(kind, namespace, name, body, manager, force, subresource)
             key = self._key(kind, namespace, name)
@@ -380,7 +382,7 @@ class Store:
         manager: str,
     ) -> dict[str, Any]:
         """A change by someone else (a person with kubectl edit, another controller)."""
-        with self._lock:
+        with self._locked():
             key = self._key(kind, namespace, name)
             old = self._existing(kind, key, name)
             new = clone(old)
@@ -389,15 +391,18 @@ class Store:
             return self._update(kind, key, old, new, owners, {(manager, "Update")}, admit=False)
 
     def delete(self, kind: Kind, namespace: str | None, name: str) -> dict[str, Any]:
-        """Remove an object now (no finalizers, no grace period); returns it as it was."""
-        with self._lock:
+        """Remove an object now (no finalizers, no grace period) and answer it as it was.
+
+        A namespace is different: it turns Terminating, refuses new content, and goes
+        away with everything in it `rollout_seconds` later.
+        """
+        with self._locked():
             key = self._key(kind, namespace, name)
             obj = self._existing(kind, key, name)
             if self._dry_run:
                 return clone(obj)
             if kind.kind == "Namespace":
-                for other in [k for k in self._objects if k[2] == name]:
-                    self._remove(other)
+                return self._terminate(key, obj)
             return self._remove(key)
 
     def delete_collection(
@@ -407,7 +412,7 @@ class Store:
         label_selector: str | None,
         field_selector: str | None,
     ) -> builtins.list[dict[str, Any]]:
-        with self._lock:
+        with self._locked():
             items, _ = self.list(kind, namespace, label_selector, field_selector)
             return [
                 self.delete(kind, obj["metadata"].get("namespace"), obj["metadata"]["name"])
@@ -502,6 +507,8 @@ class Store:
             ns = namespace or metadata.get("namespace") or "default"
             if ("", "namespaces", "", ns) not in self._objects:
                 raise errors.namespace_not_found(ns)
+            if ns in self._terminating:
+                raise errors.namespace_terminating(kind, metadata["name"], ns)
             metadata["namespace"] = ns
         else:
             metadata.pop("namespace", None)
@@ -675,6 +682,50 @@ class Store:
 
     def _key(self, kind: Kind, namespace: str | None, name: str) -> Key:
         return (kind.group, kind.plural, (namespace or "default") if kind.namespaced else "", name)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The store's lock, for a request: first, namespaces whose time is up go."""
+        with self._lock:
+            self._finish_terminations()
+            yield
+
+    def _terminate(self, key: Key, namespace: dict[str, Any]) -> dict[str, Any]:
+        name = key[3]
+        if name in self._terminating:
+            raise errors.conflict(
+                self.catalog.namespace_kind(),
+                name,
+                "The system is ensuring all content is removed from this namespace.  Upon "
+                "completion, this namespace will automatically be purged by the system.",
+            )
+        self._terminating[name] = time.monotonic() + self.rollout_seconds
+        metadata = {
+            **namespace["metadata"],
+            "deletionTimestamp": self._now(),
+            "resourceVersion": self._next_revision(),
+        }
+        terminating = {
+            **namespace,
+            "metadata": metadata,
+            "spec": {"finalizers": ["kubernetes"]},
+            "status": {"phase": "Terminating"},
+        }
+        self._objects[key] = terminating
+        self._record("MODIFIED", key, terminating)
+        answer = clone(terminating)
+        self._finish_terminations()
+        return answer
+
+    def _finish_terminations(self) -> None:
+        now = time.monotonic()
+        for name, deadline in list(self._terminating.items()):
+            if deadline > now:
+                continue
+            del self._terminating[name]
+            for key in [k for k in self._objects if k[2] == name]:
+                self._remove(key)
+            self._remove(("", "namespaces", "", name))
 
     def _remove(self, key: Key) -> dict[str, Any]:
         obj = clone(self._objects.pop(key))

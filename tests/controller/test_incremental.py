@@ -57,8 +57,64 @@ def add_and_remove_nodes(repo: FleetRepo) -> list[str]:
     return ["nodes/extra/n99.yaml", "nodes/n2.yaml"]
 
 
+def bump_app_and_add_one(repo: FleetRepo) -> list[str]:
+    repo.write_yaml(
+        "apps/web/app.yaml",
+        {
+            "name": "web",
+            "version": "2.0.0",
+            "selector": "site in (paris,nice)",
+            "namespace": "web",
+            "vars": {"greeting": "hello"},
+        },
+    )
+    repo.write_yaml(
+        "apps/api/app.yaml",
+        {"name": "api", "version": "1.0.0", "selector": "site=lyon", "namespace": "api"},
+    )
+    repo.write(
+        "apps/api/templates/svc.yaml.j2", "apiVersion: v1\nkind: Service\nmetadata: {name: api}\n"
+    )
+    return ["apps/web/app.yaml", "apps/api/app.yaml", "apps/api/templates/svc.yaml.j2"]
+
+
+def add_app_for_one_site(repo: FleetRepo) -> list[str]:
+    repo.write_yaml(
+        "apps/api/app.yaml",
+        {"name": "api", "version": "1.0.0", "selector": "site=lyon", "namespace": "api"},
+    )
+    repo.write(
+        "apps/api/templates/svc.yaml.j2", "apiVersion: v1\nkind: Service\nmetadata: {name: api}\n"
+    )
+    return ["apps/api/app.yaml", "apps/api/templates/svc.yaml.j2"]
+
+
+def edit_template(repo: FleetRepo) -> list[str]:
+    repo.write(
+        "apps/web/templates/config.yaml.j2",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata: {g: '{{ greeting }}!'}\n",
+    )
+    return ["apps/web/templates/config.yaml.j2"]
+
+
+def delete_app(repo: FleetRepo) -> list[str]:
+    shutil.rmtree(repo.work / "apps/web")
+    return ["apps/web/app.yaml", "apps/web/templates/config.yaml.j2"]
+
+
 @pytest.mark.parametrize(
-    "change", [edit_group, retarget_group, delete_group, edit_node, add_and_remove_nodes]
+    "change",
+    [
+        edit_group,
+        retarget_group,
+        delete_group,
+        edit_node,
+        add_and_remove_nodes,
+        bump_app_and_add_one,
+        add_app_for_one_site,
+        edit_template,
+        delete_app,
+    ],
 )
 def test_incremental_render_equals_full_render(
     tmp_path: Path, change: Callable[[FleetRepo], list[str]]
@@ -79,15 +135,18 @@ def test_incremental_render_equals_full_render(
 
     assert rendered is not None and not rendered.problems
     assert digests(rendered.apps) == full(after)
-    assert rendered.rendered_nodes < len(rendered.apps)  # it did not re-render everything
+    if change not in (edit_template, delete_app, bump_app_and_add_one):  # every node has web
+        assert rendered.rendered_nodes < len(rendered.apps)  # it did not re-render everything
 
 
-def test_changes_outside_nodes_and_groups_take_the_full_path(tmp_path: Path) -> None:
+def test_fleet_wide_changes_take_the_full_path(tmp_path: Path) -> None:
     repo = FleetRepo.create(tmp_path, NODES)
     fleet = load_fleet(repo.work)
     baseline = Baseline("old", fleet, render_fleet(fleet).apps)
-    assert render_changes(baseline, repo.work, ["apps/web/app.yaml"]) is None
     assert render_changes(baseline, repo.work, ["fleet.yaml"]) is None
+    assert render_changes(baseline, repo.work, ["nodes/n1.yaml", "README.md"]) is None
+    (repo.work / "nodes/link.yaml").symlink_to(repo.work / "nodes/n1.yaml")
+    assert render_changes(baseline, repo.work, ["nodes/link.yaml"]) is None
 
 
 def test_a_node_file_duplicating_an_unchanged_node_is_an_error(tmp_path: Path) -> None:

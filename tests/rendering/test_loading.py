@@ -52,7 +52,9 @@ def test_broken_yaml_names_file_and_line(repo: FleetRepo) -> None:
 def test_a_schema_violation_names_the_path_and_its_line(repo: FleetRepo) -> None:
     repo.write("nodes/bad.yaml", "name: bad\ntags:\n  site: paris\n  floor: 3\n")
     [problem] = problems(repo.root)
-    assert str(problem) == "nodes/bad.yaml:4: tags.floor: must be a string, got a number (3)"
+    assert str(problem) == (
+        "nodes/bad.yaml:4: tags.floor: must be a string, got a number (3); quote it to keep it as text"
+    )
 
 
 def test_an_unknown_key_is_an_error_listing_the_allowed_ones(repo: FleetRepo) -> None:
@@ -192,3 +194,12 @@ def test_symlinks_inside_the_repository_are_fine(repo: FleetRepo) -> None:
     (repo.root / "shared" / "lyon-1.yaml").write_text("name: lyon-1\ntags: {site: lyon}\n")
     (repo.root / "nodes" / "lyon-1.yaml").symlink_to(repo.root / "shared" / "lyon-1.yaml")
     assert sorted(load_fleet(repo.root).nodes) == ["lyon-1", "paris-1"]
+
+
+def test_yaml_booleans_where_text_is_expected_get_a_hint(repo: FleetRepo) -> None:
+    repo.write("nodes/b.yaml", "name: b\ntags: {on: yes}\n")
+    [problem] = problems(repo.root)
+    assert str(problem) == (
+        "nodes/b.yaml:2: tags[true]: must be a string, got a boolean (true); quote it to keep "
+        "it as text (YAML reads an unquoted yes/no/on/off/true/false key as a boolean: quote it)"
+    )

@@ -366,3 +366,27 @@ def test_a_broken_app_fails_only_the_nodes_that_run_it(repo: FleetRepo) -> None:
     # validating the whole fleet reports it even when no node runs the app
     repo.app("broken", {"a.yaml.j2": "{% if %}"}, selector="site=nowhere")
     assert [p.app for p in render_fleet(load_fleet(repo.root)).problems] == ["broken"]
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("'x' * 10 ** 9", "repeating a string or list to over a million items"),
+        ("[1, 2] * 999999", "repeating a string or list to over a million items"),
+        ("9 ** 99999", "9 ** 99999 is too large"),
+    ],
+)
+def test_memory_bombs_are_refused(repo: FleetRepo, expression: str, message: str) -> None:
+    repo.app("web", {"a.yaml.j2": f"a: {{{{ {expression} }}}}\n"}, selector="site=lyon")
+    problem = only_problem(load_fleet(repo.root))
+    assert problem.message == f"not allowed in the template sandbox: {message}"
+
+
+def test_ordinary_arithmetic_still_works(repo: FleetRepo) -> None:
+    template = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: m}\n"
+        "data: {a: '{{ 2 ** 10 }}', b: '{{ \"ab\" * 3 }}', c: '{{ 3 * 4 }}'}\n"
+    )
+    repo.app("web", {"a.yaml.j2": template})
+    [configmap] = render_node(load_fleet(repo.root), "lyon-1")["web"].resources
+    assert configmap["data"] == {"a": "1024", "b": "ababab", "c": "12"}
