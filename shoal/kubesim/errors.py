@@ -96,19 +96,26 @@ STALE = (
 )
 
 
-def apply_conflict(kind: Kind, name: str, conflicts: list[tuple[str, str]]) -> ApiError:
-    """409 for server-side apply: fields another manager owns, and `force` was not set."""
-    lines = [f'conflict with "{manager}": {path}' for manager, path in conflicts]
-    if len(lines) == 1:
-        message = f"Apply failed with 1 conflict: {lines[0]}"
+def apply_conflict(conflicts: list[tuple[str, str]]) -> ApiError:
+    """409 for server-side apply: fields another manager owns, and `force` was not set.
+
+    `conflicts` are (manager as the message names it, field path such as
+    `.spec.replicas`); the wording follows the real server's, grouped by manager.
+    """
+    if len(conflicts) == 1:
+        manager, path = conflicts[0]
+        message = f"Apply failed with 1 conflict: conflict with {manager}: {path}"
     else:
-        message = f"Apply failed with {len(lines)} conflicts: " + "\n".join(lines)
-    details = _details(kind, name)
-    details["causes"] = [
-        {"reason": "FieldManagerConflict", "message": f'conflict with "{manager}"', "field": path}
+        lines = []
+        for manager in sorted({m for m, _ in conflicts}):
+            lines.append(f"conflicts with {manager}:")
+            lines += [f"- {path}" for m, path in conflicts if m == manager]
+        message = f"Apply failed with {len(conflicts)} conflicts: " + "\n".join(lines)
+    causes = [
+        {"reason": "FieldManagerConflict", "message": f"conflict with {manager}", "field": path}
         for manager, path in conflicts
     ]
-    return ApiError(409, "Conflict", message, details)
+    return ApiError(409, "Conflict", message, {"causes": causes})
 
 
 def invalid(kind: Kind, name: str, causes: list[tuple[str, str, str]]) -> ApiError:

@@ -1,11 +1,13 @@
 """Field ownership for server-side apply, kept in `metadata.managedFields`.
 
 A simplified model of the real structured-merge-diff:
-- a *field* is a path to a leaf: maps are walked into, every other value (scalars
-  and whole lists) is one leaf. Lists are atomic, where the real server merges
-  associative lists (containers, ports, env) item by item by their key.
+- a *field* is a path to a leaf: maps are walked into, and so are the items of
+  the associative lists the real schema keys by name (containers, initContainers,
+  env, volumes, imagePullSecrets; volumeMounts by mountPath), one path segment
+  `k:{"name":"web"}` per item; every other value (scalars, other lists — ports,
+  args, tolerations…) is one leaf.
 - each manager owns a set of fields per operation ("Apply" or "Update"), written
-  into `managedFields[].fieldsV1` in the real `f:<name>` notation.
+  into `managedFields[].fieldsV1` in the real `f:<name>` / `k:{...}` notation.
 - an apply by manager M: fields M applied before and no longer applies are removed
   from the object unless another manager owns them; fields it applies whose value
   differs from the live one and that another manager owns are conflicts (409)
@@ -18,6 +20,7 @@ A simplified model of the real structured-merge-diff:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,15 +43,70 @@ _SYSTEM_METADATA = {
 }
 
 
+# Lists the real schema merges item by item (x-kubernetes-list-type: map), by key.
+ASSOCIATIVE_LISTS = {
+    "containers": "name",
+    "initContainers": "name",
+    "ephemeralContainers": "name",
+    "env": "name",
+    "volumes": "name",
+    "volumeMounts": "mountPath",
+    "imagePullSecrets": "name",
+}
+
+
+def _item_key(field: str, items: Any) -> str | None:
+    """The key an associative list is merged by, or None to treat it as one value."""
+    key = ASSOCIATIVE_LISTS.get(field)
+    if key is None or not isinstance(items, list) or not items:
+        return None
+    if not all(isinstance(i, dict) and isinstance(i.get(key), str) for i in items):
+        return None
+    if len({i[key] for i in items}) != len(items):
+        return None  # duplicate keys: the real server refuses these; keep them whole
+    return key
+
+
+def _segment(key: str, item: dict[str, Any]) -> str:
+    return "k:" + json.dumps({key: item[key]}, separators=(",", ":"))
+
+
+def _find(items: list[Any], segment: str) -> int | None:
+    wanted = json.loads(segment[2:])
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and all(item.get(k) == v for k, v in wanted.items()):
+            return index
+    return None
+
+
+def path_text(path: Path) -> str:
+    """`.spec.template.spec.containers[name="web"].image`, as conflict messages print it."""
+    text = ""
+    for part in path:
+        if part.startswith("k:"):
+            text += (
+                "["
+                + ",".join(f"{k}={json.dumps(v)}" for k, v in json.loads(part[2:]).items())
+                + "]"
+            )
+        else:
+            text += "." + part
+    return text
+
+
 def leaves(obj: dict[str, Any]) -> dict[Path, Any]:
     """The owned-able leaves of an object: everything but apiVersion/kind/status and
     the server's own metadata, flattened to path → value."""
     out: dict[Path, Any] = {}
 
     def walk(node: Any, prefix: Path) -> None:
+        key = _item_key(prefix[-1], node) if prefix else None
         if isinstance(node, dict) and node:
-            for key, value in node.items():
-                walk(value, (*prefix, key))
+            for name, value in node.items():
+                walk(value, (*prefix, name))
+        elif key is not None:
+            for item in node:
+                walk(item, (*prefix, _segment(key, item)))
         else:
             out[prefix] = node
 
@@ -69,37 +127,58 @@ def _overlaps(a: Path, b: Path) -> bool:
     return a[:shorter] == b[:shorter]
 
 
+def _step(node: Any, part: str) -> tuple[bool, Any]:
+    if part.startswith("k:") and isinstance(node, list):
+        index = _find(node, part)
+        return (False, None) if index is None else (True, index)
+    if isinstance(node, dict) and part in node:
+        return True, part
+    return False, None
+
+
 def lookup(obj: Any, path: Path) -> tuple[bool, Any]:
     node = obj
-    for key in path:
-        if not isinstance(node, dict) or key not in node:
+    for part in path:
+        found, where = _step(node, part)
+        if not found:
             return False, None
-        node = node[key]
+        node = node[where]
     return True, node
 
 
 def _remove(obj: dict[str, Any], path: Path) -> None:
-    """Delete the field at `path` and any maps its removal leaves empty."""
-    trail: list[tuple[dict[str, Any], str]] = []
+    """Delete the field at `path`, and the maps, list items and lists its removal
+    leaves empty."""
+    trail: list[tuple[Any, Any]] = []
     node: Any = obj
-    for key in path:
-        if not isinstance(node, dict) or key not in node:
+    for part in path:
+        found, where = _step(node, part)
+        if not found:
             return
-        trail.append((node, key))
-        node = node[key]
-    for index, (parent, key) in enumerate(reversed(trail)):
-        if index == 0 or parent[key] == {}:
-            del parent[key]
+        trail.append((node, where))
+        node = node[where]
+    for index, (parent, where) in enumerate(reversed(trail)):
+        if index == 0 or parent[where] in ({}, []):
+            del parent[where]
         else:
             break
 
 
 def _deep_merge(live: dict[str, Any], config: dict[str, Any]) -> None:
-    for key, value in config.items():
-        if isinstance(value, dict) and value and isinstance(live.get(key), dict):
-            _deep_merge(live[key], value)
+    for name, value in config.items():
+        current = live.get(name)
+        key = _item_key(name, value)
+        if isinstance(value, dict) and value and isinstance(current, dict):
+            _deep_merge(current, value)
+        elif key is not None and isinstance(current, list) and _item_key(name, current) == key:
+            for item in value:
+                index = _find(current, _segment(key, item))
+                if index is None:
+                    current.append(clone(item))
+                else:
+                    _deep_merge(current[index], item)
         else:
-            live[key] = clone(value)
+            live[name] = clone(value)
 
 
 # --- managedFields <-> owned paths ------------------------------------------------
@@ -109,17 +188,21 @@ def _to_fields_v1(paths: set[Path]) -> dict[str, Any]:
     tree: dict[str, Any] = {}
     for path in sorted(paths):
         node = tree
-        for key in path:
-            node = node.setdefault(f"f:{key}", {})
+        for part in path:
+            if part.startswith("k:"):
+                node = node.setdefault(part, {".": {}})  # "." : the item itself
+            else:
+                node = node.setdefault(f"f:{part}", {})
     return tree
 
 
 def _from_fields_v1(tree: dict[str, Any], prefix: Path = ()) -> Iterator[Path]:
-    children = [k for k in tree if k.startswith("f:")]
+    children = [k for k in tree if k.startswith(("f:", "k:"))]
     if not children and prefix:
         yield prefix
-    for key in children:
-        yield from _from_fields_v1(tree[key], (*prefix, key[2:]))
+    for child in children:
+        part = child if child.startswith("k:") else child[2:]
+        yield from _from_fields_v1(tree[child], (*prefix, part))
 
 
 Owners = dict[tuple[str, str], set[Path]]  # (manager, operation) -> fields
@@ -164,6 +247,19 @@ def write_owners(
 # --- the two kinds of write ---------------------------------------------------------
 
 
+def _describe(live: dict[str, Any] | None, who: tuple[str, str]) -> str:
+    """A manager as the real conflict message names it: `"shoal"` for an applier,
+    `"kubectl-edit" using apps/v1 at 2026-01-01T00:00:00Z` for an updater."""
+    manager, operation = who
+    if operation != "Update":
+        return f'"{manager}"'
+    for entry in (live or {}).get("metadata", {}).get("managedFields") or []:
+        if (entry.get("manager"), entry.get("operation")) == who:
+            text = f'"{manager}" using {entry.get("apiVersion", "")}'
+            return f"{text} at {entry['time']}" if entry.get("time") else text
+    return f'"{manager}"'
+
+
 def apply_configuration(
     live: dict[str, Any] | None, config: dict[str, Any], manager: str, force: bool
 ) -> tuple[dict[str, Any], Owners, list[tuple[str, str]]]:
@@ -189,7 +285,7 @@ def apply_configuration(
                 continue
             clashing = [p for p in paths if _overlaps(p, path)]
             if clashing:
-                conflicts.append((other[0], ".".join(path)))
+                conflicts.append((_describe(live, other), path_text(path)))
                 if force:
                     paths.difference_update(clashing)
     if conflicts and not force:

@@ -170,6 +170,8 @@ class Handler(BaseHTTPRequestHandler):
         route = self._route(parts)
         if route is None:
             raise errors.path_not_found(path)
+        if method == "DELETE" and raw:
+            query = {**self._delete_options(raw), **query}
         if method != "GET" and query.get("dryRun"):
             if query["dryRun"] != "All":
                 raise errors.bad_request(
@@ -344,6 +346,19 @@ class Handler(BaseHTTPRequestHandler):
         }
 
     # --- wire -------------------------------------------------------------------------
+
+    def _delete_options(self, raw: bytes) -> dict[str, str]:
+        """DeleteOptions sent as a body (the typed client's `body=V1DeleteOptions(...)`),
+        as the query parameters they stand for."""
+        options = self._json(raw)
+        if not isinstance(options, dict):
+            return {}
+        found = {}
+        if options.get("propagationPolicy"):
+            found["propagationPolicy"] = str(options["propagationPolicy"])
+        if options.get("dryRun"):
+            found["dryRun"] = "All" if "All" in options["dryRun"] else str(options["dryRun"])
+        return found
 
     def _agent(self) -> str:
         """The manager name the real server derives from the User-Agent."""

@@ -475,7 +475,7 @@ class Store:
             raise errors.conflict(kind, name, errors.STALE)
         merged, owners, conflicts = ownership.apply_configuration(old, config, manager, force)
         if conflicts and not force:
-            raise errors.apply_conflict(kind, name, conflicts)
+            raise errors.apply_conflict(conflicts)
         new = self._keep_status(old, merged, subresource)
         return self._update(kind, key, old, new, owners, {(manager, "Apply")}), False
 

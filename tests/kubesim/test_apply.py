@@ -88,8 +88,11 @@ def test_another_managers_field_is_a_conflict_unless_forced(sim: KubeSim, dyn, d
         dyn.server_side_apply(deployments, body=deployment(replicas=2), field_manager="shoal")
     status = json.loads(caught.value.body)
     assert status["reason"] == "Conflict"
-    assert 'conflict with "kubectl-edit"' in status["message"]
-    assert "spec.replicas" in status["message"]
+    assert status["message"].startswith(
+        'Apply failed with 1 conflict: conflict with "kubectl-edit" using apps/v1 at '
+    )
+    assert status["message"].endswith(": .spec.replicas")
+    assert status["details"]["causes"][0]["field"] == ".spec.replicas"
     forced = dyn.server_side_apply(
         deployments, body=deployment(replicas=2), field_manager="shoal", force_conflicts=True
     )
@@ -116,3 +119,63 @@ def test_apply_a_cluster_scoped_kind(sim: KubeSim, dyn) -> None:
     dyn.server_side_apply(roles, body=body, field_manager="shoal")
     stored = sim.get("rbac.authorization.k8s.io/v1", "ClusterRole", "reader")
     assert stored is not None and "namespace" not in stored["metadata"]
+
+
+def test_containers_merge_by_name_between_managers(sim: KubeSim, dyn, deployments) -> None:
+    dyn.server_side_apply(deployments, body=deployment(), field_manager="shoal")
+    # Another applier adds an env var to the same container, and a sidecar.
+    extra = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "web"},
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "web", "env": [{"name": "MODE", "value": "debug"}]},
+                        {"name": "sidecar", "image": "envoy:1"},
+                    ]
+                }
+            }
+        },
+    }
+    dyn.server_side_apply(deployments, body=extra, field_manager="injector")
+    # shoal's own manifest, re-applied with a new image, keeps what the other one owns.
+    again = dyn.server_side_apply(
+        deployments, body=deployment(image="nginx:1.28"), field_manager="shoal"
+    )
+    containers = {c["name"]: c for c in again.to_dict()["spec"]["template"]["spec"]["containers"]}
+    assert set(containers) == {"web", "sidecar"}
+    assert containers["web"]["image"] == "nginx:1.28"
+    assert containers["web"]["env"] == [{"name": "MODE", "value": "debug"}]
+    fields = {m["manager"]: m["fieldsV1"] for m in again.to_dict()["metadata"]["managedFields"]}
+    web = fields["shoal"]["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"web"}']
+    assert set(web) == {".", "f:name", "f:image"}
+
+
+def test_a_conflict_inside_a_container_names_the_container(sim: KubeSim, dyn, deployments) -> None:
+    dyn.server_side_apply(deployments, body=deployment(), field_manager="shoal")
+
+    def set_image(d: dict) -> None:
+        d["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:hotfix"
+
+    sim.modify("apps/v1", "Deployment", "web", "web", set_image)
+    with pytest.raises(dynamic.exceptions.ConflictError) as caught:
+        dyn.server_side_apply(deployments, body=deployment(), field_manager="shoal")
+    status = json.loads(caught.value.body)
+    assert status["details"]["causes"] == [
+        {
+            "reason": "FieldManagerConflict",
+            "message": status["details"]["causes"][0]["message"],
+            "field": '.spec.template.spec.containers[name="web"].image',
+        }
+    ]
+
+
+def test_a_container_dropped_from_the_manifest_is_removed(dyn, deployments) -> None:
+    body = deployment()
+    body["spec"]["template"]["spec"]["containers"].append({"name": "old", "image": "busybox"})
+    dyn.server_side_apply(deployments, body=body, field_manager="shoal")
+    again = dyn.server_side_apply(deployments, body=deployment(), field_manager="shoal")
+    names = [c.name for c in again.spec.template.spec.containers]
+    assert names == ["web"]

@@ -328,3 +328,14 @@ def test_undeclared_fields_fail_an_apply_and_are_dropped_from_a_create(
     dyn.create(resource, body=body)
     stored = sim.get("v1", "ConfigMap", "settings", "web")
     assert stored is not None and "spec" not in stored and stored["data"] == {"a": "1"}
+
+
+def test_delete_options_in_the_body(sim: KubeSim, apps: client.AppsV1Api) -> None:
+    apps.create_namespaced_deployment("web", deployment())
+    options = client.V1DeleteOptions(dry_run=["All"])
+    apps.delete_namespaced_deployment("web", "web", body=options)
+    assert sim.get("apps/v1", "Deployment", "web", "web") is not None, "a dry run"
+    options = client.V1DeleteOptions(propagation_policy="Foreground")
+    answer = apps.delete_namespaced_deployment("web", "web", body=options)
+    assert answer["kind"] == "Deployment" and answer["metadata"]["deletionTimestamp"]
+    assert sim.get("apps/v1", "Deployment", "web", "web") is None
