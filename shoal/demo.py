@@ -309,6 +309,7 @@ def _run(demo: Demo, args: argparse.Namespace) -> int:
         shutil.rmtree(demo.run_dir)  # a fresh simulated fleet every run
     demo.logs.mkdir(parents=True)
 
+    branch = git(demo.fleet, "rev-parse", "--abbrev-ref", "HEAD").strip()
     broker = demo.start_broker(args.port)
     demo.say(f"Started an embedded MQTT broker on {broker}")
     demo.watch_reports(broker, prefix)
@@ -318,7 +319,7 @@ def _run(demo: Demo, args: argparse.Namespace) -> int:
         "--repo",
         str(demo.fleet),
         "--branch",
-        "main",
+        branch,
         "--broker",
         broker,
         "--work-dir",
@@ -328,7 +329,7 @@ def _run(demo: Demo, args: argparse.Namespace) -> int:
         "--status-interval",
         str(args.status_interval),
     )
-    demo.say(f"Started shoal controller following {demo.fleet} (branch main)")
+    demo.say(f"Started shoal controller following {demo.fleet} (branch {branch})")
     demo.start_edges(nodes, broker, prefix)
     demo.say(
         f"Started {len(nodes)} edge agents ({', '.join(nodes)}).\n"
