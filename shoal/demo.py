@@ -310,6 +310,8 @@ def _run(demo: Demo, args: argparse.Namespace) -> int:
     demo.logs.mkdir(parents=True)
 
     branch = git(demo.fleet, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    if branch in ("HEAD", "shoal-status"):  # detached, or someone is looking at the status
+        branch = "main"
     broker = demo.start_broker(args.port)
     demo.say(f"Started an embedded MQTT broker on {broker}")
     demo.watch_reports(broker, prefix)
