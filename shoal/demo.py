@@ -339,12 +339,12 @@ def _run(demo: Demo, args: argparse.Namespace) -> int:
         "in this process.\nNothing really runs; the objects, rollouts and readiness are "
         "simulated.\n"
     )
-    head = git(demo.fleet, "rev-parse", "HEAD").strip()
+    head = git(demo.fleet, "rev-parse", branch).strip()
     wait_synced(demo, nodes, head, deadline)
     wait_recorded(demo, nodes, head, deadline)
     demo.synced = True
     demo.say("")
-    print_status(demo.fleet)
+    print_status(demo.fleet, branch)
     if args.exit_when_synced:
         return EXIT_OK
     print_next_steps(demo)
@@ -412,13 +412,13 @@ def wait_recorded(demo: Demo, nodes: list[str], head: str, deadline: float) -> N
         demo.stopping.wait(0.3)
 
 
-def print_status(fleet: Path) -> None:
+def print_status(fleet: Path, branch: str) -> None:
     """`shoal status` on the demo's fleet repository, with that command's defaults."""
     from controller.commands import status
 
     parser = argparse.ArgumentParser(prog="shoal")
     status.add_parser(parser.add_subparsers())
-    status.run(parser.parse_args(["status", str(fleet)]))
+    status.run(parser.parse_args(["status", str(fleet), "--ref", branch]))
     sys.stdout.flush()
 
 
