@@ -79,6 +79,16 @@ def _resource(kind: Kind) -> dict[str, Any]:
 
 
 def _subresource(kind: Kind, sub: str) -> dict[str, Any]:
+    if sub == "scale":
+        return {
+            "name": f"{kind.plural}/scale",
+            "singularName": "",
+            "namespaced": kind.namespaced,
+            "group": "autoscaling",
+            "version": "v1",
+            "kind": "Scale",
+            "verbs": ["get", "patch", "update"],
+        }
     return {
         "name": f"{kind.plural}/{sub}",
         "singularName": "",

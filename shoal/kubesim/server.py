@@ -24,15 +24,18 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from shoal.kubesim import discovery, errors
+from shoal.kubesim import discovery, errors, tables
 from shoal.kubesim.catalog import Catalog, Kind
 from shoal.kubesim.errors import ApiError
-from shoal.kubesim.store import APPLY, DEFAULT_MANAGER, Store
+from shoal.kubesim.patches import json_patch, merge_patch
+from shoal.kubesim.store import APPLY, DEFAULT_MANAGER, JSON_PATCH, MERGE, STRATEGIC, Store
 
 # Deleting these answers the object (they pass through a terminating state on a real
 # server); every other kind answers a Status of Success.
 _DELETE_RETURNS_OBJECT = {"Pod", "Namespace"}
 
+
+PATCH_TYPES = (APPLY, MERGE, STRATEGIC, JSON_PATCH)
 
 # How long a watch without timeoutSeconds lasts (the real server picks 30-60 minutes).
 WATCH_SECONDS = 1800.0
@@ -242,8 +245,13 @@ class Handler(BaseHTTPRequestHandler):
         if route.name is None:
             return self._collection(method, route, query, raw)
         manager = query.get("fieldManager") or None
+        if route.subresource == "scale":
+            return self._scale(method, route, raw, manager or self._agent())
         if method == "GET":
-            return 200, store.get(kind, route.namespace, route.name)
+            obj = store.get(kind, route.namespace, route.name)
+            if route.subresource is None and self._wants_table():
+                return 200, tables.table(kind.kind, [obj], obj["metadata"]["resourceVersion"])
+            return 200, obj
         if method == "PUT":
             body = self._json(raw)
             return 200, store.replace(
@@ -251,6 +259,8 @@ class Handler(BaseHTTPRequestHandler):
             )
         if method == "PATCH":
             content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+            if content_type not in PATCH_TYPES:
+                raise errors.unsupported_media_type(content_type)
             body = self._yaml(raw) if content_type == APPLY else self._json(raw)
             force = query.get("force", "").lower() == "true"
             if content_type != APPLY and manager is None:
@@ -274,6 +284,25 @@ class Handler(BaseHTTPRequestHandler):
             return 200, self._success(kind, obj)
         raise errors.method_not_allowed(method)
 
+    def _scale(self, method: str, route: Route, raw: bytes, manager: str) -> tuple[int, Any]:
+        store, kind, name = self.server.store, route.kind, route.name or ""
+        if method == "GET":
+            return 200, store.scale(kind, route.namespace, name)
+        if method == "PUT":
+            body = self._json(raw)
+            return 200, store.rescale(kind, route.namespace, name, lambda _: body, manager)
+        if method == "PATCH":
+            content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+            if content_type not in PATCH_TYPES:
+                raise errors.unsupported_media_type(content_type)
+            body = self._yaml(raw) if content_type == APPLY else self._json(raw)
+            if content_type == JSON_PATCH:
+                change = lambda scale: json_patch(scale, body)  # noqa: E731
+            else:  # merge, strategic and apply all come down to setting spec.replicas here
+                change = lambda scale: merge_patch(scale, body)  # noqa: E731
+            return 200, store.rescale(kind, route.namespace, name, change, manager)
+        raise errors.method_not_allowed(method)
+
     def _collection(
         self, method: str, route: Route, query: dict[str, str], raw: bytes
     ) -> tuple[int, Any]:
@@ -286,13 +315,18 @@ class Handler(BaseHTTPRequestHandler):
                     query.get("labelSelector"),
                     query.get("fieldSelector"),
                     query.get("resourceVersion"),
-                    float(query.get("timeoutSeconds") or WATCH_SECONDS),
+                    self._seconds(query.get("timeoutSeconds")),
                     query.get("sendInitialEvents", "").lower() == "true",
                 )
             items, revision = store.list(
                 kind, route.namespace, query.get("labelSelector"), query.get("fieldSelector")
             )
-            return 200, self._list(kind, items, revision, query)
+            listing = self._list(kind, items, revision, query)
+            if self._wants_table():
+                rendered = tables.table(kind.kind, listing["items"], revision)
+                rendered["metadata"] = listing["metadata"]
+                return 200, rendered
+            return 200, listing
         if method == "POST":
             body = self._json(raw)
             manager = query.get("fieldManager") or self._agent()
@@ -346,6 +380,16 @@ class Handler(BaseHTTPRequestHandler):
         }
 
     # --- wire -------------------------------------------------------------------------
+
+    def _wants_table(self) -> bool:
+        return tables.wants_table(self.headers.get("Accept") or "")
+
+    def _seconds(self, text: str | None) -> float:
+        if not text:
+            return WATCH_SECONDS
+        if not text.isdigit():
+            raise errors.bad_request(f'invalid timeoutSeconds "{text}"')
+        return float(text)
 
     def _delete_options(self, raw: bytes) -> dict[str, str]:
         """DeleteOptions sent as a body (the typed client's `body=V1DeleteOptions(...)`),

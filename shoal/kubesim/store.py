@@ -75,6 +75,25 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return untimed[0] == untimed[1]
 
 
+def _scale_of(obj: dict[str, Any]) -> dict[str, Any]:
+    metadata = obj["metadata"]
+    labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            k: metadata[k]
+            for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+            if k in metadata
+        },
+        "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 1)},
+        "status": {
+            "replicas": (obj.get("status") or {}).get("replicas", 0),
+            "selector": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+        },
+    }
+
+
 class Store:
     """Objects and the rules for changing them. Thread-safe."""
 
@@ -317,7 +336,7 @@ class Store:
             validation.check_body(kind, body, namespace, name)
             key = self._key(kind, namespace, name)
             old = self._existing(kind, key, name)
-            wanted = body.get("metadata", {}).get("resourceVersion")
+            wanted = (body.get("metadata") or {}).get("resourceVersion")
             if wanted and wanted != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(kind, name, errors.STALE)
             new = clone(body)
@@ -390,6 +409,44 @@ class Store:
             owners = ownership.record_update(old, new, manager)
             return self._update(kind, key, old, new, owners, {(manager, "Update")}, admit=False)
 
+    def scale(self, kind: Kind, namespace: str | None, name: str) -> dict[str, Any]:
+        """The object's `scale` subresource, an autoscaling/v1 Scale."""
+        with self._locked():
+            obj = self._existing(kind, self._key(kind, namespace, name), name)
+            return _scale_of(obj)
+
+    def rescale(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        name: str,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+        manager: str,
+    ) -> dict[str, Any]:
+        """Write through `scale`: `change` turns the current Scale into the wanted one;
+        only its spec.replicas is taken."""
+        with self._locked():
+            key = self._key(kind, namespace, name)
+            old = self._existing(kind, key, name)
+            wanted = change(_scale_of(old))
+            replicas = (wanted.get("spec") or {}).get("replicas")
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                raise errors.invalid(
+                    kind,
+                    name,
+                    [
+                        (
+                            "spec.replicas",
+                            "FieldValueInvalid",
+                            f"Invalid value: {replicas!r}: must be greater than or equal to 0",
+                        )
+                    ],
+                )
+            new = clone(old)
+            new.setdefault("spec", {})["replicas"] = replicas
+            owners = ownership.record_update(old, new, manager)
+            return _scale_of(self._update(kind, key, old, new, owners, {(manager, "Update")}))
+
     def delete(self, kind: Kind, namespace: str | None, name: str) -> dict[str, Any]:
         """Remove an object now (no finalizers, no grace period) and answer it as it was.
 
@@ -432,29 +489,14 @@ class Store:
         subresource: str | None,
     ) -> tuple[dict[str, Any], bool]:
         if not manager:
-            raise errors.ApiError(
-                422,
-                "Invalid",
-                'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
-                {
-                    "group": "meta.k8s.io",
-                    "kind": "PatchOptions",
-                    "causes": [
-                        {
-                            "reason": "FieldValueRequired",
-                            "message": "Required value: is required for apply patch",
-                            "field": "fieldManager",
-                        }
-                    ],
-                },
-            )
+            raise errors.field_manager_required()
         if not isinstance(config, dict):
             raise errors.bad_request(
                 "error decoding YAML: the apply configuration is not an object"
             )
         validation.check_body(kind, config, namespace, name, apply=True)
         validation.check_apply_types(kind, namespace if kind.namespaced else None, name, config)
-        if config.get("metadata", {}).get("managedFields"):
+        if (config.get("metadata") or {}).get("managedFields"):
             raise errors.bad_request("metadata.managedFields must be nil")
         config = clone(config)
         config["apiVersion"], config["kind"] = kind.api_version, kind.kind
@@ -470,7 +512,7 @@ class Store:
             ownership.write_owners(obj, owners, kind.api_version, self._now(), set())
             return self._insert(kind, key, obj), True
         old = self._settle(key, old)
-        wanted = config.get("metadata", {}).get("resourceVersion")
+        wanted = (config.get("metadata") or {}).get("resourceVersion")
         if wanted and wanted != old["metadata"]["resourceVersion"]:
             raise errors.conflict(kind, name, errors.STALE)
         merged, owners, conflicts = ownership.apply_configuration(old, config, manager, force)
@@ -487,7 +529,9 @@ class Store:
         obj.setdefault("apiVersion", kind.api_version)
         obj.setdefault("kind", kind.kind)
         validation.check_body(kind, obj, namespace, None)
-        metadata = obj.setdefault("metadata", {})
+        if not isinstance(obj.get("metadata"), dict):
+            obj["metadata"] = {}
+        metadata = obj["metadata"]
         if not metadata.get("name"):
             if metadata.get("generateName"):
                 metadata["name"] = metadata["generateName"] + secrets.token_hex(3)[:5]
@@ -551,7 +595,9 @@ class Store:
         touched: set[tuple[str, str]],
         admit: bool = True,
     ) -> dict[str, Any]:
-        metadata = new.setdefault("metadata", {})
+        if not isinstance(new.get("metadata"), dict):
+            new["metadata"] = {}
+        metadata = new["metadata"]
         for field in ("name", "namespace", "uid", "creationTimestamp", "generation"):
             if field in old["metadata"]:
                 metadata[field] = old["metadata"][field]

@@ -9,6 +9,7 @@ from kubernetes import client, dynamic
 from kubernetes.client.exceptions import ApiException
 
 from shoal.kubesim import KubeSim
+from shoal.kubesim.store import APPLY
 from tests.kubesim.conftest import config_map, deployment
 
 
@@ -339,3 +340,26 @@ def test_delete_options_in_the_body(sim: KubeSim, apps: client.AppsV1Api) -> Non
     answer = apps.delete_namespaced_deployment("web", "web", body=options)
     assert answer["kind"] == "Deployment" and answer["metadata"]["deletionTimestamp"]
     assert sim.get("apps/v1", "Deployment", "web", "web") is None
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "content_type", "code"),
+    [
+        ("POST", "/api/v1/namespaces/web/configmaps", [1, 2], "application/json", 400),
+        ("PATCH", "/api/v1/namespaces/web/configmaps/x", "<a/>", "text/plain", 415),
+        ("PATCH", "/api/v1/namespaces/web/configmaps/x?fieldManager=m", "a: [1", APPLY, 400),
+        ("GET", "/api/v1/namespaces/web/configmaps?labelSelector=a%3D%3D%3D", None, None, 400),
+        ("GET", "/api/v1/namespaces/web/configmaps?continue=zzz", None, None, 400),
+        ("GET", "/api/v1/namespaces/web/configmaps?watch=1&timeoutSeconds=x", None, None, 400),
+        ("GET", "/apis/apps/v1/deployments/web", None, None, 404),
+        ("GET", "/apis/example.com/v1/widgets", None, None, 404),
+        ("POST", "/version", {}, "application/json", 405),
+    ],
+)
+def test_odd_requests_answer_a_status_never_a_500(
+    api: client.ApiClient, method: str, path: str, body: object, content_type: str | None, code: int
+) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = api.call_api(*api.param_serialize(method, path, header_params=headers, body=body))
+    status = json.loads(response.read())
+    assert (response.status, status["kind"], status["code"]) == (code, "Status", code)

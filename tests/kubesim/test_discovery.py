@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from kubernetes import client, dynamic
 
@@ -58,3 +60,13 @@ def test_unknown_group_and_openapi_are_not_found(api: client.ApiClient) -> None:
     for path in ("/apis/example.com/v1", "/openapi/v2", "/apis/nope"):
         response = api.call_api(*api.param_serialize("GET", path))
         assert response.status == 404, path
+
+
+def test_kubectl_get_tables(api: client.ApiClient, sim: KubeSim) -> None:
+    client.CoreV1Api(api).create_namespace({"metadata": {"name": "web"}})
+    accept = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"}
+    response = api.call_api(*api.param_serialize("GET", "/api/v1/namespaces", header_params=accept))
+    table = json.loads(response.read())
+    assert table["kind"] == "Table"
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Status", "Age"]
+    assert ["web", "Active"] in [row["cells"][:2] for row in table["rows"]]

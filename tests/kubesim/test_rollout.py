@@ -163,3 +163,15 @@ def test_a_rollout_that_finished_unseen_stays_finished_after_a_metadata_apply(
         applied = dyn.server_side_apply(deployments, body=labelled, field_manager="shoal")
         assert applied.status.readyReplicas == 2
         assert rolled_out(client.AppsV1Api(api).read_namespaced_deployment("web", "web"))
+
+
+def test_scale_subresource_reads_and_sets_replicas(apps: client.AppsV1Api, web) -> None:
+    apps.create_namespaced_deployment("web", deployment(replicas=2))
+    scale = apps.read_namespaced_deployment_scale("web", "web")
+    assert (scale.spec.replicas, scale.status.selector) == (2, "app=web")
+    scaled = apps.patch_namespaced_deployment_scale("web", "web", {"spec": {"replicas": 4}})
+    assert scaled.spec.replicas == 4
+    d = apps.read_namespaced_deployment("web", "web")
+    assert (d.spec.replicas, d.metadata.generation) == (4, 2)
+    wait_until(lambda: rolled_out(apps.read_namespaced_deployment("web", "web")))
+    assert apps.read_namespaced_deployment_scale("web", "web").status.replicas == 4
