@@ -13,10 +13,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m shoal.kubesim", description="Serve a Kubernetes API stand-in over HTTP."
     )
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--kubeconfig", type=Path, help="write a kubeconfig for it here")
-    parser.add_argument("--rollout-seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--rollout-seconds",
+        type=float,
+        default=2.0,
+        help="how long a workload rolls out, and a deleted namespace terminates (default 2)",
+    )
     parser.add_argument("--version", default="v1.30.0", help="the Kubernetes version it reports")
     args = parser.parse_args(argv)
     sim = KubeSim(args.host, args.port, args.rollout_seconds, args.version).start()
