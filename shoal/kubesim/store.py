@@ -654,9 +654,16 @@ class Store:
             return obj
         started, started_wall = self._spec_changed[key]
         held = (key[2], key[3]) in self._held
-        ready = not held and time.monotonic() - started >= self.rollout_seconds
-        when = started_wall + timedelta(seconds=self.rollout_seconds) if ready else started_wall
-        status = rollout.status_for(obj, ready, _timestamp(when))
+        elapsed = time.monotonic() - started
+        ready = not held and elapsed >= self.rollout_seconds
+        deadline = rollout.progress_deadline(obj)
+        stalled = not ready and deadline is not None and elapsed >= deadline
+        when = started_wall
+        if ready:
+            when += timedelta(seconds=self.rollout_seconds)
+        elif stalled and deadline is not None:
+            when += timedelta(seconds=deadline)
+        status = rollout.status_for(obj, ready, _timestamp(when), stalled)
         if ready:
             self._rolling.discard(key)
         if status is None or obj.get("status") == status:
