@@ -460,6 +460,8 @@ class Store:
                 return clone(obj)
             if kind.kind == "Namespace":
                 return self._terminate(key, obj)
+            if obj["metadata"].get("finalizers"):
+                return self._mark_deleted(key, obj)
             return self._remove(key)
 
     def delete_collection(
@@ -598,7 +600,15 @@ class Store:
         if not isinstance(new.get("metadata"), dict):
             new["metadata"] = {}
         metadata = new["metadata"]
-        for field in ("name", "namespace", "uid", "creationTimestamp", "generation"):
+        for field in (
+            "name",
+            "namespace",
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ):
             if field in old["metadata"]:
                 metadata[field] = old["metadata"][field]
             else:
@@ -625,6 +635,8 @@ class Store:
         metadata["resourceVersion"] = self._next_revision()
         self._objects[key] = new
         self._record("MODIFIED", key, new)
+        if metadata.get("deletionTimestamp") and not metadata.get("finalizers"):
+            self._remove(key)  # its last finalizer is gone: the deletion completes
         return clone(new)
 
     def _admit(self, kind: Kind, obj: dict[str, Any]) -> None:
@@ -769,6 +781,21 @@ class Store:
         answer = clone(terminating)
         self._finish_terminations()
         return answer
+
+    def _mark_deleted(self, key: Key, obj: dict[str, Any]) -> dict[str, Any]:
+        """Deleting an object with finalizers only marks it; it goes when they are removed."""
+        if obj["metadata"].get("deletionTimestamp"):
+            return clone(obj)
+        metadata = {
+            **obj["metadata"],
+            "deletionTimestamp": self._now(),
+            "deletionGracePeriodSeconds": 0,
+            "resourceVersion": self._next_revision(),
+        }
+        marked = {**obj, "metadata": metadata}
+        self._objects[key] = marked
+        self._record("MODIFIED", key, marked)
+        return clone(marked)
 
     def _finish_terminations(self) -> None:
         now = time.monotonic()
