@@ -2,14 +2,15 @@
 
     python -m bench.publish [--nodes 10000] [--inflight 20]
 
-Starts a Mosquitto broker (tests.support.mosquitto), builds one Desired document per
-node (~3 KB each, apps shared between nodes as memoized renders are), then times:
+Starts a Mosquitto broker (tests.support; saving every 30 min, as in production),
+builds one Desired document per node (~2.5 KB each, apps shared between nodes as
+memoized renders are), then times:
 
 - baseline: a plain paho loop publishing the same payloads, retained QoS 1, to the same
   broker, until the last PUBACK;
 - shoal: `Reconciler`-style publishing through `controller.publisher.Publisher` —
-  issue generations in the ledger (written to disk), encode each document with
-  `DesiredDocument.to_json()`, publish, wait until every PUBACK is in and the ledger
+  issue generations in the ledger (written to disk), encode each document
+  (`controller.payloads`, byte-identical to `DesiredDocument.to_json()`), publish, wait until every PUBACK is in and the ledger
   is saved.
 
 Prints both times and the ratio (target: at most 2x).
@@ -27,7 +28,7 @@ from pathlib import Path
 from controller.ledger import Ledger
 from controller.publisher import DEFAULT_INFLIGHT, Publisher
 from shadow import DesiredApp, DesiredDocument, Topics, now_ms
-from tests.support.mosquitto import Mosquitto
+from tests.support.controller import SlowSaveMosquitto
 from transport import BrokerOptions, make_client
 
 
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="best of N for each side")
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory() as tmp, Mosquitto(Path(tmp) / "mosquitto") as broker:
+    with tempfile.TemporaryDirectory() as tmp, SlowSaveMosquitto(Path(tmp) / "mosquitto") as broker:
         options = BrokerOptions.from_url(broker.url)
         documents = make_documents(args.nodes, "0" * 40)
         topics = Topics("bench")

@@ -1,6 +1,7 @@
 """A fleet of simulated edges: from `git push` to every node Synced, and to the status commit.
 
     python -m bench.status_fleet [--nodes 1000] [--connections 4] [--status-interval 1]
+    python -m bench.status_fleet --nodes 10000 --commit-only
 
 Sets up a Mosquitto broker (tests.support.mosquitto), a fleet repository of `--nodes`
 nodes with one app (a bare remote plus a working clone), `shoal controller` as a real
@@ -298,11 +299,15 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--status-interval", type=float, default=1.0)
+    parser.add_argument(
+        "--commit-only", action="store_true", help="only time the status commit (no broker)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="shoal-bench-") as tmp:
         root = Path(tmp)
         measure_status_commit(args, root)
-        measure_end_to_end(args, root)
+        if not args.commit_only:
+            measure_end_to_end(args, root)
     return 0
 
 

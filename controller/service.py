@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_BAD_COMMIT, EXIT_UNAVAILABLE = 0, 1, 2
 RETRY_SECONDS = 2.0  # after a git or broker failure, sooner than the poll interval
+STOP_GRACE_SECONDS = 5.0  # on stop, wait this long for unacknowledged documents
 
 
 class Component(Protocol):
@@ -153,6 +154,9 @@ class Controller:
         self._internal.clear()
         if self.http is not None:
             self.http.stop()
+        if self.publisher.connected and self.publisher.unconfirmed:
+            # Give in-flight documents a moment; the ledger resends the rest on the next start.
+            self.publisher.wait_confirmed(STOP_GRACE_SECONDS)
         self.publisher.stop()
         if self.embedded is not None:
             self.embedded.stop()

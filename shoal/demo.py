@@ -309,6 +309,9 @@ def _run(demo: Demo, args: argparse.Namespace) -> int:
         shutil.rmtree(demo.run_dir)  # a fresh simulated fleet every run
     demo.logs.mkdir(parents=True)
 
+    branch = git(demo.fleet, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    if branch in ("HEAD", "shoal-status"):  # detached, or someone is looking at the status
+        branch = "main"
     broker = demo.start_broker(args.port)
     demo.say(f"Started an embedded MQTT broker on {broker}")
     demo.watch_reports(broker, prefix)
@@ -318,7 +321,7 @@ def _run(demo: Demo, args: argparse.Namespace) -> int:
         "--repo",
         str(demo.fleet),
         "--branch",
-        "main",
+        branch,
         "--broker",
         broker,
         "--work-dir",
@@ -328,7 +331,7 @@ def _run(demo: Demo, args: argparse.Namespace) -> int:
         "--status-interval",
         str(args.status_interval),
     )
-    demo.say(f"Started shoal controller following {demo.fleet} (branch main)")
+    demo.say(f"Started shoal controller following {demo.fleet} (branch {branch})")
     demo.start_edges(nodes, broker, prefix)
     demo.say(
         f"Started {len(nodes)} edge agents ({', '.join(nodes)}).\n"
@@ -336,12 +339,12 @@ def _run(demo: Demo, args: argparse.Namespace) -> int:
         "in this process.\nNothing really runs; the objects, rollouts and readiness are "
         "simulated.\n"
     )
-    head = git(demo.fleet, "rev-parse", "HEAD").strip()
+    head = git(demo.fleet, "rev-parse", branch).strip()
     wait_synced(demo, nodes, head, deadline)
     wait_recorded(demo, nodes, head, deadline)
     demo.synced = True
     demo.say("")
-    print_status(demo.fleet)
+    print_status(demo.fleet, branch)
     if args.exit_when_synced:
         return EXIT_OK
     print_next_steps(demo)
@@ -409,13 +412,13 @@ def wait_recorded(demo: Demo, nodes: list[str], head: str, deadline: float) -> N
         demo.stopping.wait(0.3)
 
 
-def print_status(fleet: Path) -> None:
+def print_status(fleet: Path, branch: str) -> None:
     """`shoal status` on the demo's fleet repository, with that command's defaults."""
     from controller.commands import status
 
     parser = argparse.ArgumentParser(prog="shoal")
     status.add_parser(parser.add_subparsers())
-    status.run(parser.parse_args(["status", str(fleet)]))
+    status.run(parser.parse_args(["status", str(fleet), "--ref", branch]))
     sys.stdout.flush()
 
 

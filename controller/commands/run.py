@@ -128,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
     from controller.service import EXIT_UNAVAILABLE, Controller, ControllerSettings
     from transport.embedded import EmbeddedBrokerError
 
+    if args.interval <= 0:
+        log.error("--interval must be a positive number of seconds, got %s", args.interval)
+        return EXIT_UNAVAILABLE
     try:
         broker = BrokerOptions.from_args(args) if args.broker else None
         http = parse_address(args.http) if args.http else None

@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import subprocess
+import os
 import sys
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the real imports stay inside run(): `shoal --help` must stay fast
+    from controller.status.expected import ExpectedFleet
+    from controller.status.reading import FleetStatus
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="first fetch the status branch from --remote (git fetch)",
     )
+    parser.add_argument(
+        "--exit-code",
+        action="store_true",
+        help="exit 1 when a node shown is not Synced, is behind, is offline or never reported",
+    )
     parser.add_argument("--format", choices=["table", "json"], default="table")
     parser.add_argument("--app", metavar="APP", help="only nodes running this app")
     parser.add_argument(
@@ -66,6 +73,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from controller.status.expected import expected_fleet
     from controller.status.reading import StatusReadError, fetch_status, read_status
 
     try:
@@ -75,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     except StatusReadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
-    view, problem = fleet_view(args.repo, status.head)
+    view, problem = expected_fleet(args.repo, status.head)
     if view is None:
         log.debug("no fleet view at %s: %s", args.ref, problem)
     tags = view.tags if view else None
@@ -106,48 +114,18 @@ def run(args: argparse.Namespace) -> int:
         print()
     else:
         print_table(status, rows, args.app)
+    if args.exit_code and any(needs_a_look(row) for row in rows):
+        return EXIT_INVALID
     return EXIT_OK
 
 
-@dataclass
-class FleetView:
-    """The fleet at the compared revision: node tags, and the digest each node should observe."""
-
-    tags: dict[str, dict[str, str]]
-    digests: dict[str, str]
-
-
-def fleet_view(repo: Path, head: str | None) -> tuple[FleetView | None, str]:
-    """Load and render the fleet at `head` (None and why when it cannot be)."""
-    if head is None:
-        return None, "the repository has no such revision"
-    from controller.loading import load_fleet
-    from controller.problems import FleetError
-    from controller.rendering import render_fleet
-    from shadow import node_digest
-
-    with tempfile.TemporaryDirectory(prefix="shoal-status-") as tmp:
-        archive = subprocess.run(
-            ["git", "-C", str(repo), "archive", head], capture_output=True, check=False
-        )
-        if archive.returncode != 0:
-            return None, archive.stderr.decode(errors="replace").strip()
-        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
-        if not (Path(tmp) / "fleet.yaml").exists():
-            return None, f"no fleet.yaml at {head[:7]}"
-        try:
-            fleet = load_fleet(Path(tmp))
-        except FleetError as exc:
-            return None, f"the fleet at {head[:7]} does not load:\n{exc}"
-        render = render_fleet(fleet)
-    broken = {p.node for p in render.problems}
-    digests = {n: node_digest(apps) for n, apps in render.apps.items() if n not in broken}
-    tags = {name: dict(node.tags) for name, node in fleet.nodes.items()}
-    return FleetView(tags, digests), ""
+def needs_a_look(row: dict[str, Any]) -> bool:
+    """Not converged: not Synced, behind the head, offline, or never reported."""
+    return row.get("state") != "Synced" or bool(row.get("behind")) or row.get("online") is False
 
 
 def build_rows(
-    status: Any, names: set[str], view: FleetView | None, app: str | None
+    status: FleetStatus, names: set[str], view: ExpectedFleet | None, app: str | None
 ) -> list[dict[str, Any]]:
     """One row per node; `behind` is 0 when the node runs what the head renders for it,
     else how many commits its observed revision is behind (None: not in this clone)."""
@@ -239,6 +217,16 @@ def _messages(row: dict[str, Any]) -> list[str]:
     return lines
 
 
+_STATE_COLORS = {"Failed": "31", "Degraded": "31", "Progressing": "33", "NoReport": "2"}
+
+
+def _painter(out: Any) -> Any:
+    """ANSI colours on a terminal (unless NO_COLOR is set); plain text otherwise."""
+    if not (hasattr(out, "isatty") and out.isatty()) or os.environ.get("NO_COLOR"):
+        return lambda text, color: text
+    return lambda text, color: f"\033[{color}m{text}\033[0m"
+
+
 def print_table(status: Any, rows: list[dict[str, Any]], app: str | None) -> None:
     out = sys.stdout
     head = status.head[:7] if status.head else "unknown"
@@ -254,9 +242,18 @@ def print_table(status: Any, rows: list[dict[str, Any]], app: str | None) -> Non
             (row["node"], str(row.get("state")), flag, _revision_cell(row), _apps_cell(row))
         )
     widths = [max(len(r[i]) for r in table) for i in range(4)]
+    paint = _painter(out)
     for i, cells in enumerate(table):
-        text = "  ".join(c.ljust(w) for c, w in zip(cells[:4], widths, strict=True))
-        out.write(f"{text}  {cells[4]}".rstrip() + "\n")
+        padded = [c.ljust(w) for c, w in zip(cells[:4], widths, strict=True)]
+        if i:  # what needs a look stands out: not Synced, offline, behind the head
+            row = rows[i - 1]
+            if row.get("state") != "Synced":
+                padded[1] = paint(padded[1], _STATE_COLORS.get(str(row.get("state")), "33"))
+            if row.get("online") is False:
+                padded[2] = paint(padded[2], "31")
+            if row.get("behind"):
+                padded[3] = paint(padded[3], "33")
+        out.write(f"{'  '.join(padded)}  {cells[4]}".rstrip() + "\n")
         if i:
             for line in _messages(rows[i - 1]):
                 out.write(f"    {line}\n")

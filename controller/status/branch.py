@@ -27,6 +27,7 @@ from typing import Any
 
 from controller.source import local_path
 from controller.status.book import NODES_DIR, parse_entry
+from shadow import is_valid_node_name
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,7 @@ class StatusBranch:
             pos = header_end + 2 + size
             node = name[len(NODES_DIR) + 1 : -len(".yaml")]
             entry = parse_entry(body.decode("utf-8", errors="replace"))
-            if entry is None or entry["node"] != node:
+            if entry is None or entry["node"] != node or not is_valid_node_name(node):
                 log.warning("status branch: %s is not a node status file", name)
                 continue
             entries[node] = entry

@@ -112,6 +112,13 @@ class StatusWriter:
     def wait_subscribed(self, timeout: float = 10.0) -> bool:
         return self.subscribed.wait(timeout)
 
+    @property
+    def settled(self) -> bool:
+        """Everything received is committed and pushed."""
+        with self._lock:
+            pending = bool(self.book.pending)
+        return not pending and not self._push_due
+
     # --- MQTT side -------------------------------------------------------------------
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:

@@ -197,3 +197,35 @@ def test_broker_restart_mid_run_loses_nothing(tmp_path: Path, mosquitto: Mosquit
             assert doc["revision"] == sha
             assert doc["apps"]["web"]["resources"][0]["data"]["greeting"] == "while down"
             assert doc["generation"] == generations[node].generation
+
+
+def test_documents_unconfirmed_at_stop_are_resent_with_their_generation(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    repo = FleetRepo.create(tmp_path, NODES)
+    work = tmp_path / "work"
+    with running_controller(repo.remote, mosquitto.url, work) as controller:
+        wait_for_revision(controller, repo.head())
+        mosquitto.stop()
+        repo.write_yaml("groups/all.yaml", {"selector": "", "vars": {"greeting": "later"}})
+        sha = repo.commit_and_push("change while the broker is down")
+        controller.trigger("test")
+        wait_until(lambda: controller.last_revision == sha, 20)
+        issued = controller.reconciler.ledger("shoal").snapshot()
+        assert controller.publisher.unconfirmed == 3  # the controller stops with them pending
+
+    mosquitto.start()
+    with (
+        Recorder(mosquitto.url, ALL) as recorder,
+        running_controller(repo.remote, mosquitto.url, work) as controller,
+    ):
+        wait_for_revision(controller, sha)
+        wait_until(
+            lambda: (
+                len(recorder.latest) == 3
+                and all(desired(p)["revision"] == sha for p in recorder.latest.values())
+            )
+        )
+        for node in NODES:
+            doc = desired(recorder.latest[topic(node)])
+            assert doc["generation"] == issued[node].generation  # same content, same generation

@@ -37,3 +37,22 @@ def test_demo_converges_reports_and_stops_cleanly(tmp_path: Path) -> None:
     for log in edges:
         assert "stopped" in log.read_text(), log.name
     assert "stopping" in (logs / "controller.log").read_text()
+
+
+def test_demo_that_times_out_says_so_and_stops_everything(tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "shoal", "demo", "--dir", str(demo)),
+            *("--exit-when-synced", "--port", str(free_port()), "--timeout", "0.5"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "error: the fleet is not Synced in time" in done.stderr
+    assert f"logs: {demo.resolve() / 'run' / 'logs'}" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "stopped the controller, 6 edge agents and the broker" in done.stdout

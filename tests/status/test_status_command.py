@@ -94,6 +94,14 @@ def test_table_shows_state_lag_offline_messages_and_app_counts(
     assert "; 1 behind " in out and "; 1 offline" in out
 
 
+def test_exit_code_says_whether_every_node_shown_has_converged(
+    fleet: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert status(capsys, str(fleet), "--exit-code")[0] == 1  # a Failed, a behind, an offline
+    assert status(capsys, str(fleet), "--exit-code", "--app", "inference")[0] == 0
+    assert status(capsys, str(fleet), "--app", "web")[0] == 0  # without --exit-code: 0
+
+
 def test_json_filtered_by_app(fleet: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out = status(capsys, str(fleet), "--format", "json", "--app", "inference")
     assert code == 0, out

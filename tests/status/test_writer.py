@@ -88,7 +88,7 @@ def test_a_burst_is_one_commit_and_heartbeats_make_none(
     writer = make_writer(interval=1.0)
     send(mosquitto, *(report(f"edge-{i:02}", revision=REV1) for i in range(30)))
     wait_until(lambda: subjects(remote), 15)
-    wait_until(lambda: not writer.book.pending and not writer._push_due, 15)
+    wait_until(lambda: writer.settled, 15)
     assert subjects(remote) == ["30 synced to 1111111"]
     later = "2026-11-25T09:00:00Z"
     send(mosquitto, *(report(f"edge-{i:02}", revision=REV1, time=later) for i in range(30)))
@@ -135,7 +135,7 @@ def test_an_unreachable_remote_keeps_commits_until_it_comes_back(
     away = tmp_path / "away.git"
     remote.rename(away)
     send(mosquitto, report("edge-01", revision=REV2))
-    wait_until(lambda: writer.book.pending == frozenset() and writer._push_due, 15)
+    wait_until(lambda: not writer.book.pending and not writer.settled, 15)
     away.rename(remote)
     wait_until(lambda: len(subjects(remote)) == 2, 20)
     assert node_file(remote, "edge-01")["observed"]["revision"] == REV2
@@ -147,7 +147,7 @@ def test_a_restart_loses_no_report_and_recommits_nothing(
     first = make_writer(interval=0.2)
     send(mosquitto, *(report(n, revision=REV1) for n in ("edge-01", "edge-02", "edge-03")))
     wait_until(lambda: subjects(remote), 15)
-    wait_until(lambda: not first.book.pending and not first._push_due, 15)
+    wait_until(lambda: first.settled, 15)
     first.stop()
     # While no writer runs, one edge moves on and another only heartbeats.
     send(

@@ -1,0 +1,55 @@
+"""What the fleet at one revision expects of each node: its tags and the digest it
+should observe.
+
+`shoal status` uses it to filter by `--selector` and to tell a node that is really
+behind from one whose older revision still renders the same (the controller only
+re-publishes a node when its render changes). The revision is read with
+`git archive`, so a clone's working tree is never touched.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from controller.loading import load_fleet
+from controller.problems import FleetError
+from controller.rendering import render_fleet
+from shadow import node_digest
+
+
+@dataclass
+class ExpectedFleet:
+    """The fleet at the compared revision: node tags, and the digest each node should observe."""
+
+    tags: dict[str, dict[str, str]]
+    digests: dict[str, str]
+
+
+def expected_fleet(repo: Path, head: str | None) -> tuple[ExpectedFleet | None, str]:
+    """Load and render the fleet at `head` (None and why when it cannot be)."""
+    if head is None:
+        return None, "the repository has no such revision"
+    with tempfile.TemporaryDirectory(prefix="shoal-status-") as tmp:
+        archive = subprocess.run(
+            ["git", "-C", str(repo), "archive", head], capture_output=True, check=False
+        )
+        if archive.returncode != 0:
+            return None, archive.stderr.decode(errors="replace").strip()
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(tmp, filter="data")
+        if not (Path(tmp) / "fleet.yaml").exists():
+            return None, f"no fleet.yaml at {head[:7]}"
+        try:
+            fleet = load_fleet(Path(tmp))
+        except FleetError as exc:
+            return None, f"the fleet at {head[:7]} does not load:\n{exc}"
+        render = render_fleet(fleet)
+    broken = {p.node for p in render.problems}
+    digests = {n: node_digest(apps) for n, apps in render.apps.items() if n not in broken}
+    tags = {name: dict(node.tags) for name, node in fleet.nodes.items()}
+    return ExpectedFleet(tags, digests), ""
