@@ -4,6 +4,7 @@ memo, and every render error as one located Problem."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -390,3 +391,40 @@ def test_ordinary_arithmetic_still_works(repo: FleetRepo) -> None:
     repo.app("web", {"a.yaml.j2": template})
     [configmap] = render_node(load_fleet(repo.root), "lyon-1")["web"].resources
     assert configmap["data"] == {"a": "1024", "b": "ababab", "c": "12"}
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "{{ missing | to_json }}",
+        "{{ missing | to_yaml }}",
+        "{{ missing | hash }}",
+        "{{ missing | b64encode }}",
+        "{{ {'a': [missing]} | to_json }}",
+        "{{ {'a': missing} | to_yaml }}",
+        "{{ [missing] | hash }}",
+        "{{ missing | combine({}) }}",
+        "{{ {} | combine(missing) }}",
+    ],
+)
+def test_an_undefined_value_through_a_filter_is_an_undefined_variable(
+    repo: FleetRepo, expression: str
+) -> None:
+    repo.app("web", {"a.yaml.j2": "# a comment\n" + expression}, selector="site=lyon")
+    problem = only_problem(load_fleet(repo.root))
+    assert str(problem) == (
+        "apps/web/templates/a.yaml.j2:2: undefined variable 'missing' (node lyon-1, app web)"
+    )
+
+
+def test_the_shipped_template_on_a_node_without_a_model_tag(tmp_path: Path) -> None:
+    root = tmp_path / "fleet"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "fleet-repo-template", root)
+    (root / "nodes" / "lyon-new-01.yaml").write_text("name: lyon-new-01\ntags: {site: lyon}\n")
+    problems = render_fleet(load_fleet(root), ["lyon-new-01"]).problems
+    collector = [p for p in problems if p.app == "sensor-collector"]
+    assert [(p.file, p.line) for p in collector] == [
+        ("apps/sensor-collector/templates/daemonset.yaml.j2", 32)
+    ]
+    assert "Error" not in collector[0].message
+    assert collector[0].message.startswith("undefined")
