@@ -3,7 +3,9 @@
 `to_yaml`, `to_json`, `b64encode`, `b64decode`, `combine` (deep merge by default, like
 Ansible's `combine(recursive=True)`), `hash` (sha256 hex by default). Each is a plain
 function, documented in docs/fleet-repository.md; a `ValueError` they raise becomes a
-render problem naming the template line.
+render problem naming the template line. An undefined value given to a filter, even
+nested in a list or dict, fails as Jinja's own `UndefinedError` (naming the variable)
+instead of reaching `json` or `yaml`, whose errors would only speak of Python types.
 """
 
 from __future__ import annotations
@@ -15,12 +17,27 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import jinja2
 import yaml
+
+
+def _defined(value: Any) -> Any:
+    """`value`, after failing with the template's undefined error if any part is undefined."""
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _defined(key)
+            _defined(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _defined(item)
+    return value
 
 
 def to_yaml(value: Any, indent: int = 2) -> str:
     text = yaml.dump(
-        value,
+        _defined(value),
         Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
         default_flow_style=False,
         sort_keys=False,
@@ -33,7 +50,7 @@ def to_yaml(value: Any, indent: int = 2) -> str:
 
 
 def to_json(value: Any, indent: int | None = None, sort_keys: bool = False) -> str:
-    return json.dumps(value, indent=indent, sort_keys=sort_keys, ensure_ascii=False)
+    return json.dumps(_defined(value), indent=indent, sort_keys=sort_keys, ensure_ascii=False)
 
 
 def b64encode(value: Any, encoding: str = "utf-8") -> str:
@@ -58,6 +75,7 @@ def combine(*dicts: Any, recursive: bool = True, list_merge: str = "replace") ->
         raise ValueError("combine: list_merge must be replace, append or prepend")
     result: dict[str, Any] = {}
     for item in dicts:
+        _defined(item)
         if not isinstance(item, Mapping):
             raise ValueError(f"combine: expected dicts, got {type(item).__name__}")
         result = _merge(result, item, recursive, list_merge)
@@ -84,6 +102,7 @@ def hash_filter(value: Any, algorithm: str = "sha256") -> str:
     if algorithm not in hashlib.algorithms_guaranteed:
         known = ", ".join(sorted(hashlib.algorithms_guaranteed))
         raise ValueError(f"hash: unknown algorithm {algorithm!r} (known: {known})")
+    _defined(value)
     if isinstance(value, bytes):
         data = value
     elif isinstance(value, str):

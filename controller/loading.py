@@ -5,13 +5,17 @@ pipeline for each revision. Every YAML file is parsed (keeping lines) and checke
 against its JSON Schema in `schemas/`; selectors are parsed; names are checked for
 uniqueness. Nothing stops at the first mistake: `load_fleet` raises one
 `FleetError` carrying every problem of the repository, each naming file, path and line.
+
+`load_fleet` is all or nothing: the controller must never publish from a partially
+valid repository. `load_usable` (for `shoal validate`, through `checking`) returns
+what could be loaded beside the problems, so the valid parts can still be rendered.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,7 @@ from jsonschema import ValidationError
 
 import schemas
 from controller.model import DEFAULT_TOPIC_PREFIX, App, Fleet, Group, Node
-from controller.problems import FleetError, Problem
+from controller.problems import FleetError, Problem, sort_key
 from controller.selectors import Selector, SelectorError, parse_selector
 from controller.templating import TEMPLATE_SUFFIX
 from controller.yamlreader import YamlDocument, YamlSyntaxError, read_yaml
@@ -29,25 +33,53 @@ YAML_SUFFIXES = (".yaml", ".yml")
 
 def load_fleet(root: Path) -> Fleet:
     """Read and validate the repository at `root`; raises FleetError listing every problem."""
+    usable = load_usable(root)
+    if usable.problems:
+        raise FleetError(usable.problems)
+    return usable.fleet
+
+
+@dataclass(frozen=True)
+class UsableFleet:
+    """What `load_usable` could read of a repository, beside every problem found."""
+
+    fleet: Fleet  # the valid nodes, groups and apps only
+    problems: list[Problem]
+    # fleet.yaml and every group file are valid: each node gets all its variables.
+    variables_complete: bool
+    # Apps whose app.yaml is unusable, as stand-ins (empty selector, no version,
+    # namespace or vars) for checking their templates only: never render them.
+    unloaded_apps: tuple[App, ...] = ()
+
+
+def load_usable(root: Path) -> UsableFleet:
+    """Read the repository at `root`, skipping (and reporting) the files that are unusable."""
     root = Path(root)
     if not root.is_dir():
-        raise FleetError([Problem(str(root), "not a directory: expected a fleet repository")])
+        problem = Problem(str(root), "not a directory: expected a fleet repository")
+        return UsableFleet(Fleet(root, "", DEFAULT_TOPIC_PREFIX, {}, {}, {}, {}), [problem], False)
     loader = _Loader(root)
     fleet_data = loader.fleet_file()
     nodes = loader.nodes()
+    before_groups = len(loader.problems)
     groups = loader.groups()
+    groups_complete = len(loader.problems) == before_groups
     apps = loader.apps()
-    if loader.problems:
-        raise FleetError(loader.problems)
-    assert fleet_data is not None
-    return Fleet(
+    fleet_data = fleet_data or {}
+    fleet = Fleet(
         root=root,
-        name=fleet_data["name"],
+        name=fleet_data.get("name", ""),
         topic_prefix=fleet_data.get("topicPrefix", DEFAULT_TOPIC_PREFIX),
         vars=dict(fleet_data.get("vars") or {}),
         nodes=nodes,
         groups=groups,
         apps=apps,
+    )
+    return UsableFleet(
+        fleet,
+        sorted(loader.problems, key=sort_key),
+        bool(fleet_data) and groups_complete,
+        tuple(loader.unloaded_apps),
     )
 
 
@@ -80,6 +112,7 @@ class _Loader:
         self.root = root
         self.real_root = root.resolve()
         self.problems: list[Problem] = []
+        self.unloaded_apps: list[App] = []
 
     def problem(self, file: str, message: str, where: str = "", line: int | None = None) -> None:
         self.problems.append(Problem(file, message, where, line))
@@ -277,6 +310,7 @@ class _Loader:
                 continue
             read = self.read(rel, "app")
             if read is None:
+                self.unloaded(folder)
                 continue
             data, document = read
             ok = True
@@ -291,6 +325,7 @@ class _Loader:
             selector = self.selector(rel, data["selector"], document)
             templates = self.templates(folder)
             if selector is None or not templates or not ok:
+                self.unloaded(folder)
                 continue
             apps[folder.name] = App(
                 name=folder.name,
@@ -304,14 +339,29 @@ class _Loader:
             )
         return apps
 
+    def unloaded(self, folder: Path) -> None:
+        """Keep a stand-in for an app that did not load, so its templates get checked."""
+        templates = _template_paths(self.root, folder)
+        if templates:
+            rel = f"apps/{folder.name}/app.yaml"
+            selector = parse_selector("")
+            self.unloaded_apps.append(
+                App(folder.name, "", "", selector, {}, folder, rel, templates)
+            )
+
     def templates(self, folder: Path) -> tuple[str, ...]:
-        found = sorted(p for p in (folder / "templates").glob(f"*{TEMPLATE_SUFFIX}") if p.is_file())
+        found = _template_paths(self.root, folder)
         if not found:
             self.problem(
                 f"apps/{folder.name}/templates",
                 f"no templates: an app renders apps/{folder.name}/templates/*{TEMPLATE_SUFFIX}",
             )
-        return tuple(p.relative_to(self.root).as_posix() for p in found)
+        return found
+
+
+def _template_paths(root: Path, folder: Path) -> tuple[str, ...]:
+    found = sorted(p for p in (folder / "templates").glob(f"*{TEMPLATE_SUFFIX}") if p.is_file())
+    return tuple(p.relative_to(root).as_posix() for p in found)
 
 
 def _missing(error: ValidationError) -> str:

@@ -29,6 +29,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from controller.filters import FILTERS
 from controller.model import App
+from controller.undefined import MissingValue, TracedUndefined, describe_missing
 
 Reference = tuple[str, ...]
 TEMPLATE_SUFFIX = ".j2"
@@ -137,7 +138,7 @@ def make_environment(
         return sources[name], f"{folder.rel}/templates/{name}", lambda: True
 
     env = FleetSandbox(
-        undefined=jinja2.StrictUndefined,
+        undefined=TracedUndefined,
         loader=jinja2.FunctionLoader(load),
         autoescape=False,
         keep_trailing_newline=True,
@@ -163,7 +164,7 @@ class CompiledTemplate:
         try:
             return self.template.render(context)
         except Exception as exc:  # anything a template raises is the template's problem
-            return _failure(self.file, exc)
+            return _failure(self.file, exc, context)
 
 
 @dataclass
@@ -283,13 +284,17 @@ def _references(tree: nodes.Template) -> set[Reference]:
     return found
 
 
-def _failure(file: str, exc: BaseException) -> TemplateFailure:
+def _failure(
+    file: str, exc: BaseException, context: Mapping[str, Any] | None = None
+) -> TemplateFailure:
     """Turn an exception raised while rendering into a message a person can act on."""
     if isinstance(exc, TemplateFailure):
         return exc
     where_file, line = _template_frame(exc.__traceback__, file)
     if isinstance(exc, SecurityError):
         message = f"not allowed in the template sandbox: {exc}"
+    elif isinstance(exc, MissingValue) and context is not None:
+        message = describe_missing(exc, context)
     elif isinstance(exc, jinja2.UndefinedError):
         text = str(exc)
         if text.endswith(" is undefined") and text.startswith("'"):

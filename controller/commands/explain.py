@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from controller.commands.reporting import add_repo_argument, load_or_report, unknown_node
+from controller.commands.reporting import add_repo_argument, load_node
 from controller.model import Fleet, Node
 from controller.selectors import Selector
 from controller.variables import Layer, MergedVars, node_vars
@@ -35,13 +34,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    fleet = load_or_report(args.repo)
-    if fleet is None:
+    loaded = load_node(args.repo, args.node)
+    if loaded is None:
         return 1
-    if args.node not in fleet.nodes:
-        print(f"error: {unknown_node(fleet, args.node)}", file=sys.stderr)
-        return 1
-    explanation = explain_node(fleet, fleet.nodes[args.node])
+    explanation = explain_node(*loaded)
     if args.format == "json":
         print(json.dumps(explanation, indent=2, ensure_ascii=False, default=str))
     else:

@@ -14,12 +14,7 @@ from typing import Any
 
 import yaml
 
-from controller.commands.reporting import (
-    add_repo_argument,
-    load_or_report,
-    print_problems,
-    unknown_node,
-)
+from controller.commands.reporting import add_repo_argument, load_node, print_problems
 from controller.rendering import render_fleet
 from controller.revision import working_revision
 from shadow import DesiredDocument
@@ -48,13 +43,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    fleet = load_or_report(args.repo)
-    if fleet is None:
+    loaded = load_node(args.repo, args.node)
+    if loaded is None:
         return 1
-    if args.node not in fleet.nodes:
-        print(f"error: {unknown_node(fleet, args.node)}", file=sys.stderr)
-        return 1
-    node = fleet.nodes[args.node]
+    fleet, node = loaded
     if args.app is not None:
         app = fleet.apps.get(args.app)
         if app is None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from controller.loading import load_fleet
-from controller.model import Fleet
+from controller.model import Fleet, Node
 from controller.problems import FleetError, Problem, sort_key
 
 SHOWN_NODES = 3
@@ -83,3 +83,17 @@ def unknown_node(fleet: Fleet, name: str) -> str:
         text += f" (did you mean: {', '.join(close)}?)"
     listed = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
     return text + f" (known: {listed or 'none'})"
+
+
+def load_node(repo: str, name: str) -> tuple[Fleet, Node] | None:
+    """The fleet at `repo` and its node `name`, or None after printing why not to stderr.
+
+    The preamble of the commands that work on one node (`render`, `explain`).
+    """
+    fleet = load_or_report(repo)
+    if fleet is None:
+        return None
+    if name not in fleet.nodes:
+        print(f"error: {unknown_node(fleet, name)}", file=sys.stderr)
+        return None
+    return fleet, fleet.nodes[name]

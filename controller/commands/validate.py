@@ -2,7 +2,8 @@
 
 Exit 0 when the repository is clean ("ok: 6 nodes, 3 apps, 4 groups, 18 app
 renders"), 1 with each problem on its own line (`file:line: where: message (node N,
-app A)`). Made for CI and pre-commit hooks; `--format json` for tools.
+app A)`). Made for CI and pre-commit hooks; `--format json` for tools. A broken file
+does not hide the problems of the others (`checking.check_repository`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from controller.checking import check_repository
 from controller.commands.reporting import add_repo_argument, describe, grouped
-from controller.loading import load_fleet
-from controller.problems import FleetError, Problem
-from controller.rendering import render_fleet
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -35,20 +34,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     summary: dict[str, Any] = {"repo": args.repo}
-    problems: list[Problem]
-    try:
-        fleet = load_fleet(Path(args.repo))
-    except FleetError as exc:
-        problems = exc.problems
-    else:
-        result = render_fleet(fleet)
-        problems = result.problems
+    check = check_repository(Path(args.repo))
+    problems = check.problems
+    summary["rendered"] = check.render is not None
+    if check.render is not None:
         summary.update(
-            nodes=len(fleet.nodes),
-            apps=len(fleet.apps),
-            groups=len(fleet.groups),
-            appRenders=sum(len(apps) for apps in result.apps.values()),
-            distinctRenders=result.renders,
+            nodes=len(check.fleet.nodes),
+            apps=len(check.fleet.apps),
+            groups=len(check.fleet.groups),
+            appRenders=sum(len(apps) for apps in check.render.apps.values()),
+            distinctRenders=check.render.renders,
         )
     if args.format == "json":
         summary["ok"] = not problems
@@ -59,6 +54,12 @@ def run(args: argparse.Namespace) -> int:
         lines = [describe(problem, nodes) for problem, nodes in grouped(problems)]
         print("\n".join(lines))
         print(f"invalid: {len(lines)} problem(s) in {args.repo}", file=sys.stderr)
+        if check.render is None:
+            print(
+                "note: nodes not rendered: fix fleet.yaml and groups/ first "
+                "(until then, every node's variables are unknown)",
+                file=sys.stderr,
+            )
         return 1
     print(
         f"ok: {summary['nodes']} nodes, {summary['apps']} apps, {summary['groups']} groups, "

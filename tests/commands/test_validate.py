@@ -100,3 +100,79 @@ def test_as_a_process_no_traceback_exit_1(fleet_repo: FleetRepo) -> None:
     assert done.returncode == 1
     assert done.stdout.startswith("fleet.yaml:2: invalid YAML:")
     assert "Traceback" not in done.stderr
+
+
+# --- a broken file does not hide the problems of the others -----------------------------
+
+
+def test_load_syntax_and_render_errors_are_reported_in_one_run(
+    fleet_repo: FleetRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet_repo.write("nodes/typo.yaml", "name: typo\ntagz: {}\n")
+    fleet_repo.app("sensors", {"a.yaml.j2": "{% if %}\n"}, selector="site=lyon")
+    fleet_repo.app("web", {"deploy.yaml.j2": "kind: {{ kind }}\n"})
+    assert main(["validate", str(fleet_repo.root)]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        "apps/sensors/templates/a.yaml.j2:1: template syntax error: Expected an expression, "
+        "got 'end of statement block' (app sensors)",
+        "apps/web/templates/deploy.yaml.j2:1: undefined variable 'kind' "
+        "(nodes lyon-1, paris-1, paris-2, app web)",
+        "nodes/typo.yaml:2: unknown key 'tagz' (allowed here: name, runtime, tags, vars)",
+    ]
+    assert "invalid: 3 problem(s)" in err
+
+
+def test_the_valid_nodes_and_apps_are_rendered_beside_broken_ones(
+    fleet_repo: FleetRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet_repo.write("nodes/paris-2.yaml", "name: paris-2\ntags: {site: paris}\nextra: 1\n")
+    fleet_repo.write("apps/sensors/app.yaml", "name: sensors\n")
+    fleet_repo.app("inference", {"cm.yaml.j2": "{{ gpu | to_json }}"}, selector="")
+    assert main(["validate", str(fleet_repo.root), "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    found = {(p["file"], p["node"], p["message"].split(" (")[0]) for p in report["problems"]}
+    assert found == {
+        ("apps/inference/templates/cm.yaml.j2", "lyon-1", "undefined variable 'gpu'"),
+        ("apps/inference/templates/cm.yaml.j2", "paris-1", "undefined variable 'gpu'"),
+        ("apps/sensors/app.yaml", None, "missing required key 'namespace'"),
+        ("apps/sensors/app.yaml", None, "missing required key 'selector'"),
+        ("apps/sensors/app.yaml", None, "missing required key 'version'"),
+        ("nodes/paris-2.yaml", None, "unknown key 'extra'"),
+    }
+    assert report["rendered"] is True
+    assert report["nodes"] == 2  # paris-2 did not load
+
+
+def test_a_broken_app_file_still_gets_its_templates_checked(
+    fleet_repo: FleetRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet_repo.app("sensors", {"a.yaml.j2": "{{ x | nosuchfilter }}\n"}, selector="site=lyon")
+    fleet_repo.write("apps/sensors/app.yaml", "name: sensors\nversion: 1\n")
+    assert main(["validate", str(fleet_repo.root)]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "apps/sensors/templates/a.yaml.j2:1: template syntax error: No filter named "
+        "'nosuchfilter'. (app sensors)"
+    ) in out.splitlines()
+    assert "apps/sensors/app.yaml:2: version: must be a string" in out
+
+
+@pytest.mark.parametrize(
+    ("file", "text"),
+    [("fleet.yaml", "name: [broken\n"), ("groups/rpi4.yaml", "selector: 'model in (rpi4'\n")],
+)
+def test_while_variables_are_incomplete_templates_are_still_compiled(
+    fleet_repo: FleetRepo, capsys: pytest.CaptureFixture[str], file: str, text: str
+) -> None:
+    fleet_repo.write(file, text)
+    fleet_repo.app("sensors", {"a.yaml.j2": "{% if %}\n"}, selector="site=lyon")
+    assert main(["validate", str(fleet_repo.root)]) == 1
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("apps/sensors/templates/a.yaml.j2:1: template syntax error")
+    assert lines[1].startswith(f"{file}:")
+    # A missing group's variables would be reported as undefined on every node it matches.
+    assert "undefined" not in out
+    assert "nodes not rendered: fix fleet.yaml and groups/ first" in err

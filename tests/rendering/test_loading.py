@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.loading import load_fleet
+from controller.loading import load_fleet, load_usable
 from controller.problems import FleetError, Problem
 from tests.support.render import FleetRepo
 
@@ -203,3 +203,44 @@ def test_yaml_booleans_where_text_is_expected_get_a_hint(repo: FleetRepo) -> Non
         "nodes/b.yaml:2: tags[true]: must be a string, got a boolean (true); quote it to keep "
         "it as text (YAML reads an unquoted yes/no/on/off/true/false key as a boolean: quote it)"
     )
+
+
+# --- all or nothing for the controller, what loads for `shoal validate` --------------
+
+
+def test_one_broken_file_fails_the_whole_load(repo: FleetRepo) -> None:
+    repo.node("paris-2", site="paris")
+    repo.write("nodes/typo.yaml", "name: typo\ntagz: {}\n")
+    with pytest.raises(FleetError) as caught:
+        load_fleet(repo.root)
+    assert [p.file for p in caught.value.problems] == ["nodes/typo.yaml"]
+
+
+def test_load_usable_keeps_the_valid_files_and_every_problem(repo: FleetRepo) -> None:
+    repo.node("paris-2", site="paris")
+    repo.write("nodes/typo.yaml", "name: typo\ntagz: {}\n")
+    repo.app("api", selector="site=paris")
+    repo.write("apps/api/app.yaml", "name: api\n")
+    usable = load_usable(repo.root)
+    assert sorted(usable.fleet.nodes) == ["paris-1", "paris-2"]
+    assert sorted(usable.fleet.apps) == ["web"]
+    assert sorted(usable.fleet.groups) == ["paris"]
+    assert usable.fleet.vars == {"ntp": "pool.ntp.org"}
+    assert usable.variables_complete
+    assert {p.file for p in usable.problems} == {"nodes/typo.yaml", "apps/api/app.yaml"}
+    [stand_in] = usable.unloaded_apps
+    assert (stand_in.name, stand_in.templates) == ("api", ("apps/api/templates/configmap.yaml.j2",))
+
+
+@pytest.mark.parametrize(
+    ("file", "text"),
+    [("fleet.yaml", "name: [broken\n"), ("groups/paris.yaml", "selector: 'site in (x'\n")],
+)
+def test_variables_are_incomplete_without_fleet_yaml_or_a_group(
+    repo: FleetRepo, file: str, text: str
+) -> None:
+    repo.write(file, text)
+    usable = load_usable(repo.root)
+    assert not usable.variables_complete
+    assert sorted(usable.fleet.nodes) == ["paris-1"]
+    assert [p.file for p in usable.problems] == [file]

@@ -4,6 +4,7 @@ memo, and every render error as one located Problem."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -130,11 +131,38 @@ def test_undefined_variable_names_variable_file_line_node_and_app(repo: FleetRep
     )
 
 
-def test_undefined_attribute(repo: FleetRepo) -> None:
-    repo.app("web", {"a.yaml.j2": "{{ node.tags.floor }}"}, selector="site=lyon")
+@pytest.mark.parametrize(
+    "expression", ["{{ node.tags.floor }}", "{{ node.tags['floor'] | to_json }}"]
+)
+def test_a_missing_tag_names_the_tag(repo: FleetRepo, expression: str) -> None:
+    repo.app("web", {"a.yaml.j2": expression}, selector="site=lyon")
     problem = only_problem(load_fleet(repo.root))
-    assert problem.message == "undefined: 'dict object' has no attribute 'floor'"
+    assert problem.message == "undefined variable 'node.tags.floor' (the node has no tag 'floor')"
     assert (problem.line, problem.node, problem.app) == (1, "lyon-1", "web")
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{{ settings.host }}", "undefined variable 'settings.host'"),
+        ("{{ settings['host'] }}", "undefined variable 'settings.host'"),
+        ("{{ settings.tls.cert | to_yaml }}", "undefined variable 'settings.tls.cert'"),
+        ("{{ settings.host.name }}", "undefined variable 'settings.host'"),
+        ("{{ servers[3] }}", "undefined variable 'servers[3]'"),
+        ("{% for s in servers %}{{ s.port }}{% endfor %}", "undefined variable 'servers[0].port'"),
+        (
+            "{% set d = {'a': 1} %}{{ d.b }}",
+            "undefined: 'dict object' has no attribute or key 'b'",
+        ),
+    ],
+)
+def test_a_missing_attribute_or_key_names_the_whole_path(
+    repo: FleetRepo, template: str, message: str
+) -> None:
+    repo.group("lyon", "site=lyon", settings={"port": 1, "tls": {}}, servers=[{"name": "a"}])
+    repo.app("web", {"a.yaml.j2": template}, selector="site=lyon")
+    problem = only_problem(load_fleet(repo.root))
+    assert (problem.message, problem.line) == (message, 1)
 
 
 def test_template_syntax_error_is_reported_once_for_the_app(repo: FleetRepo) -> None:
@@ -390,3 +418,41 @@ def test_ordinary_arithmetic_still_works(repo: FleetRepo) -> None:
     repo.app("web", {"a.yaml.j2": template})
     [configmap] = render_node(load_fleet(repo.root), "lyon-1")["web"].resources
     assert configmap["data"] == {"a": "1024", "b": "ababab", "c": "12"}
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "{{ missing | to_json }}",
+        "{{ missing | to_yaml }}",
+        "{{ missing | hash }}",
+        "{{ missing | b64encode }}",
+        "{{ {'a': [missing]} | to_json }}",
+        "{{ {'a': missing} | to_yaml }}",
+        "{{ [missing] | hash }}",
+        "{{ missing | combine({}) }}",
+        "{{ {} | combine(missing) }}",
+    ],
+)
+def test_an_undefined_value_through_a_filter_is_an_undefined_variable(
+    repo: FleetRepo, expression: str
+) -> None:
+    repo.app("web", {"a.yaml.j2": "# a comment\n" + expression}, selector="site=lyon")
+    problem = only_problem(load_fleet(repo.root))
+    assert str(problem) == (
+        "apps/web/templates/a.yaml.j2:2: undefined variable 'missing' (node lyon-1, app web)"
+    )
+
+
+def test_the_shipped_template_on_a_node_without_a_model_tag(tmp_path: Path) -> None:
+    root = tmp_path / "fleet"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "fleet-repo-template", root)
+    (root / "nodes" / "lyon-new-01.yaml").write_text("name: lyon-new-01\ntags: {site: lyon}\n")
+    problems = render_fleet(load_fleet(root), ["lyon-new-01"]).problems
+    collector = [p for p in problems if p.app == "sensor-collector"]
+    assert [(p.file, p.line) for p in collector] == [
+        ("apps/sensor-collector/templates/daemonset.yaml.j2", 32)
+    ]
+    assert collector[0].message == (
+        "undefined variable 'node.tags.model' (the node has no tag 'model')"
+    )

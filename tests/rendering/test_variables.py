@@ -3,6 +3,7 @@ fleet < app defaults < groups (ascending priority, then name) < node; whole valu
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from controller.loading import load_fleet
 from controller.rendering import render_node
-from controller.variables import node_vars
+from controller.variables import layers, node_vars
 from tests.support.render import FleetRepo
 
 SHOW = """\
@@ -119,3 +120,33 @@ def test_fleet_vars_stay_readable_under_fleet_vars(repo: FleetRepo) -> None:
     repo.app("show", {"show.yaml.j2": template})
     repo.node("n1", vars={"value": "node"}, site="paris")
     assert rendered_value(repo) == ["node", "fleet", "test"]
+
+
+def test_app_defaults_are_seen_only_by_their_own_app(repo: FleetRepo) -> None:
+    repo.fleet(vars={"value": "fleet"})
+    repo.app("other", value="other")
+    repo.app("show", {"show.yaml.j2": SHOW})
+    assert rendered_value(repo) == "fleet"
+
+
+def test_null_replaces_a_lower_value(repo: FleetRepo) -> None:
+    repo.app("show", {"show.yaml.j2": SHOW}, value="app")
+    repo.group("paris", "site=paris", value="group")
+    repo.node("n1", vars={"value": None}, site="paris")
+    assert rendered_value(repo) is None
+
+
+def test_the_documented_order_is_the_order_applied(repo: FleetRepo) -> None:
+    """docs/fleet-repository.md is the one place precedence is written: it must match."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "fleet-repository.md").read_text()
+    section = docs.split("\n## Variables\n", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\d+\. \*\*([a-z ]+)\*\*", section, re.MULTILINE)
+    assert documented == ["fleet vars", "app defaults", "groups", "node vars"]
+    repo.app("show", {"show.yaml.j2": SHOW})
+    repo.group("paris", "site=paris")
+    fleet = load_fleet(repo.root)
+    node = fleet.nodes["n1"]
+    kinds = [
+        layer.kind for layer in layers(fleet, node, fleet.apps["show"], [fleet.groups["paris"]])
+    ]
+    assert kinds == ["fleet", "app", "group", "node"]
