@@ -94,6 +94,7 @@ def test_a_dead_agent_leaves_online_false_as_its_last_will(
         (["--broker", "http://x"], "scheme must be mqtt:// or mqtts://"),
         (["--kubeconfig", "/nonexistent/kubeconfig"], "cannot load Kubernetes settings"),
         (["--report-interval", "0"], "must be above 0"),
+        (["--ca-file", "/nonexistent/ca.pem"], "--ca-file /nonexistent/ca.pem: no such file"),
     ],
 )
 def test_unusable_settings_exit_2_with_one_clear_line(
@@ -109,6 +110,47 @@ def test_unusable_settings_exit_2_with_one_clear_line(
     assert result.returncode == 2
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
+
+
+KUBECONFIG_TEXT = """\
+apiVersion: v1
+kind: Config
+clusters:
+- name: nowhere
+  cluster: {server: "http://127.0.0.1:1"}
+users:
+- name: nobody
+  user: {}
+contexts:
+- name: nowhere
+  context: {cluster: nowhere, user: nobody}
+current-context: nowhere
+"""
+
+
+def run_edge(
+    tmp_path: Path, *flags: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        shoal("edge", "--node", NODE, "--state-dir", str(tmp_path / "state"), *flags),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+def test_a_tls_file_that_is_no_certificate_is_named(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG_TEXT)
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not a certificate\n")
+    result = run_edge(tmp_path, "--kubeconfig", str(kubeconfig), "--ca-file", str(ca))
+    assert result.returncode == 2
+    assert f"--ca-file {ca}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 def test_a_state_dir_in_use_by_another_agent_is_refused(cluster: Cluster, tmp_path: Path) -> None:
