@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -151,6 +152,25 @@ def test_a_tls_file_that_is_no_certificate_is_named(tmp_path: Path) -> None:
     assert f"--ca-file {ca}" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_kubeconfig_from_the_environment_is_the_one_named(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "kubeconfig"
+    result = run_edge(tmp_path, env={**os.environ, "KUBECONFIG": str(missing)})
+    assert result.returncode == 2
+    assert f"kubeconfig {missing}" in result.stderr
+    assert "~/.kube/config" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_kubeconfig_with_broken_yaml_gets_one_line_naming_file_and_line(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: [\n  - name: x\n")
+    result = run_edge(tmp_path, "--kubeconfig", str(kubeconfig))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: kubeconfig {kubeconfig}:4: invalid YAML: "), lines[0]
 
 
 def test_a_state_dir_in_use_by_another_agent_is_refused(cluster: Cluster, tmp_path: Path) -> None:
