@@ -15,7 +15,7 @@ from edge.store import Store
 from shadow import ReportedDocument
 from tests.edge.conftest import NODE, TOPICS, Cluster, wait_report
 from tests.edge.documents import app, configmap, deployment, document
-from tests.support.mosquitto import Mosquitto
+from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.mqtt import Recorder, publish
 from tests.support.waiting import wait_until
 
@@ -77,6 +77,41 @@ def test_shoal_edge_applies_reports_and_says_goodbye(
         assert edge_process.wait(20) == 0
         wait_until(lambda: recorder.latest[TOPICS.online(NODE)] == b"false", 10)
     ReportedDocument.from_json(recorder.latest[TOPICS.reported(NODE)])
+
+
+def test_an_unreachable_broker_is_said_and_ctrl_c_still_exits_0(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    url = f"mqtt://127.0.0.1:{free_port()}"
+    log = tmp_path / "edge.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            shoal(
+                "edge",
+                "--node",
+                NODE,
+                "--broker",
+                url,
+                "--kubeconfig",
+                str(cluster.kubeconfig),
+                "--state-dir",
+                str(tmp_path / "state"),
+            ),
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            expected = f"cannot reach the broker at {url}: connection refused; retrying"
+            wait_until(lambda: expected in log.read_text(), 30)
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(20) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+    assert "Traceback" not in log.read_text()
 
 
 def test_a_dead_agent_leaves_online_false_as_its_last_will(
