@@ -134,7 +134,11 @@ def run(args: argparse.Namespace) -> int:
         client_factory(args.kubeconfig, args.context, args.in_cluster),
         discovery_cache=state_dir / "discovery-cache.json",
     )
-    agent = Agent(settings, runtime, broker)
+    try:
+        agent = Agent(settings, runtime, broker)
+    except BrokerURLError as exc:  # TLS files that exist but cannot be loaded
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -4,6 +4,9 @@ Owned by the agent (edge/agent.py). It connects in the background and keeps
 reconnecting (the node may boot with no network), subscribes to the node's own
 desired topic at QoS 1 on every connect, publishes `online` = `true` retained on
 connect, and leaves `false` as its last will so the fleet sees a node that died.
+A broker it cannot reach (nothing listening, a TLS mismatch, refused credentials)
+is logged as a warning on the first failed attempt and then every `warn_interval`
+seconds while it lasts (`Outage`), so a node that cannot connect says why.
 
 Callbacks run on paho's network thread, some while paho holds its own locks, so
 they only hand events over (the agent queues them) — apart from the node's own
@@ -13,7 +16,11 @@ they only hand events over (the agent queues them) — apart from the node's own
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
+import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +30,69 @@ from shadow import Topics
 from transport import BrokerOptions, make_client
 
 log = logging.getLogger(__name__)
+
+_MEANWHILE = "retrying (working from the local store meanwhile)"
+
+
+class Outage:
+    """The failed connection attempts since the broker was last reached.
+
+    `failed` returns the warning to log, or None when one was logged less than
+    `warn_interval` seconds ago: the first failure is said at once, then the
+    outage is summed up now and then instead of once per reconnect attempt.
+    """
+
+    def __init__(self, url: str, warn_interval: float = 30.0) -> None:
+        self.url = url
+        self.warn_interval = warn_interval
+        self.attempts = 0
+        self.reason = ""
+        self.since = 0.0
+        self._warned = 0.0
+
+    def failed(self, reason: str, now: float) -> str | None:
+        self.attempts += 1
+        self.reason = reason
+        if self.attempts == 1:
+            self.since = self._warned = now
+            return f"cannot reach the broker at {self.url}: {reason}; {_MEANWHILE}"
+        if now - self._warned < self.warn_interval:
+            return None
+        self._warned = now
+        return (
+            f"still cannot reach the broker at {self.url} "
+            f"({self.attempts} attempts in {now - self.since:.0f} s): {reason}; {_MEANWHILE}"
+        )
+
+    def ended(self, now: float) -> str:
+        """Forget the outage; how long it lasted ("" if there was none)."""
+        if not self.attempts:
+            return ""
+        attempts, self.attempts, self.reason = self.attempts, 0, ""
+        plural = "attempt" if attempts == 1 else "attempts"
+        return f"after {attempts} failed {plural} in {now - self.since:.0f} s"
+
+
+def describe_failure(exc: BaseException | None, options: BrokerOptions) -> str:
+    """Why a connection attempt failed, in words (paho only says that it did)."""
+    tls_hint = " (is that port a TLS listener?)" if options.tls else ""
+    if exc is None:  # the socket opened, then closed before the CONNACK
+        plain_hint = "" if options.tls else " (a TLS listener? then use mqtts://)"
+        return f"the broker closed the connection before accepting it{plain_hint}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        ca_hint = "" if options.ca_file else " (give --ca-file for a private CA)"
+        return f"TLS certificate not trusted: {exc.verify_message}{ca_hint}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed: {exc.reason or exc}{tls_hint}"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve {options.host}: {exc.strerror}"
+    if isinstance(exc, ConnectionResetError) and options.tls:
+        return f"TLS handshake failed: connection reset by the broker{tls_hint}"
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[0].lower() + exc.strerror[1:]
+    return str(exc) or type(exc).__name__
 
 
 class BrokerLink:
@@ -36,6 +106,7 @@ class BrokerLink:
         on_published: Callable[[int], None],
         *,
         reconnect_max_delay: int = 30,
+        warn_interval: float = 30.0,
     ) -> None:
         self.options = options
         self.node = node
@@ -45,11 +116,14 @@ class BrokerLink:
         self._on_published = on_published
         self._connected = threading.Event()
         self._stopping = False
+        self._refused = False  # the last attempt got a refusing CONNACK (already counted)
+        self.outage = Outage(options.url, warn_interval)
         self.client = make_client(options, f"shoal-edge-{node}", clean_session=True)
         self.client.reconnect_delay_set(min_delay=1, max_delay=max(1, reconnect_max_delay))
         self.client.will_set(topics.online(node), b"false", qos=1, retain=True)
         self.client.on_connect = self._handle_connect
         self.client.on_disconnect = self._handle_disconnect
+        self.client.on_connect_fail = self._handle_connect_fail
         self.client.on_message = self._handle_message
         self.client.on_publish = self._handle_publish
 
@@ -100,9 +174,11 @@ class BrokerLink:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
         if reason.is_failure:
-            log.warning("broker %s refused the connection: %s", self.options.url, reason)
+            self._refused = True
+            self._attempt_failed(f"the broker refused the connection: {reason}")
             return
-        log.info("connected to %s", self.options.url)
+        after = self.outage.ended(time.monotonic())
+        log.info("connected to %s%s", self.options.url, f" {after}" if after else "")
         client.subscribe(self.topics.desired(self.node), qos=1)
         client.publish(self.topics.online(self.node), b"true", qos=1, retain=True)
         self._connected.set()
@@ -113,7 +189,21 @@ class BrokerLink:
     ) -> None:
         if self._connected.is_set() and not self._stopping:
             log.warning("lost the broker %s (%s); retrying", self.options.url, reason)
+        elif not self._connected.is_set() and not self._stopping and not self._refused:
+            self._attempt_failed(describe_failure(None, self.options))
+        self._refused = False
         self._connected.clear()
+
+    def _handle_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        # paho calls this from inside its `except OSError:`: the exception is the reason.
+        self._attempt_failed(describe_failure(sys.exc_info()[1], self.options))
+
+    def _attempt_failed(self, reason: str) -> None:
+        warning = self.outage.failed(reason, time.monotonic())
+        if warning:
+            log.warning("%s", warning)
+        else:
+            log.debug("cannot reach the broker at %s: %s", self.options.url, reason)
 
     def _handle_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any

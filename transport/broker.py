@@ -10,6 +10,7 @@ The caller owns the network loop (`loop_start()` / `loop_forever()`).
 from __future__ import annotations
 
 import argparse
+import os
 import ssl
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -77,9 +78,28 @@ class BrokerOptions:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> BrokerOptions:
         """From the arguments `add_broker_arguments` defined (broker must be set)."""
-        return cls.from_url(
+        options = cls.from_url(
             args.broker, ca_file=args.ca_file, cert_file=args.cert_file, key_file=args.key_file
         )
+        options.check_files()
+        return options
+
+    def tls_files(self) -> list[tuple[str, str]]:
+        """`(flag, path)` for each TLS file given, as the command line names them."""
+        given = [
+            ("--ca-file", self.ca_file),
+            ("--cert-file", self.cert_file),
+            ("--key-file", self.key_file),
+        ]
+        return [(flag, path) for flag, path in given if path is not None]
+
+    def check_files(self) -> None:
+        """Raise BrokerURLError naming the first TLS file that is missing or not a file."""
+        for flag, path in self.tls_files():
+            if not os.path.exists(path):
+                raise BrokerURLError(f"{flag} {path}: no such file")
+            if not os.path.isfile(path):
+                raise BrokerURLError(f"{flag} {path}: not a file")
 
     @property
     def url(self) -> str:
@@ -120,6 +140,7 @@ def make_client(
     if options.username is not None:
         client.username_pw_set(options.username, options.password)
     if options.tls:
+        options.check_files()
         try:
             client.tls_set(
                 ca_certs=options.ca_file,
@@ -128,7 +149,9 @@ def make_client(
                 cert_reqs=ssl.CERT_REQUIRED,
             )
         except (OSError, ssl.SSLError) as exc:
-            raise BrokerURLError(f"TLS settings cannot be used: {exc}") from exc
+            files = ", ".join(f"{flag} {path}" for flag, path in options.tls_files())
+            where = f" ({files})" if files else ""
+            raise BrokerURLError(f"TLS settings{where} cannot be used: {exc}") from exc
     client.reconnect_delay_set(min_delay=1, max_delay=30)
     client.max_inflight_messages_set(max_inflight)
     client.max_queued_messages_set(0)

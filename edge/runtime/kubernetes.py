@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -280,15 +281,47 @@ def client_factory(
     return make
 
 
+def kubeconfig_source(kubeconfig: str | None = None) -> str:
+    """The kubeconfig the client will read: --kubeconfig, else $KUBECONFIG (which may
+    list several files), else ~/.kube/config — for messages naming the right file."""
+    return kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+
+
 def check_config(
     kubeconfig: str | None = None, context: str | None = None, in_cluster: bool = False
 ) -> str:
     """ "" when the Kubernetes settings can be loaded, else why not (for `shoal edge`)."""
+    import yaml
     from kubernetes.config import ConfigException
 
+    if in_cluster:
+        source = "the in-cluster service account"
+    else:
+        path = kubeconfig_source(kubeconfig)
+        source = f"kubeconfig {path}" + ("" if kubeconfig else _env_note(path))
+        listed = [p for p in path.split(os.pathsep) if p]
+        if not any(os.path.exists(os.path.expanduser(p)) for p in listed):
+            hint = "" if kubeconfig else " (give --kubeconfig PATH or --in-cluster)"
+            return f"cannot load Kubernetes settings from {source}: no such file{hint}"
     try:
         client_factory(kubeconfig, context, in_cluster)()
+    except yaml.YAMLError as exc:
+        return _yaml_problem(exc, source)
     except (ConfigException, OSError, ValueError, KeyError) as exc:
-        source = "in-cluster service account" if in_cluster else (kubeconfig or "~/.kube/config")
         return f"cannot load Kubernetes settings from {source}: {exc}"
     return ""
+
+
+def _env_note(path: str) -> str:
+    return " (from $KUBECONFIG)" if os.environ.get("KUBECONFIG") == path else ""
+
+
+def _yaml_problem(exc: Exception, source: str) -> str:
+    """PyYAML's multi-line error as one line: `kubeconfig FILE:LINE: invalid YAML: problem`."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or not problem:
+        return f"{source}: invalid YAML: " + " ".join(str(exc).split())
+    # The mark names the one file at fault, even when $KUBECONFIG lists several.
+    where = f"kubeconfig {mark.name}" if os.path.exists(mark.name) else source
+    return f"{where}:{mark.line + 1}: invalid YAML: {problem} (column {mark.column + 1})"

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
+import re
+from pathlib import Path
+
 import pytest
 
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt import Recorder, publish
-from transport import BrokerOptions, BrokerURLError, EmbeddedBroker
+from transport import (
+    BrokerOptions,
+    BrokerURLError,
+    EmbeddedBroker,
+    add_broker_arguments,
+    make_client,
+)
 from transport.embedded import EmbeddedBrokerError
 
 
@@ -54,3 +64,35 @@ def test_embedded_broker_serves_retained_messages_and_refuses_a_taken_port() -> 
             assert rec.wait_for("shoal/nodes/a/desired") == b"x"
         with pytest.raises(EmbeddedBrokerError, match="Is another broker running there"):
             EmbeddedBroker(port=broker.port).start()
+
+
+@pytest.mark.parametrize("flag", ["ca_file", "cert_file"])
+def test_a_missing_tls_file_is_named_with_its_flag(tmp_path: Path, flag: str) -> None:
+    present = tmp_path / "present.pem"
+    present.write_text("not used")
+    missing = str(tmp_path / "nonexist")
+    files = {"ca_file": str(present), "cert_file": str(present), "key_file": str(present)}
+    files[flag] = missing
+    options = BrokerOptions.from_url("mqtts://broker.example.com", **files)
+    option = "--" + flag.replace("_", "-")
+    with pytest.raises(BrokerURLError) as raised:
+        make_client(options, "t")
+    assert str(raised.value) == f"{option} {missing}: no such file"
+
+
+def test_an_unreadable_tls_file_names_the_files_in_the_error(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("this is not a certificate\n")
+    options = BrokerOptions.from_url("mqtts://broker.example.com", ca_file=str(ca))
+    with pytest.raises(BrokerURLError, match=re.escape(f"--ca-file {ca}")):
+        make_client(options, "t")
+
+
+def test_from_args_checks_the_tls_files_up_front(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser()
+    add_broker_arguments(parser, default="mqtt://127.0.0.1:1883")
+    args = parser.parse_args(["--ca-file", str(tmp_path / "nonexist")])
+    with pytest.raises(
+        BrokerURLError, match=re.escape(f"--ca-file {tmp_path / 'nonexist'}: no such file")
+    ):
+        BrokerOptions.from_args(args)
