@@ -115,7 +115,9 @@ class Controller:
                 Endpoints(
                     health=self.health,
                     metrics=lambda: self.metrics.render(
-                        self.publisher.connected, self.publisher.confirmed_total
+                        self.publisher.connected,
+                        self.publisher.confirmed_total,
+                        self.source.fetches,
                     ),
                     on_push=lambda reason: self.trigger(f"webhook: {reason}"),
                     branch=self.settings.branch,
