@@ -33,6 +33,11 @@ class Metrics:
             self.revision = revision
             self._observe(seconds)
 
+    def republished(self, count: int) -> None:
+        """Documents sent again outside a reconcile (repairing a broker after a reconnect)."""
+        with self._lock:
+            self.documents_published += count
+
     def failed(self, kind: str, seconds: float | None = None) -> None:
         """Count an error of `kind` (`render`, `git`, `broker`); a failed reconcile counts too."""
         with self._lock:
