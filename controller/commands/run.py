@@ -62,7 +62,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--once",
         action="store_true",
         help="fetch, publish, wait for the broker's acknowledgements and exit "
-        "(0 ok, 1 bad commit, 2 git or broker unreachable)",
+        "(0 ok, 1 bad commit, 2 git or broker unreachable); needs --broker",
     )
     add_status_arguments(parser)
     return parser
@@ -128,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
     from controller.service import EXIT_UNAVAILABLE, Controller, ControllerSettings
     from transport.embedded import EmbeddedBrokerError
 
+    if args.once and not args.broker:
+        log.error("--once needs --broker: the embedded broker would vanish with the process")
+        return EXIT_UNAVAILABLE
     if args.interval <= 0:
         log.error("--interval must be a positive number of seconds, got %s", args.interval)
         return EXIT_UNAVAILABLE
