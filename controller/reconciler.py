@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +52,11 @@ class RevisionError:
     time: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"revision": self.revision, "problems": list(self.problems), "time": self.time}
+        return {
+            "revision": self.revision,
+            "problems": list(self.problems),
+            "time": datetime.fromtimestamp(self.time, UTC).isoformat(timespec="seconds")[:-6] + "Z",
+        }
 
 
 @dataclass(frozen=True)
@@ -156,9 +161,10 @@ class Reconciler:
                 self.publisher.publish(topics, ledger, documents)
                 self.metrics.republished(len(documents))
                 log.info(
-                    "revision %s: %d documents sent again to repair the broker",
+                    "revision %s: %d documents %s again to repair the broker",
                     baseline.revision[:12],
                     len(documents),
+                    self._sent_how(documents),
                 )
             self._orphans[topics.prefix] = set()
             return len(documents)
@@ -220,17 +226,24 @@ class Reconciler:
         self.metrics.reconciled(seconds, render.renders, len(documents), revision)
         self.last_good = revision
         log.info(
-            "revision %s: %d of %d nodes rendered (%d renders) in %.2fs, %d documents "
-            "published in %.2fs",
+            "revision %s: %d of %d nodes rendered (%d renders) in %.2fs, %d documents %s in %.2fs",
             revision[:12],
             render.rendered_nodes,
             len(render.apps),
             render.renders,
             rendered_at - started,
             len(documents),
+            self._sent_how(documents),
             seconds - (rendered_at - started),
         )
         return Outcome(revision, True, len(documents), len(render.apps), seconds)
+
+    def _sent_how(self, documents: list[DesiredDocument]) -> str:
+        """How the log should say documents went out: paho only queues them while the
+        broker is away, and "published" would claim more than happened."""
+        if not documents or self.publisher.connected:
+            return "published"
+        return "queued, waiting for the broker"
 
     def _bad(self, revision: str, problems: list[str], started: float) -> Outcome:
         seconds = time.monotonic() - started
