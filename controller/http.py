@@ -87,15 +87,20 @@ def _handler(endpoints: Endpoints) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("%s " + format, self.address_string(), *args)
 
-        def _send(self, status: int, body: bytes, content_type: str) -> None:
+        def _send(
+            self, status: int, body: bytes, content_type: str, allow: str | None = None
+        ) -> None:
             self.send_response(status)
+            if allow is not None:
+                self.send_header("Allow", allow)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
 
-        def _json(self, status: int, value: Any) -> None:
-            self._send(status, json.dumps(value, indent=2).encode() + b"\n", "application/json")
+        def _json(self, status: int, value: Any, allow: str | None = None) -> None:
+            body = json.dumps(value, indent=2).encode() + b"\n"
+            self._send(status, body, "application/json", allow)
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
@@ -104,11 +109,17 @@ def _handler(endpoints: Endpoints) -> type[BaseHTTPRequestHandler]:
                 self._json(200 if ok else 503, body)
             elif path == "/metrics":
                 self._send(200, endpoints.metrics().encode(), "text/plain; version=0.0.4")
+            elif path == "/webhook":
+                self._json(405, {"error": "/webhook takes POST (a push event)"}, allow="POST")
             else:
                 self._json(404, {"error": f"no such path {path}; try /healthz, /metrics"})
 
         def do_POST(self) -> None:
-            if self.path.split("?", 1)[0] != "/webhook":
+            path = self.path.split("?", 1)[0]
+            if path in ("/healthz", "/metrics"):
+                self._json(405, {"error": f"{path} takes GET"}, allow="GET")
+                return
+            if path != "/webhook":
                 self._json(404, {"error": "POST /webhook only"})
                 return
             length = int(self.headers.get("Content-Length") or 0)

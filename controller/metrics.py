@@ -33,6 +33,11 @@ class Metrics:
             self.revision = revision
             self._observe(seconds)
 
+    def republished(self, count: int) -> None:
+        """Documents sent again outside a reconcile (repairing a broker after a reconnect)."""
+        with self._lock:
+            self.documents_published += count
+
     def failed(self, kind: str, seconds: float | None = None) -> None:
         """Count an error of `kind` (`render`, `git`, `broker`); a failed reconcile counts too."""
         with self._lock:
@@ -48,7 +53,9 @@ class Metrics:
             if seconds <= bound:
                 self._bucket_counts[i] += 1
 
-    def render(self, broker_connected: bool, documents_confirmed: int = 0) -> str:
+    def render(
+        self, broker_connected: bool, documents_confirmed: int = 0, git_fetches: int = 0
+    ) -> str:
         with self._lock:
             lines = [
                 "# HELP shoal_reconciles_total Reconciles run (one per new commit or retry).",
@@ -92,5 +99,8 @@ class Metrics:
                 "# HELP shoal_broker_connected 1 when the controller is connected to the broker.",
                 "# TYPE shoal_broker_connected gauge",
                 f"shoal_broker_connected {int(broker_connected)}",
+                "# HELP shoal_git_fetches_total git fetches of the fleet repository.",
+                "# TYPE shoal_git_fetches_total counter",
+                f"shoal_git_fetches_total {git_fetches}",
             ]
         return "\n".join(lines) + "\n"

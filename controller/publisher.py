@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
@@ -72,6 +72,10 @@ class Publisher:
         self._failed = threading.Event()
         self._refused: str | None = None
         self._started = False
+        self.connections = 0  # successful connects so far
+        # Called on paho's thread after every connect but the first: the broker may have
+        # lost its retained documents (a wiped database), so the controller reads back.
+        self.on_reconnect: Callable[[], None] | None = None
 
     # --- connection -------------------------------------------------------------------
 
@@ -116,12 +120,15 @@ class Publisher:
             return
         self._refused = None
         self._connected.set()
+        self.connections += 1
         with self._lock:
             waiting = len(self._pending)
         if waiting:
             log.info("connected to %s; sending %d unconfirmed documents", self.options.url, waiting)
         else:
             log.info("connected to broker %s", self.options.url)
+        if self.connections > 1 and self.on_reconnect is not None:
+            self.on_reconnect()
 
     def _on_disconnect(
         self, _c: mqtt.Client, _u: object, _f: object, rc: object, _p: object

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +52,11 @@ class RevisionError:
     time: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"revision": self.revision, "problems": list(self.problems), "time": self.time}
+        return {
+            "revision": self.revision,
+            "problems": list(self.problems),
+            "time": datetime.fromtimestamp(self.time, UTC).isoformat(timespec="seconds")[:-6] + "Z",
+        }
 
 
 @dataclass(frozen=True)
@@ -72,13 +77,11 @@ class Reconciler:
         metrics: Metrics,
         *,
         work_dir: Path | None,
-        broker_is_fresh: bool = False,
     ) -> None:
         self.publisher = publisher
         self.metrics = metrics
         self.work_dir = work_dir
         self._read_retained = read_retained
-        self._broker_is_fresh = broker_is_fresh
         self._ledgers: dict[str, Ledger] = {}
         # Nodes whose unconfirmed entry came from an earlier run: paho no longer holds
         # them, so they are sent again (same generation when the content is unchanged).
@@ -97,30 +100,74 @@ class Reconciler:
         if self.work_dir is not None:
             path = self.work_dir / f"ledger-{re.sub(r'[^A-Za-z0-9_.-]', '_', prefix)}.json"
         ledger = Ledger(path)
+        stale = self._read_back(prefix, ledger)
+        self._orphans[prefix] = stale
+        log.info(
+            "ledger for %s/: %d nodes known, %d to resend (missing, unreadable or older on "
+            "the broker, or never confirmed)",
+            prefix,
+            len(ledger),
+            len(stale),
+        )
+        self._ledgers[prefix] = ledger
+        return ledger
+
+    def _read_back(self, prefix: str, ledger: Ledger) -> set[str]:
+        """Fold the broker's retained documents into `ledger`; return the nodes to resend.
+
+        A node is resent when its topic is empty or unreadable, or carries an older
+        generation or another digest than the ledger. The broker is not trusted to have
+        kept what it acknowledged: its database may have been wiped, and a Mosquitto
+        with a small max_queued_messages drops retained messages for a wildcard
+        subscriber (DESIGN.md). Resending a document with the ledger's generation and
+        digest is harmless: an edge skips a digest it already applied.
+        """
         try:
             retained = self._read_retained(Topics(prefix))
         except Exception as exc:
             raise BrokerUnavailable(str(exc)) from exc
-        if self._broker_is_fresh:
-            ledger.forget_confirmations(ledger.nodes())
         ledger.merge_broker(retained)
-        missing = [n for n, e in ledger.snapshot().items() if e.confirmed and n not in retained]
-        if missing and not self._broker_is_fresh:
+        stale = {
+            node
+            for node, entry in ledger.snapshot().items()
+            if retained.get(node) != (entry.generation, entry.digest)
+        }
+        if stale:
             log.warning(
-                "%d acknowledged Desired documents are not retained on the broker (is its "
-                "max_queued_messages too small?); trusting the ledger for them",
-                len(missing),
+                "%d of %d Desired documents under %s/ are missing, unreadable or stale on "
+                "the broker (%d read back); sending them again",
+                len(stale),
+                len(ledger),
+                prefix,
+                len(retained),
             )
-        self._orphans[prefix] = set(ledger.unconfirmed())
-        log.info(
-            "ledger for %s/: %d nodes known, %d read back from the broker, %d to resend",
-            prefix,
-            len(ledger),
-            len(retained),
-            len(self._orphans[prefix]),
-        )
-        self._ledgers[prefix] = ledger
-        return ledger
+        return stale
+
+    def repair(self) -> int:
+        """After a reconnect: read the retained documents back and resend, from the last
+        good revision, every node the broker lost or holds wrong (a wiped or replaced
+        broker, garbage on a topic). Returns how many documents were sent."""
+        with self._lock:
+            topics, baseline = self.topics, self._baseline
+            if topics is None or baseline is None or topics.prefix not in self._ledgers:
+                return 0  # nothing published yet: the first reconcile reads back anyway
+            ledger = self._ledgers[topics.prefix]
+            self._orphans[topics.prefix] = self._read_back(topics.prefix, ledger)
+            documents = self._changed_documents(
+                baseline.revision, baseline.apps, set(), ledger, topics.prefix
+            )
+            if documents:
+                ledger.issue({d.node: (d.generation, d.digest) for d in documents})
+                self.publisher.publish(topics, ledger, documents)
+                self.metrics.republished(len(documents))
+                log.info(
+                    "revision %s: %d documents %s again to repair the broker",
+                    baseline.revision[:12],
+                    len(documents),
+                    self._sent_how(documents),
+                )
+            self._orphans[topics.prefix] = set()
+            return len(documents)
 
     def reconcile(
         self, revision: str, root: Path, changed_since: ChangedFiles | None = None
@@ -179,17 +226,24 @@ class Reconciler:
         self.metrics.reconciled(seconds, render.renders, len(documents), revision)
         self.last_good = revision
         log.info(
-            "revision %s: %d of %d nodes rendered (%d renders) in %.2fs, %d documents "
-            "published in %.2fs",
+            "revision %s: %d of %d nodes rendered (%d renders) in %.2fs, %d documents %s in %.2fs",
             revision[:12],
             render.rendered_nodes,
             len(render.apps),
             render.renders,
             rendered_at - started,
             len(documents),
+            self._sent_how(documents),
             seconds - (rendered_at - started),
         )
         return Outcome(revision, True, len(documents), len(render.apps), seconds)
+
+    def _sent_how(self, documents: list[DesiredDocument]) -> str:
+        """How the log should say documents went out: paho only queues them while the
+        broker is away, and "published" would claim more than happened."""
+        if not documents or self.publisher.connected:
+            return "published"
+        return "queued, waiting for the broker"
 
     def _bad(self, revision: str, problems: list[str], started: float) -> Outcome:
         seconds = time.monotonic() - started

@@ -72,8 +72,8 @@ class Controller:
             lambda topics: read_retained(self.broker, topics, settings.connect_timeout),
             self.metrics,
             work_dir=settings.work_dir,
-            broker_is_fresh=settings.broker is None,
         )
+        self.publisher.on_reconnect = self._broker_reconnected
         self.http: HttpServer | None = None
         self.last_revision: str | None = None  # last revision fetched and reconciled
         self.last_source_error: str | None = None
@@ -82,6 +82,7 @@ class Controller:
         self._worker: threading.Thread | None = None
         self._retry = False  # a failure: wake again in RETRY_SECONDS, not the poll interval
         self._reconcile_again = False  # the broker failed mid-reconcile: redo even if unmoved
+        self._repair = threading.Event()  # reconnected: check what the broker still holds
         self._internal: list[Component] = []
 
     @property
@@ -115,7 +116,9 @@ class Controller:
                 Endpoints(
                     health=self.health,
                     metrics=lambda: self.metrics.render(
-                        self.publisher.connected, self.publisher.confirmed_total
+                        self.publisher.connected,
+                        self.publisher.confirmed_total,
+                        self.source.fetches,
                     ),
                     on_push=lambda reason: self.trigger(f"webhook: {reason}"),
                     branch=self.settings.branch,
@@ -161,6 +164,10 @@ class Controller:
         if self.embedded is not None:
             self.embedded.stop()
 
+    def _broker_reconnected(self) -> None:
+        self._repair.set()
+        self.trigger("reconnected to the broker")
+
     def trigger(self, reason: str) -> None:
         """Ask for a fetch + reconcile soon (coalesced with others pending)."""
         log.debug("trigger: %s", reason)
@@ -173,6 +180,8 @@ class Controller:
             self._wake.clear()
             try:
                 self.sync()
+                if self._repair.is_set():
+                    self.repair_broker()
             except Exception:  # never let the worker die: log and try again later
                 log.exception("unexpected error while reconciling")
                 self._retry = True
@@ -213,6 +222,19 @@ class Controller:
         self._retry = self._reconcile_again = False
         self.last_revision = revision
         return outcome
+
+    def repair_broker(self) -> int:
+        """Resend what the broker lost or holds wrong (after a reconnect); 0 on failure,
+        retried shortly."""
+        self._repair.clear()
+        try:
+            return self.reconciler.repair()
+        except BrokerUnavailable as exc:
+            self.metrics.failed("broker")
+            log.error("cannot read the broker's retained documents: %s; retrying", exc)
+            self._repair.set()
+            self._retry = True
+            return 0
 
     def _source_failed(self, message: str) -> None:
         self.metrics.failed("git")

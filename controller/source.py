@@ -57,6 +57,7 @@ class GitSource:
         self._repo_dir = self.work_dir / "repo.git"
         self._checkout = self.work_dir / "checkout"
         self._lock = threading.Lock()
+        self.fetches = 0  # `git fetch` runs so far (for /metrics and the idle-watcher test)
         local = local_path(url)
         # A local path is fetched by its absolute path, so the work dir may live anywhere.
         self._fetch_url = str(local) if local is not None else url
@@ -82,6 +83,7 @@ class GitSource:
 
         ref = f"refs/shoal/{self.branch}"
         with self._lock:
+            self.fetches += 1
             try:
                 repo = self._repo()
                 repo.git.fetch(
@@ -148,18 +150,36 @@ def _git_message(exc: Exception) -> str:
     return "; ".join(line for line in lines if line) or str(exc)
 
 
+# watchdog's event types that mean a file changed; open/close/access events are not, and
+# the controller's own `git fetch` of the watched repository opens HEAD and packed-refs.
+CHANGE_EVENTS = frozenset({"created", "modified", "moved", "deleted"})
+DEBOUNCE_SECONDS = 0.05  # git writes `<ref>.lock`, then renames it: one commit, one call
+
+
 class RefWatcher:
     """Calls `on_change()` when a local repository's branch may have moved.
 
     git updates a ref by writing `<ref>.lock` and renaming it over the ref (or rewriting
-    `packed-refs` after `git gc`), so created/moved/modified events on those paths are
-    the signal; everything under objects/ is ignored. Callers coalesce the calls.
+    `packed-refs` after `git gc`), so created/moved/modified/deleted events on the
+    branch's ref and on `packed-refs` are the signal; nothing else is. Reads never
+    count: the controller's own fetch opens those files, and reacting to that made an
+    idle controller fetch in a loop. Events within `DEBOUNCE_SECONDS` make one call.
     """
 
-    def __init__(self, repo_path: Path, branch: str, on_change: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        repo_path: Path,
+        branch: str,
+        on_change: Callable[[], None],
+        *,
+        debounce: float = DEBOUNCE_SECONDS,
+    ) -> None:
         self.git_dir = git_dir(repo_path)
         self.branch = branch
         self._on_change = on_change
+        self._debounce = debounce
+        self._timer: threading.Timer | None = None
+        self._timer_lock = threading.Lock()
         self._observer: Any = None
 
     def _interesting(self, path: str) -> bool:
@@ -169,13 +189,25 @@ class RefWatcher:
         except ValueError:
             return False
         name = rel.as_posix().removesuffix(".lock")
-        return name in (
-            "packed-refs",
-            "HEAD",
-            "logs/HEAD",
-            f"refs/heads/{self.branch}",
-            f"logs/refs/heads/{self.branch}",
-        )
+        return name in ("packed-refs", f"refs/heads/{self.branch}")
+
+    def notice(self, event_type: str, *paths: str) -> None:
+        """One filesystem event: schedule `on_change()` if it may have moved the branch."""
+        if event_type not in CHANGE_EVENTS:
+            return
+        if not any(p and self._interesting(p) for p in paths):
+            return
+        with self._timer_lock:
+            if self._timer is not None:
+                return  # a call is already due and will see this change too
+            self._timer = threading.Timer(self._debounce, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self) -> None:
+        with self._timer_lock:
+            self._timer = None
+        self._on_change()
 
     def start(self) -> None:
         from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -185,18 +217,16 @@ class RefWatcher:
 
         class Handler(FileSystemEventHandler):
             def on_any_event(self, event: FileSystemEvent) -> None:
-                paths = [event.src_path, getattr(event, "dest_path", "")]
-                if any(p and watcher._interesting(str(p)) for p in paths):
-                    watcher._on_change()
+                dest = getattr(event, "dest_path", "") or ""
+                watcher.notice(event.event_type, str(event.src_path), str(dest))
 
         observer = Observer()
         handler = Handler()
         observer.schedule(handler, str(self.git_dir), recursive=False)
-        for sub in ("refs/heads", "logs/refs/heads", "logs"):
-            folder = self.git_dir / sub
-            if folder.is_dir():
-                # refs/heads may hold nested branch names (feature/x), hence recursive.
-                observer.schedule(handler, str(folder), recursive=sub != "logs")
+        folder = self.git_dir / "refs" / "heads"
+        if folder.is_dir():
+            # refs/heads may hold nested branch names (feature/x), hence recursive.
+            observer.schedule(handler, str(folder), recursive=True)
         observer.daemon = True
         observer.start()
         self._observer = observer
@@ -207,3 +237,7 @@ class RefWatcher:
             self._observer.stop()
             self._observer.join(5)
             self._observer = None
+        with self._timer_lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None

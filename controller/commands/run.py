@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
+import math
 import os
 import re
 import signal
@@ -19,6 +20,17 @@ from typing import Any
 from transport import BrokerOptions, BrokerURLError, add_broker_arguments
 
 log = logging.getLogger(__name__)
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a number of seconds above zero (0 would poll or commit in a loop)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (value > 0 and math.isfinite(value)):  # also rejects nan and inf
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0 seconds, got {text}")
+    return value
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -36,7 +48,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add_broker_arguments(parser, default=None)
     parser.add_argument(
         "--interval",
-        type=float,
+        type=positive_seconds,
         default=30.0,
         metavar="SECONDS",
         help="poll the repository this often (default: %(default)s)",
@@ -62,7 +74,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--once",
         action="store_true",
         help="fetch, publish, wait for the broker's acknowledgements and exit "
-        "(0 ok, 1 bad commit, 2 git or broker unreachable)",
+        "(0 ok, 1 bad commit, 2 git or broker unreachable); needs --broker",
     )
     add_status_arguments(parser)
     return parser
@@ -81,7 +93,7 @@ def add_status_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--status-interval",
-        type=float,
+        type=positive_seconds,
         default=10.0,
         metavar="SECONDS",
         help="at most one status commit this often (default: %(default)s)",
@@ -128,8 +140,8 @@ def run(args: argparse.Namespace) -> int:
     from controller.service import EXIT_UNAVAILABLE, Controller, ControllerSettings
     from transport.embedded import EmbeddedBrokerError
 
-    if args.interval <= 0:
-        log.error("--interval must be a positive number of seconds, got %s", args.interval)
+    if args.once and not args.broker:
+        log.error("--once needs --broker: the embedded broker would vanish with the process")
         return EXIT_UNAVAILABLE
     try:
         broker = BrokerOptions.from_args(args) if args.broker else None

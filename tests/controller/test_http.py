@@ -142,3 +142,21 @@ def test_unreachable_git_makes_health_fail_until_it_is_back(
 
         hidden.rename(repo.remote)
         wait_until(lambda: controller.health()[0], 15)  # retried without a trigger
+
+
+def test_wrong_methods_get_405_with_allow(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    repo = FleetRepo.create(tmp_path, NODES)
+    with running_controller(
+        repo.remote, mosquitto.url, tmp_path / "work", http=("127.0.0.1", 0)
+    ) as controller:
+        base = f"http://127.0.0.1:{controller.http.port}"
+        for method, path, allow in (("GET", "/webhook", "POST"), ("POST", "/healthz", "GET")):
+            req = urllib.request.Request(f"{base}{path}", data=b"{}", method=method)
+            if method == "GET":
+                req = urllib.request.Request(f"{base}{path}", method=method)
+            try:
+                urllib.request.urlopen(req, timeout=10)
+                raise AssertionError(f"{method} {path} succeeded")
+            except urllib.error.HTTPError as exc:
+                assert (exc.code, exc.headers["Allow"]) == (405, allow)
+        assert request(f"{base}/nowhere")[0] == 404

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
+
+import pytest
 
 from controller.ledger import Ledger
 from controller.payloads import DesiredEncoder
@@ -72,3 +76,24 @@ def test_fast_encoder_is_byte_identical_to_to_json() -> None:
     ]
     for doc in documents:
         assert encoder.encode(doc) == doc.to_json()
+
+
+def test_saving_syncs_the_file_and_then_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rename over the old ledger is durable only once the folder is fsynced."""
+    synced: list[tuple[bool, int]] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        info = os.fstat(fd)
+        synced.append((stat.S_ISDIR(info.st_mode), info.st_ino))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    path = tmp_path / "work" / "ledger.json"
+    Ledger(path).issue({"a": (1, "sha256:a")})
+    folder = os.stat(path.parent).st_ino
+    assert [is_dir for is_dir, _ in synced] == [False, True]  # the file, then its folder
+    assert synced[-1][1] == folder
+    assert Ledger(path).snapshot()["a"].generation == 1

@@ -94,3 +94,21 @@ def test_bad_options_are_one_clear_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "scheme must be mqtt:// or mqtts://" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_once_without_a_broker_refuses_instead_of_publishing_into_thin_air(
+    tmp_path: Path,
+) -> None:
+    repo = FleetRepo.create(tmp_path, {"rome-1": {"site": "rome"}})
+    command = ["controller", "--once", "--repo", str(repo.remote)]
+    result = subprocess.run(
+        [sys.executable, "-m", "shoal", *command, "--work-dir", str(tmp_path / "work")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "--once needs --broker" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "work").exists()  # refused before touching anything

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
+
+import pytest
 
 from shadow import DesiredDocument
 from tests.support.controller import FleetRepo, desired, running_controller, wait_for_revision
@@ -127,6 +131,7 @@ def test_broken_commit_publishes_nothing_and_the_next_good_one_publishes(
         assert healthy and health["status"] == "degraded"
         assert health["lastGoodRevision"] == good
         assert health["lastError"]["revision"] == bad
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", health["lastError"]["time"])
         assert 'shoal_errors_total{kind="render"} 1' in controller.metrics.render(True)
         assert recorder.count() == 3
         assert all(desired(p)["revision"] == good for p in recorder.latest.values())
@@ -171,7 +176,10 @@ def test_restart_republishes_nothing_and_generations_keep_increasing(
             assert desired(recorder.latest[topic(node)])["generation"] > first[node]["generation"]
 
 
-def test_broker_restart_mid_run_loses_nothing(tmp_path: Path, mosquitto: Mosquitto) -> None:
+def test_broker_restart_mid_run_loses_nothing(
+    tmp_path: Path, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="controller.reconciler")
     repo = FleetRepo.create(tmp_path, NODES)
     with running_controller(repo.remote, mosquitto.url, tmp_path / "work") as controller:
         wait_for_revision(controller, repo.head())
@@ -185,6 +193,7 @@ def test_broker_restart_mid_run_loses_nothing(tmp_path: Path, mosquitto: Mosquit
         wait_until(lambda: controller.last_revision == sha, 20)
         assert controller.publisher.unconfirmed == 3
         assert not controller.health()[0]
+        assert "3 documents queued, waiting for the broker" in caplog.text
 
         mosquitto.start()
         wait_for_revision(controller, sha, timeout=40)  # paho backs off up to 30 s
