@@ -22,9 +22,10 @@ An entry also carries the app's `AppMemo` (context -> outcome, template context 
 text, text -> parsed objects): those depend only on the compiled app and the
 context values the templates read, so they stay valid for as long as the entry.
 
-Bounded: at most `max_apps` entries (the least recently used is dropped) and an
-entry's memo is emptied, before a call uses it, once it holds more than `max_memo`
-results. Not thread-safe: one render at a time (the reconciler holds its lock).
+Bounded: at most `max_apps` entries holding at most `max_bytes` of folder contents
+(the least recently used go first), and an entry's memo is emptied, before a call
+uses it, once it holds more than `max_memo` results. Not thread-safe: one render at
+a time (the reconciler holds its lock).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from typing import Any
 from controller.model import App
 from controller.templating import CompiledApp, Snapshot, TemplateFailure, compile_app
 
-MAX_SNAPSHOT_BYTES = 8 * 1024 * 1024  # an app folder larger than this is not cached
+MAX_SNAPSHOT_BYTES = 4 * 1024 * 1024  # an app folder larger than this is not cached
 
 _Key = tuple[str, str, str, str]
 
@@ -65,17 +66,22 @@ class CachedApp:
     compiled: CompiledApp | None
     failures: list[TemplateFailure]
     memo: AppMemo = field(default_factory=AppMemo)
+    size: int = 0  # bytes of the folder snapshot the entry holds
 
 
 class RenderCache:
     """Compiled apps and their render memos, keyed by the app's content."""
 
-    def __init__(self, max_apps: int = 256, max_memo: int = 200_000) -> None:
-        self.max_apps = max_apps
-        self.max_memo = max_memo
+    def __init__(
+        self, max_apps: int = 256, max_memo: int = 100_000, max_bytes: int = 64 * 1024 * 1024
+    ) -> None:
+        self.max_apps = max_apps  # compiled apps kept
+        self.max_memo = max_memo  # results an app's memo may keep from call to call
+        self.max_bytes = max_bytes  # app folder contents kept, all entries together
         self.hits = 0
         self.misses = 0
         self._entries: OrderedDict[_Key, CachedApp] = OrderedDict()
+        self._bytes = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -90,10 +96,12 @@ class RenderCache:
         entry = self._entries.get(key)
         if entry is None:
             self.misses += 1
-            entry = CachedApp(*compile_app(app, snapshot))
+            size = sum(len(data) for data in snapshot.values() if data is not None)
+            entry = CachedApp(*compile_app(app, snapshot), size=size)
             self._entries[key] = entry
-            while len(self._entries) > self.max_apps:
-                self._entries.popitem(last=False)
+            self._bytes += size
+            while len(self._entries) > self.max_apps or self._bytes > self.max_bytes:
+                self._bytes -= self._entries.popitem(last=False)[1].size
         else:
             self.hits += 1
             self._entries.move_to_end(key)

@@ -123,6 +123,14 @@ def test_the_cache_keeps_at_most_max_apps_compiled_apps(tmp_path: Path) -> None:
         }
 
 
+def test_the_cache_keeps_at_most_max_bytes_of_app_folders(tmp_path: Path) -> None:
+    repo = make_fleet(tmp_path, conf="x" * 1000)
+    repo.app("api", files={"files/big.bin": "y" * 1000})
+    cache = RenderCache(max_bytes=1500)
+    render_fleet(load_fleet(tmp_path), cache=cache)
+    assert len(cache) == 1
+
+
 def test_an_app_memo_over_max_memo_is_emptied_before_the_next_call(tmp_path: Path) -> None:
     repo = make_fleet(tmp_path)
     for i in range(10):
