@@ -80,6 +80,8 @@ class AppFolder:
                 f"file({relative!r}): only files inside {self.rel}/ can be read "
                 "(use a relative path without '..')"
             )
+        if self.snapshot is not None:  # a snapshot has no symlinks: nothing to resolve
+            return self.real / pure
         target = (self.dir / pure).resolve()
         if not target.is_relative_to(self.real):
             raise TemplateFileError(f"file({relative!r}): leads outside {self.rel}/ (symlink)")

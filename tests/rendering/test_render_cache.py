@@ -166,3 +166,22 @@ def test_a_cached_render_equals_an_uncached_one(tmp_path: Path, memoize: bool) -
         assert {n: a["web"].digest for n, a in cached.apps.items()} == {
             n: a["web"].digest for n, a in plain.apps.items()
         }
+
+
+@pytest.mark.parametrize(
+    "path", ["files/app.conf", "./files//app.conf", "files", ".", "files/missing", "../x"]
+)
+def test_file_reads_and_errors_are_the_same_with_a_cache(tmp_path: Path, path: str) -> None:
+    make_fleet(tmp_path)
+    (tmp_path / "apps/web/templates/conf.yaml.j2").write_text(
+        f'apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c}}\ndata: {{c: "{{{{ file("{path}") }}}}"}}\n'
+    )
+    cache = RenderCache()
+    for _ in range(2):
+        cached = render_fleet(load_fleet(tmp_path), cache=cache)
+        plain = render_fleet(load_fleet(tmp_path))
+        assert list(map(str, cached.problems)) == list(map(str, plain.problems))
+        assert {n: {a: d.digest for a, d in apps.items()} for n, apps in cached.apps.items()} == {
+            n: {a: d.digest for a, d in apps.items()} for n, apps in plain.apps.items()
+        }
+    assert cache.hits == 1
