@@ -8,12 +8,12 @@ test: install lint typecheck unit
 install: mosquitto
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
-# Tests start their own Mosquitto; install the Debian package when it is missing.
+# Tests start their own Mosquitto on free ports (a broker already running is left alone);
+# install the Debian package when it is missing.
 mosquitto:
 	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || \
 	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; \
 	    else echo "mosquitto is missing: sudo apt-get install mosquitto" >&2; exit 1; fi; }
-	@systemctl disable --now mosquitto >/dev/null 2>&1 || true
 
 lint:
 	$(PYTHON) -m ruff check .

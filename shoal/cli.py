@@ -7,7 +7,8 @@ controller's and the edge's commands (they never import each other).
 
 Exit codes, for scripts: 0 success; 1 the input is bad (validation, render, a diff
 with --exit-code); 2 cannot run (usage, unreachable git or broker, unexpected error);
-130 interrupted.
+130 a one-shot command interrupted. Long-running commands (controller, edge, demo) handle
+Ctrl-C/SIGTERM themselves as a requested stop and exit 0.
 """
 
 from __future__ import annotations

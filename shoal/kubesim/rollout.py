@@ -213,10 +213,38 @@ def initial_status(api_version: str, kind: str) -> dict[str, Any] | None:
     return dict(fixed) if fixed is not None else None
 
 
-def status_for(obj: dict[str, Any], ready: bool, when: str) -> dict[str, Any] | None:
+def progress_deadline(obj: dict[str, Any]) -> float | None:
+    """Seconds a Deployment may roll out before it reports ProgressDeadlineExceeded."""
+    if (obj.get("apiVersion"), obj.get("kind")) != ("apps/v1", "Deployment"):
+        return None
+    value = (obj.get("spec") or {}).get("progressDeadlineSeconds", 600)
+    return float(value) if isinstance(value, int | float) else 600.0
+
+
+def status_for(
+    obj: dict[str, Any], ready: bool, when: str, stalled: bool = False
+) -> dict[str, Any] | None:
     """The status `obj` shows, ready or still rolling out; None for kinds without one.
 
-    `when` is the timestamp written into conditions that change now.
+    `when` is the timestamp written into conditions that change now. `stalled`: a
+    Deployment past its progressDeadlineSeconds (a held rollout) says so.
     """
     compute = _STATUS.get((obj.get("apiVersion", ""), obj.get("kind", "")))
-    return compute(obj, ready, when) if compute else None
+    if compute is None:
+        return None
+    status = compute(obj, ready, when)
+    if stalled and not ready and obj.get("kind") == "Deployment":
+        name = obj["metadata"]["name"]
+        status["conditions"] = [
+            c
+            if c["type"] != "Progressing"
+            else _condition(
+                "Progressing",
+                False,
+                "ProgressDeadlineExceeded",
+                f'ReplicaSet "{name}" has timed out progressing.',
+                when,
+            )
+            for c in status["conditions"]
+        ]
+    return status

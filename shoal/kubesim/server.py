@@ -279,7 +279,8 @@ class Handler(BaseHTTPRequestHandler):
         if method == "DELETE":
             obj = store.delete(kind, route.namespace, route.name)
             foreground = query.get("propagationPolicy") == "Foreground"
-            if kind.kind in _DELETE_RETURNS_OBJECT or foreground:
+            pending = bool(obj["metadata"].get("finalizers"))  # still there until they go
+            if kind.kind in _DELETE_RETURNS_OBJECT or foreground or pending:
                 return 200, obj
             return 200, self._success(kind, obj)
         raise errors.method_not_allowed(method)

@@ -460,6 +460,8 @@ class Store:
                 return clone(obj)
             if kind.kind == "Namespace":
                 return self._terminate(key, obj)
+            if obj["metadata"].get("finalizers"):
+                return self._mark_deleted(key, obj)
             return self._remove(key)
 
     def delete_collection(
@@ -598,7 +600,15 @@ class Store:
         if not isinstance(new.get("metadata"), dict):
             new["metadata"] = {}
         metadata = new["metadata"]
-        for field in ("name", "namespace", "uid", "creationTimestamp", "generation"):
+        for field in (
+            "name",
+            "namespace",
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ):
             if field in old["metadata"]:
                 metadata[field] = old["metadata"][field]
             else:
@@ -625,6 +635,8 @@ class Store:
         metadata["resourceVersion"] = self._next_revision()
         self._objects[key] = new
         self._record("MODIFIED", key, new)
+        if metadata.get("deletionTimestamp") and not metadata.get("finalizers"):
+            self._remove(key)  # its last finalizer is gone: the deletion completes
         return clone(new)
 
     def _admit(self, kind: Kind, obj: dict[str, Any]) -> None:
@@ -654,9 +666,16 @@ class Store:
             return obj
         started, started_wall = self._spec_changed[key]
         held = (key[2], key[3]) in self._held
-        ready = not held and time.monotonic() - started >= self.rollout_seconds
-        when = started_wall + timedelta(seconds=self.rollout_seconds) if ready else started_wall
-        status = rollout.status_for(obj, ready, _timestamp(when))
+        elapsed = time.monotonic() - started
+        ready = not held and elapsed >= self.rollout_seconds
+        deadline = rollout.progress_deadline(obj)
+        stalled = not ready and deadline is not None and elapsed >= deadline
+        when = started_wall
+        if ready:
+            when += timedelta(seconds=self.rollout_seconds)
+        elif stalled and deadline is not None:
+            when += timedelta(seconds=deadline)
+        status = rollout.status_for(obj, ready, _timestamp(when), stalled)
         if ready:
             self._rolling.discard(key)
         if status is None or obj.get("status") == status:
@@ -762,6 +781,21 @@ class Store:
         answer = clone(terminating)
         self._finish_terminations()
         return answer
+
+    def _mark_deleted(self, key: Key, obj: dict[str, Any]) -> dict[str, Any]:
+        """Deleting an object with finalizers only marks it; it goes when they are removed."""
+        if obj["metadata"].get("deletionTimestamp"):
+            return clone(obj)
+        metadata = {
+            **obj["metadata"],
+            "deletionTimestamp": self._now(),
+            "deletionGracePeriodSeconds": 0,
+            "resourceVersion": self._next_revision(),
+        }
+        marked = {**obj, "metadata": metadata}
+        self._objects[key] = marked
+        self._record("MODIFIED", key, marked)
+        return clone(marked)
 
     def _finish_terminations(self) -> None:
         now = time.monotonic()

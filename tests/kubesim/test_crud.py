@@ -9,7 +9,7 @@ from kubernetes import client, dynamic
 from kubernetes.client.exceptions import ApiException
 
 from shoal.kubesim import KubeSim
-from shoal.kubesim.store import APPLY
+from shoal.kubesim.store import APPLY, MERGE
 from tests.kubesim.conftest import config_map, deployment
 
 
@@ -363,3 +363,17 @@ def test_odd_requests_answer_a_status_never_a_500(
     response = api.call_api(*api.param_serialize(method, path, header_params=headers, body=body))
     status = json.loads(response.read())
     assert (response.status, status["kind"], status["code"]) == (code, "Status", code)
+
+
+def test_finalizers_hold_a_deletion_until_removed(sim: KubeSim, core: client.CoreV1Api) -> None:
+    body = config_map("settings")
+    body["metadata"]["finalizers"] = ["example.com/keep"]
+    core.create_namespaced_config_map("web", body)
+    answer = core.delete_namespaced_config_map("settings", "web")
+    assert answer["kind"] == "ConfigMap" and answer["metadata"]["deletionTimestamp"]
+    held = core.read_namespaced_config_map("settings", "web")
+    assert held.metadata.deletion_timestamp is not None
+    core.patch_namespaced_config_map(
+        "settings", "web", {"metadata": {"finalizers": None}}, _content_type=MERGE
+    )
+    assert sim.get("v1", "ConfigMap", "settings", "web") is None

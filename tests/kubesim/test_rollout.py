@@ -175,3 +175,26 @@ def test_scale_subresource_reads_and_sets_replicas(apps: client.AppsV1Api, web) 
     assert (d.spec.replicas, d.metadata.generation) == (4, 2)
     wait_until(lambda: rolled_out(apps.read_namespaced_deployment("web", "web")))
     assert apps.read_namespaced_deployment_scale("web", "web").status.replicas == 4
+
+
+def test_a_held_rollout_passes_its_progress_deadline(
+    sim: KubeSim, apps: client.AppsV1Api, web
+) -> None:
+    body = deployment()
+    body["spec"]["progressDeadlineSeconds"] = 1
+    sim.hold_rollout("web", "web")
+    apps.create_namespaced_deployment("web", body)
+
+    def progressing(d: client.V1Deployment) -> client.V1DeploymentCondition:
+        return next(c for c in d.status.conditions if c.type == "Progressing")
+
+    stalled = wait_until(
+        lambda: (
+            (c := progressing(apps.read_namespaced_deployment("web", "web"))).status == "False"
+            and c
+        )
+    )
+    assert stalled.reason == "ProgressDeadlineExceeded"
+    assert stalled.message == 'ReplicaSet "web" has timed out progressing.'
+    sim.hold_rollout("web", "web", held=False)
+    wait_until(lambda: rolled_out(apps.read_namespaced_deployment("web", "web")))
