@@ -8,7 +8,9 @@ vars from 3 groups); each app has 3 templates (Deployment, ConfigMap, Service)
 reading the group vars of one dimension (site, model or role, in turn); `--per-node-apps` of them also read `node.name` (every node
 differs). Figures: load time, memoized render time, renders performed, peak memory,
 and the naive path (every node x app rendered from scratch) measured on a sample
-of nodes and extrapolated when `--naive-sample` is smaller than the fleet.
+of nodes and extrapolated when `--naive-sample` is smaller than the fleet. Then a
+later commit changing 10 site groups' vars: the whole fleet and just those sites'
+nodes, rendered without and with the `RenderCache` the controller keeps.
 """
 
 from __future__ import annotations
@@ -18,10 +20,14 @@ import resource
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from controller.loading import load_fleet
+from controller.model import Fleet
+from controller.rendercache import RenderCache
 from controller.rendering import render_fleet
+from shadow import DesiredDocument
 
 SMALL_ARGS = ["--nodes", "500", "--apps", "5", "--sites", "10"]
 MODELS = ("rpi4", "rpi5", "jetson", "x86")
@@ -157,6 +163,36 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def later_commit(fleet: Fleet, sites: int) -> None:
+    """A later commit changing the vars of 10 site groups, rendered without and with the
+    `RenderCache` the controller keeps from its previous reconcile (same digests)."""
+    cache = RenderCache()
+    render_fleet(fleet, cache=cache)  # what the controller holds after its first reconcile
+    changed = {f"site-{i:03d}" for i in range(0, sites, max(1, sites // 10))}
+    groups = {
+        name: replace(g, vars={**g.vars, "ntp_server": "ntp.changed.example.com"})
+        if name in changed
+        else g
+        for name, g in fleet.groups.items()
+    }
+    commit = replace(fleet, groups=groups)
+    affected = sorted(n.name for n in commit.nodes.values() if n.tags.get("site") in changed)
+    for label, nodes in (("every node", None), (f"{len(affected)} nodes", affected)):
+        timings, digests = [], []
+        for kept in (None, cache):
+            started = time.perf_counter()
+            result = render_fleet(commit, nodes, cache=kept)
+            timings.append(time.perf_counter() - started)
+            digests.append(
+                {n: DesiredDocument.build(n, "b", 0, a).digest for n, a in result.apps.items()}
+            )
+        assert digests[0] == digests[1]
+        print(
+            f"later commit (10 site groups changed), {label}: {timings[0]:.2f} s without a "
+            f"cache, {timings[1]:.2f} s with the RenderCache kept from the previous render"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.render_fleet", description=__doc__)
     parser.add_argument("--nodes", type=int, default=10_000)
@@ -225,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{label}; digests equal to the memoized ones"
         )
         print(f"speed-up: {naive_s * factor / memo_s:.0f}x; target: memoized under 5 s")
+        later_commit(fleet, args.sites)
     return 0
 
 

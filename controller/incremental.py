@@ -29,6 +29,7 @@ from typing import TypeVar
 from controller.loading import YAML_SUFFIXES, load_fleet
 from controller.model import Fleet, Group, Node
 from controller.problems import FleetError, Problem
+from controller.rendercache import RenderCache
 from controller.rendering import render_fleet
 from controller.selectors import Selector
 from shadow import DesiredApp
@@ -82,9 +83,12 @@ def _has_links(root: Path, paths: Iterable[str], app_dirs: Iterable[str]) -> boo
     return False
 
 
-def render_changes(baseline: Baseline, root: Path, changed: Iterable[str]) -> Rendered | None:
+def render_changes(
+    baseline: Baseline, root: Path, changed: Iterable[str], *, cache: RenderCache | None = None
+) -> Rendered | None:
     """The revision at `root` rendered from `baseline` plus `changed` files, or None when
-    the change is not one this shortcut handles. Raises FleetError like `load_fleet`."""
+    the change is not one this shortcut handles. Raises FleetError like `load_fleet`.
+    `cache` is passed on to `render_fleet`."""
     changed = sorted(set(changed))
     entries = [p for p in changed if _in("nodes", p) or _in("groups", p)]
     app_names = {name for p in changed if (name := _app_of(p)) is not None}
@@ -123,7 +127,7 @@ def render_changes(baseline: Baseline, root: Path, changed: Iterable[str]) -> Re
     affected |= _matched(selectors, nodes)
     targets = sorted(name for name in affected if name in nodes)
 
-    result = render_fleet(fleet, targets)
+    result = render_fleet(fleet, targets, cache=cache)
     apps = {name: node_apps for name, node_apps in baseline.apps.items() if name in nodes}
     apps.update(result.apps)
     return Rendered(fleet, apps, result.problems, result.renders, set(targets))

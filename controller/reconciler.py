@@ -30,6 +30,7 @@ from shadow import DesiredApp, DesiredDocument, Topics, node_digest, now_ms
 
 if TYPE_CHECKING:
     from controller.incremental import Baseline, Rendered
+    from controller.rendercache import RenderCache
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,8 @@ class Reconciler:
         self.last_error: RevisionError | None = None
         self.topics: Topics | None = None
         self._baseline: Baseline | None = None
+        # Compiled templates and render memos of unchanged apps, reused from commit to commit.
+        self._render_cache: RenderCache | None = None
 
     def ledger(self, prefix: str) -> Ledger:
         """The ledger for `prefix`, merged with the broker's retained documents on first use."""
@@ -183,17 +186,21 @@ class Reconciler:
     def _render(self, root: Path, changed_since: ChangedFiles | None) -> Rendered:
         from controller.incremental import Rendered, render_changes
         from controller.loading import load_fleet
+        from controller.rendercache import RenderCache
         from controller.rendering import render_fleet
 
+        if self._render_cache is None:
+            self._render_cache = RenderCache()
+        cache = self._render_cache
         baseline = self._baseline
         if baseline is not None and changed_since is not None:
             changed = changed_since(baseline.revision)
             if changed is not None:
-                partial = render_changes(baseline, root, changed)
+                partial = render_changes(baseline, root, changed, cache=cache)
                 if partial is not None:
                     return partial
         fleet = load_fleet(root)
-        full = render_fleet(fleet)
+        full = render_fleet(fleet, cache=cache)
         return Rendered(fleet, full.apps, full.problems, full.renders, None)
 
     def _reconcile(self, revision: str, root: Path, changed_since: ChangedFiles | None) -> Outcome:

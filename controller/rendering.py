@@ -34,6 +34,7 @@ from controller.loading import load_fleet
 from controller.manifests import duplicates, parse_objects
 from controller.model import App, Fleet, Group, Node
 from controller.problems import FleetError, Problem
+from controller.rendercache import AppMemo, CachedApp, RenderCache
 from controller.selectors import SelectorIndex
 from controller.templating import (
     CompiledApp,
@@ -63,14 +64,20 @@ class FleetRender:
 
 
 def render_fleet(
-    fleet: Fleet, nodes: Iterable[str] | None = None, *, memoize: bool = True
+    fleet: Fleet,
+    nodes: Iterable[str] | None = None,
+    *,
+    memoize: bool = True,
+    cache: RenderCache | None = None,
 ) -> FleetRender:
     """Render `nodes` (default: every node). Problems are collected, never raised.
 
     `memoize=False` renders every (node, app) pair from scratch: the baseline the
-    benchmark compares against, and a cross-check in tests.
+    benchmark compares against, and a cross-check in tests. A `cache` kept across
+    calls (the controller keeps one) reuses the compiled templates and the render
+    memo of every app whose folder did not change.
     """
-    renderer = _Renderer(fleet, memoize)
+    renderer = _Renderer(fleet, memoize, cache)
     names = sorted(fleet.nodes) if nodes is None else list(nodes)
     result = FleetRender(fleet, {}, [])
     with _collector_paused():
@@ -142,19 +149,24 @@ _Selection = tuple[list[Group], list[tuple[CompiledApp, tuple[Any, ...]]]]
 
 
 class _Renderer:
-    def __init__(self, fleet: Fleet, memoize: bool) -> None:
+    def __init__(self, fleet: Fleet, memoize: bool, cache: RenderCache | None) -> None:
         self.fleet = fleet
         self.memoize = memoize
         self.renders = 0
         self.template_renders = 0
         self.reused = 0
         self.compiled: dict[str, CompiledApp] = {}
+        # Per app, the memo of what depends only on its compiled templates (a cache
+        # keeps it from call to call); the memos below depend on the whole fleet.
+        self.memos: dict[str, AppMemo] = {}
         self.compile_problems: list[Problem] = []
         self.broken_apps_used: set[str] = set()
         for app in fleet.apps.values():
-            compiled, failures = compile_app(app, fleet.root)
+            entry = cache.app(app) if cache is not None else CachedApp(*compile_app(app))
+            compiled, failures = entry.compiled, entry.failures
             if compiled is not None:
                 self.compiled[app.name] = compiled
+                self.memos[app.name] = entry.memo
             for failure in failures:
                 self.compile_problems.append(
                     Problem(failure.file, failure.message, line=failure.line, app=app.name)
@@ -173,10 +185,6 @@ class _Renderer:
         # memo caches (unused when memoize is False)
         self.selection: dict[tuple[Any, ...], _Selection] = {}
         self.by_inputs: dict[tuple[Any, ...], _Outcome] = {}
-        self.by_context: dict[tuple[str, str], _Outcome] = {}
-        self.texts: dict[tuple[str, str], str | TemplateFailure] = {}
-        self.parsed: dict[tuple[str, str], list[dict[str, Any]] | Problem] = {}
-        self.encoded: dict[int, bytes] = {}
 
     def node(self, node: Node) -> tuple[dict[str, DesiredApp], list[Problem]]:
         tags_key = tuple(sorted(node.tags.items()))
@@ -254,25 +262,29 @@ class _Renderer:
             return self.render(compiled, context)
         if compiled.uses_node_identity:  # no two nodes share a name: skip the second memo
             return self.render(compiled, context)
-        key = (compiled.app.name, _context_key(context, compiled.references))
-        outcome = self.by_context.get(key)
+        # The compiled app (the memo's owner) and these values decide the outcome.
+        by_context = self.memos[compiled.app.name].by_context
+        key = _context_key(context, compiled.references)
+        outcome = by_context.get(key)
         if outcome is None:
-            outcome = self.by_context[key] = self.render(compiled, context)
+            outcome = by_context[key] = self.render(compiled, context)
         else:
             self.reused += 1
         return outcome
 
-    def text(self, template: CompiledTemplate, context: dict[str, Any]) -> str | TemplateFailure:
+    def text(
+        self, memo: AppMemo, template: CompiledTemplate, context: dict[str, Any]
+    ) -> str | TemplateFailure:
         """One template's output; with the memo, once per distinct value of what it reads."""
         if self.memoize:
             key = (template.file, _context_key(context, template.references))
-            text = self.texts.get(key)
+            text: str | TemplateFailure | None = memo.texts.get(key)
             if text is not None:
                 return text
         self.template_renders += 1
         text = template.render(context)
         if self.memoize:
-            self.texts[key] = text
+            memo.texts[key] = text
         return text
 
     def render(self, compiled: CompiledApp, context: dict[str, Any]) -> _Outcome:
@@ -280,12 +292,13 @@ class _Renderer:
         app = compiled.app
         resources: list[dict[str, Any]] = []
         problems: list[Problem] = []
+        memo = self.memos[app.name]
         for template in compiled.templates:
-            text = self.text(template, context)
+            text = self.text(memo, template, context)
             if isinstance(text, TemplateFailure):
                 problems.append(Problem(text.file, text.message, line=text.line, app=app.name))
                 continue
-            parsed = self.parse(app, template.file, text)
+            parsed = self.parse(memo, app, template.file, text)
             if isinstance(parsed, Problem):
                 problems.append(parsed)
             else:
@@ -295,14 +308,14 @@ class _Renderer:
             return _Outcome(None, problems)
         try:
             if self.memoize:
-                return _Outcome(self.assemble(app, resources))
+                return _Outcome(self.assemble(memo, app, resources))
             return _Outcome(DesiredApp.build(app.version, app.namespace, resources))
         except (TypeError, ValueError) as exc:
             return _Outcome(
                 None, [Problem(app.file, f"rendered objects are not JSON: {exc}", app=app.name)]
             )
 
-    def assemble(self, app: App, resources: list[dict[str, Any]]) -> DesiredApp:
+    def assemble(self, memo: AppMemo, app: App, resources: list[dict[str, Any]]) -> DesiredApp:
         """`DesiredApp.build`, encoding each shared object once instead of once per app.
 
         The digest covers the canonical JSON of {namespace, resources, version}; with
@@ -312,10 +325,11 @@ class _Renderer:
         """
         parts = []
         for obj in resources:
-            encoded = self.encoded.get(id(obj))  # objects live in self.parsed: ids are stable
-            if encoded is None:
-                encoded = self.encoded[id(obj)] = canonical_json(obj)
-            parts.append(encoded)
+            # The entry holds the object, so its id names no other object meanwhile.
+            entry = memo.encoded.get(id(obj))
+            if entry is None or entry[0] is not obj:
+                entry = memo.encoded[id(obj)] = (obj, canonical_json(obj))
+            parts.append(entry[1])
         content = b"".join(
             (
                 b'{"namespace":',
@@ -329,13 +343,15 @@ class _Renderer:
         )
         return DesiredApp(app.version, app.namespace, tuple(resources), digest_bytes(content))
 
-    def parse(self, app: App, file: str, text: str) -> list[dict[str, Any]] | Problem:
+    def parse(
+        self, memo: AppMemo, app: App, file: str, text: str
+    ) -> list[dict[str, Any]] | Problem:
         if not self.memoize:
             return parse_objects(app, file, text)
         key = (file, text)
-        parsed = self.parsed.get(key)
+        parsed: list[dict[str, Any]] | Problem | None = memo.parsed.get(key)
         if parsed is None:
-            parsed = self.parsed[key] = parse_objects(app, file, text)
+            parsed = memo.parsed[key] = parse_objects(app, file, text)
         return parsed
 
 

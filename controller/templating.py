@@ -16,6 +16,8 @@ anything else share one render.
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -52,13 +54,22 @@ class TemplateFileError(Exception):
 # --- the app folder -------------------------------------------------------------------
 
 
-class AppFolder:
-    """Reads files from one app's folder, refusing anything that would leave it."""
+# An app folder's contents read at once: file -> bytes, subfolder (`files/`) -> None.
+Snapshot = dict[str, bytes | None]
 
-    def __init__(self, app_dir: Path, rel: str) -> None:
+
+class AppFolder:
+    """Reads files from one app's folder, refusing anything that would leave it.
+
+    With a `snapshot` (`controller.rendercache`) the files come from it rather than
+    the disk, so what a cached compiled app reads is what its cache key describes.
+    """
+
+    def __init__(self, app_dir: Path, rel: str, snapshot: Snapshot | None = None) -> None:
         self.dir = app_dir
         self.real = app_dir.resolve()
         self.rel = rel  # "apps/web"
+        self.snapshot = snapshot
         self.cache: dict[str, str] = {}
 
     def path(self, relative: str) -> Path:
@@ -70,6 +81,8 @@ class AppFolder:
                 f"file({relative!r}): only files inside {self.rel}/ can be read "
                 "(use a relative path without '..')"
             )
+        if self.snapshot is not None:  # a snapshot has no symlinks: nothing to resolve
+            return self.real / pure
         target = (self.dir / pure).resolve()
         if not target.is_relative_to(self.real):
             raise TemplateFileError(f"file({relative!r}): leads outside {self.rel}/ (symlink)")
@@ -79,7 +92,10 @@ class AppFolder:
         if relative not in self.cache:
             target = self.path(relative)
             try:
-                self.cache[relative] = target.read_text("utf-8")
+                if self.snapshot is not None:
+                    self.cache[relative] = self.from_snapshot(self.snapshot, target)
+                else:
+                    self.cache[relative] = target.read_text("utf-8")
             except FileNotFoundError:
                 raise TemplateFileError(
                     f"file({relative!r}): no such file {self.rel}/{relative}"
@@ -87,6 +103,21 @@ class AppFolder:
             except (OSError, UnicodeDecodeError) as exc:
                 raise TemplateFileError(f"file({relative!r}): cannot read: {exc}") from exc
         return self.cache[relative]
+
+    def from_snapshot(self, snapshot: Snapshot, target: Path) -> str:
+        """`target` as `read_text` would give it, with the same errors."""
+        rel = target.relative_to(self.real).as_posix()
+        if rel == "." or f"{rel}/" in snapshot:
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
+        data = snapshot.get(rel)
+        if data is None:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(target))
+        return decode_text(data)
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 with universal newlines: what `Path.read_text("utf-8")` returns."""
+    return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
 
 
 # --- compiling and rendering ----------------------------------------------------------
@@ -192,21 +223,32 @@ class CompiledApp:
         return [(t.file, t.render(context)) for t in self.templates]
 
 
-def compile_app(app: App, root: Path) -> tuple[CompiledApp | None, list[TemplateFailure]]:
+def compile_app(
+    app: App, snapshot: Snapshot | None = None
+) -> tuple[CompiledApp | None, list[TemplateFailure]]:
     """Compile the templates of `app`; failures are syntax errors, one per template.
 
     Every `*.j2` under `templates/` (any depth) can be included; those directly in
-    `templates/` (`App.templates`) are rendered.
+    `templates/` (`App.templates`) are rendered. With a `snapshot` of the app folder
+    (which has no symlinks), templates and `file()` read it instead of the disk.
     """
-    folder = AppFolder(app.dir, f"apps/{app.name}")
+    folder = AppFolder(app.dir, f"apps/{app.name}", snapshot)
     base = app.dir / "templates"
     sources: dict[str, str] = {}
     failures: list[TemplateFailure] = []
-    for path in sorted(base.rglob(f"*{TEMPLATE_SUFFIX}")):
+    if snapshot is not None:  # like rglob: folders named *.j2 too (they fail to read)
+        inside = [rel[len("templates/") :] for rel in snapshot if rel.startswith("templates/")]
+        paths = [base / n.rstrip("/") for n in inside if n.rstrip("/").endswith(TEMPLATE_SUFFIX)]
+    else:
+        paths = list(base.rglob(f"*{TEMPLATE_SUFFIX}"))
+    for path in sorted(paths):
         name = path.relative_to(base).as_posix()
         try:
-            folder.path(f"templates/{name}")  # refuses symlinks leading out of the app
-            sources[name] = path.read_text("utf-8")
+            target = folder.path(f"templates/{name}")  # refuses symlinks leading out
+            if snapshot is not None:
+                sources[name] = folder.from_snapshot(snapshot, target)
+            else:
+                sources[name] = path.read_text("utf-8")
         except (OSError, UnicodeDecodeError, TemplateFileError) as exc:
             failures.append(
                 TemplateFailure(f"{folder.rel}/templates/{name}", f"cannot read template: {exc}")

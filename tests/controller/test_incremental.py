@@ -12,6 +12,7 @@ import pytest
 from controller.incremental import Baseline, render_changes
 from controller.loading import load_fleet
 from controller.problems import FleetError
+from controller.rendercache import RenderCache
 from controller.rendering import render_fleet
 from tests.support.controller import FleetRepo
 
@@ -137,6 +138,25 @@ def test_incremental_render_equals_full_render(
     assert digests(rendered.apps) == full(after)
     if change not in (edit_template, delete_app, bump_app_and_add_one):  # every node has web
         assert rendered.rendered_nodes < len(rendered.apps)  # it did not re-render everything
+
+
+@pytest.mark.parametrize(
+    "change", [edit_group, edit_node, bump_app_and_add_one, edit_template, delete_app]
+)
+def test_incremental_render_in_place_with_a_kept_cache_equals_full_render(
+    tmp_path: Path, change: Callable[[FleetRepo], list[str]]
+) -> None:
+    """As in the controller: one checkout changes in place, one RenderCache is kept."""
+    repo = FleetRepo.create(tmp_path, NODES)
+    cache = RenderCache()
+    fleet = load_fleet(repo.work)
+    baseline = Baseline("old", fleet, render_fleet(fleet, cache=cache).apps)
+
+    changed = change(repo)
+    rendered = render_changes(baseline, repo.work, changed, cache=cache)
+
+    assert rendered is not None and not rendered.problems
+    assert digests(rendered.apps) == full(repo.work)
 
 
 def test_fleet_wide_changes_take_the_full_path(tmp_path: Path) -> None:

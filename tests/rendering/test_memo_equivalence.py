@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import random
+import shutil
 from pathlib import Path
 
 import pytest
 
 from controller.loading import load_fleet
-from controller.rendering import render_fleet
+from controller.rendercache import RenderCache
+from controller.rendering import FleetRender, render_fleet
 from tests.support.render import FleetRepo
 
 HEADER = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s}\ndata:\n"
@@ -66,16 +68,43 @@ def build(root: Path, seed: int) -> None:
         repo.app(f"app{a}", templates, selector=selector, **({"a": "app"} if a % 2 else {}))
 
 
+def assert_same(memo: FleetRender, naive: FleetRender) -> None:
+    assert sorted(map(str, memo.problems)) == sorted(map(str, naive.problems))
+    for node in memo.fleet.nodes:
+        assert {a: d.digest for a, d in memo.apps[node].items()} == {
+            a: d.digest for a, d in naive.apps[node].items()
+        }, node
+    for apps in memo.apps.values():  # the memo's shortcut to digests agrees with shadow's
+        assert all(app.digest == app.content_digest() for app in apps.values())
+
+
 @pytest.mark.parametrize("seed", range(10))
 def test_memoized_render_equals_naive(tmp_path: Path, seed: int) -> None:
     build(tmp_path / "fleet", seed)
     fleet = load_fleet(tmp_path / "fleet")
     memo, naive = render_fleet(fleet), render_fleet(fleet, memoize=False)
-    assert sorted(map(str, memo.problems)) == sorted(map(str, naive.problems))
-    for node in fleet.nodes:
-        assert {a: d.digest for a, d in memo.apps[node].items()} == {
-            a: d.digest for a, d in naive.apps[node].items()
-        }, node
+    assert_same(memo, naive)
     assert memo.renders <= naive.renders
-    for apps in memo.apps.values():  # the memo's shortcut to digests agrees with shadow's
-        assert all(app.digest == app.content_digest() for app in apps.values())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_cache_kept_across_commits_renders_like_naive(tmp_path: Path, seed: int) -> None:
+    """Like the controller: one folder changes from commit to commit, one cache stays.
+    Commits swap in other random nodes and groups (the apps' memos are reused), edit
+    a template's text without changing what it reads, and replace an app folder."""
+    root = tmp_path / "fleet"
+    build(root, seed)
+    cache = RenderCache()
+    for step in range(5):
+        fleet = load_fleet(root)
+        assert_same(render_fleet(fleet, cache=cache), render_fleet(fleet, memoize=False))
+        other = tmp_path / f"commit-{step}"
+        build(other, seed * 100 + step)
+        if step == 1:
+            template = root / "apps/app0/templates/t0.yaml.j2"
+            template.write_text(template.read_text() + '  edited: "yes"\n')
+            continue
+        for folder in ("nodes", "groups") if step != 3 else ("apps/app1",):
+            shutil.rmtree(root / folder)
+            shutil.copytree(other / folder, root / folder)
+    assert cache.hits > 0
