@@ -9,6 +9,7 @@ nodes; then one line per app with Ready / Progressing / Failed counts.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
 import os
@@ -90,6 +91,11 @@ def run(args: argparse.Namespace) -> int:
     if view is None:
         log.debug("no fleet view at %s: %s", args.ref, problem)
     tags = view.tags if view else None
+    if args.app:
+        known = known_apps(status, view)
+        if args.app not in known:
+            print(f"error: --app: {unknown_app(args.app, known)}", file=sys.stderr)
+            return EXIT_INVALID
     if args.selector:
         if tags is None:
             print(f"error: --selector needs the fleet at {args.ref}: {problem}", file=sys.stderr)
@@ -120,6 +126,24 @@ def run(args: argparse.Namespace) -> int:
     if args.exit_code and any(needs_a_look(row) for row in rows):
         return EXIT_INVALID
     return EXIT_OK
+
+
+def known_apps(status: FleetStatus, view: ExpectedFleet | None) -> list[str]:
+    """Apps of the fleet at the compared ref, and any app a node reports (an older one)."""
+    names = set(view.apps) if view else set()
+    for entry in status.nodes.values():
+        names.update(entry.get("apps") or {})
+    return sorted(names)
+
+
+def unknown_app(name: str, known: list[str]) -> str:
+    """`no app named X (did you mean: ...?) (known: ...)`, as `shoal render` says of nodes."""
+    text = f"no app named {name!r}"
+    close = difflib.get_close_matches(name, known, n=3)
+    if close:
+        text += f" (did you mean: {', '.join(close)}?)"
+    listed = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
+    return text + f" (known: {listed or 'none'})"
 
 
 def needs_a_look(row: dict[str, Any]) -> bool:

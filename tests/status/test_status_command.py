@@ -200,3 +200,15 @@ def test_a_node_not_in_the_fleet_is_flagged_not_counted_as_synced(
     assert ghost["reportedState"] == "Synced"
     assert json.loads(out)["apps"]["web"] == {"Ready": 2, "Progressing": 0, "Failed": 1}
     assert status(capsys, str(fleet), "--exit-code", "--app", "inference")[0] == 0
+
+
+def test_an_unknown_app_is_an_error_with_suggestions(
+    fleet: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = status(capsys, str(fleet), "--app", "nosuch")
+    assert code == 1
+    assert "no app named 'nosuch'" in out and "known: inference, sensor-collector, web" in out
+    code, out = status(capsys, str(fleet), "--app", "wbe")
+    assert code == 1 and "did you mean: web?" in out and "Traceback" not in out
+    # An app that is in the fleet but that no node reports yet is not an error.
+    assert status(capsys, str(fleet), "--app", "sensor-collector")[0] == 0
