@@ -236,23 +236,31 @@ def _messages(row: dict[str, Any], ref: str) -> list[str]:
             f"not in the fleet at {ref} (reported {row.get('reportedState')}): removed "
             "from the fleet, or a report published under a name the fleet does not have"
         )
+    # One line per distinct message, naming the apps that share it: a node that cannot
+    # reach its cluster fails every app with the same words, which is one fact, not five.
+    shared: dict[str, list[str]] = {}
     if row.get("message"):
-        lines.append(str(row["message"]))
+        shared[str(row["message"])] = []
     for name, app in sorted((row.get("apps") or {}).items()):
         if app.get("state") != "Ready":
             if app.get("message"):
-                lines.append(f"{name}: {app['message']}")
+                shared.setdefault(str(app["message"]), []).append(name)
             for res in app.get("notReady") or []:
                 where = f"{res.get('kind')} {res.get('namespace')}/{res.get('name')}"
-                lines.append(
-                    f"{name}: {where} not ready"
-                    + (f": {res['message']}" if res.get("message") else "")
-                )
+                text = f"{where} not ready" + (f": {res['message']}" if res.get("message") else "")
+                shared.setdefault(text, []).append(name)
+    for text, apps in shared.items():
+        lines.append(f"{_names(apps)}: {text}" if apps else text)
     for rejection in row.get("rejected") or []:
         lines.append(
             f"rejected generation {rejection.get('generation')}: {rejection.get('reason')}"
         )
     return lines
+
+
+def _names(apps: list[str], shown: int = 5) -> str:
+    more = len(apps) - shown
+    return ", ".join(apps[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 _STATE_COLORS = {

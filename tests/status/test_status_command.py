@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from controller.loading import load_fleet
 from controller.rendering import render_fleet
 from controller.status.book import StatusBook
 from controller.status.branch import StatusBranch
-from shadow import ReportedDocument, node_digest
+from shadow import AppStatus, ReportedDocument, node_digest
 from shoal.cli import main
 from tests.support.reports import report
 
@@ -212,3 +213,19 @@ def test_an_unknown_app_is_an_error_with_suggestions(
     assert code == 1 and "did you mean: web?" in out and "Traceback" not in out
     # An app that is in the fleet but that no node reports yet is not an error.
     assert status(capsys, str(fleet), "--app", "sensor-collector")[0] == 0
+
+
+def test_one_message_shared_by_every_app_is_shown_once(
+    fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    down = "cannot reach the Kubernetes API at https://10.0.0.1:6443: connection refused"
+    failed = report("paris-ai-01", state="Failed", message=down)
+    apps = {
+        name: AppStatus(state="Failed", message=down)
+        for name in ("base", "inference", "sensor-collector", "web", "gadget")
+    }
+    add_reports(fleet, tmp_path / "writer2", replace(failed, apps=apps))
+    code, out = status(capsys, str(fleet))
+    assert code == 0, out
+    assert out.count(down) == 1, out
+    assert f"    base, gadget, inference, sensor-collector, web: {down}" in out
