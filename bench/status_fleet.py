@@ -39,65 +39,16 @@ import yaml
 from controller.status.book import StatusBook
 from controller.status.branch import StatusBranch
 from shadow import AppStatus, NodeInfo, ReportedDocument, Topics
+from tests.support.controller import FleetRepo, git
 from tests.support.mosquitto import Mosquitto
 from transport import BrokerOptions, make_client
 
-TEMPLATE = """\
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: web-config
-data:
-  node: {{ node.name | to_json }}
-  message: {{ message | to_json }}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-        - name: web
-          image: nginx:1.27
-"""
 
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
-def make_fleet(root: Path, nodes: int) -> tuple[Path, Path]:
-    """A working clone and its bare remote holding a fleet of `nodes` nodes."""
-    work, remote = root / "fleet", root / "fleet.git"
-    (work / "nodes").mkdir(parents=True)
-    (work / "apps" / "web" / "templates").mkdir(parents=True)
-    (work / "fleet.yaml").write_text("name: bench\nvars:\n  message: first\n")
-    (work / "apps" / "web" / "app.yaml").write_text(
-        'name: web\nversion: "1.0"\nselector: ""\nnamespace: web\n'
-    )
-    (work / "apps" / "web" / "templates" / "web.yaml.j2").write_text(TEMPLATE)
-    for i in range(nodes):
-        (work / "nodes" / f"node-{i:05}.yaml").write_text(
-            f"name: node-{i:05}\ntags:\n  site: s{i % 10}\n"
-        )
-    git(root, "init", "-q", "--bare", "-b", "main", str(remote))
-    git(work.parent, "init", "-q", "-b", "main", str(work))
-    for key, value in (("user.name", "bench"), ("user.email", "bench@localhost")):
-        git(work, "config", key, value)
-    git(work, "add", "-A")
-    git(work, "commit", "-q", "-m", "a fleet of simulated nodes")
-    git(work, "remote", "add", "origin", str(remote))
-    git(work, "push", "-q", "origin", "main")
-    return work, remote
+def make_fleet(root: Path, nodes: int) -> FleetRepo:
+    """A working clone and its bare remote holding a fleet of `nodes` nodes and one app
+    whose render every node depends on (the controller tests' fixture fleet)."""
+    names = {f"node-{i:05}": {"site": f"s{i % 10}"} for i in range(nodes)}
+    return FleetRepo.create(root, names, greeting="first")
 
 
 class SimulatedEdges:
@@ -186,7 +137,8 @@ def percentile(values: list[float], pct: float) -> float:
 
 def measure_end_to_end(args: argparse.Namespace, root: Path) -> None:
     broker = Mosquitto(root / "mosquitto").start()
-    work, remote = make_fleet(root, args.nodes)
+    repo = make_fleet(root, args.nodes)
+    work, remote = repo.work, repo.remote
     names = [f"node-{i:05}" for i in range(args.nodes)]
     edges = SimulatedEdges(broker.url, names, args.connections)
     log = (root / "controller.log").open("wb")
@@ -205,9 +157,10 @@ def measure_end_to_end(args: argparse.Namespace, root: Path) -> None:
         wait_for(lambda: len(edges.synced(first)) == args.nodes, 120, "the first rollout")
         wait_for(lambda: status_records(remote, first, args.nodes), 120, "the first status")
         # A change every node's render depends on.
-        (work / "fleet.yaml").write_text("name: bench\nvars:\n  message: second\n")
-        git(work, "commit", "-qam", "a new message for every node")
-        second = git(work, "rev-parse", "HEAD")
+        app = yaml.safe_load((work / "apps" / "web" / "app.yaml").read_text())
+        app["vars"]["greeting"] = "second"
+        repo.write_yaml("apps/web/app.yaml", app)
+        second = repo.commit("a new greeting for every node")
         pushed = time.monotonic()
         git(work, "push", "-q", "origin", "main")
         synced = wait_for(

@@ -5,8 +5,9 @@ MQTT broker, `shoal controller` (with the status writer) and one `shoal edge` pe
 template node, each against its own SIMULATED Kubernetes API server (`KubeSim`,
 in this process). Waits until every node reports Synced and the status branch
 records it, prints `shoal status`, and tells the person how to change the fleet and
-watch the change roll out. Ctrl-C stops everything: children get SIGTERM and are
-waited for; their logs stay in `<dir>/run/logs/`.
+watch the change roll out. Ctrl-C (or SIGTERM) stops everything: children get SIGTERM
+and are waited for; their logs stay in `<dir>/run/logs/`. A requested stop exits 0 at
+any point; only `--timeout` running out exits 1.
 
 The controller and the agents are real processes started with
 `sys.executable -m shoal ...`, exactly as a person would run them.
@@ -27,7 +28,9 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-EXIT_OK, EXIT_INVALID, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 0, 1, 2, 130
+# A stop the person asks for (Ctrl-C, SIGTERM) is a normal end: exit 0, whether or not
+# the fleet had converged; only --timeout running out is a failure (exit 1).
+EXIT_OK, EXIT_INVALID, EXIT_UNAVAILABLE = 0, 1, 2
 # How long the controller and the agents get to stop before they are killed.
 STOP_SECONDS = 20.0
 
@@ -59,7 +62,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=float,
         default=120.0,
         metavar="SECONDS",
-        help="give up when the fleet is not Synced after this long (default: %(default)s)",
+        help="give up (exit 1) when the fleet is not Synced after this long "
+        "(default: %(default)s); Ctrl-C or SIGTERM stop the demo with exit 0",
     )
     parser.add_argument(
         "--exit-when-synced",
@@ -98,7 +102,6 @@ class Demo:
         self.reports: dict[str, dict[str, Any]] = {}
         self._reports_lock = threading.Lock()
         self._client: Any = None
-        self.synced = False  # the fleet converged once: Ctrl-C from then on is a normal exit
 
     def say(self, text: str = "") -> None:
         self.out.write(text + "\n")
@@ -169,6 +172,7 @@ class Demo:
         from shoal.kubesim import KubeSim
 
         for node in nodes:
+            self.check()
             sim = KubeSim(port=0, rollout_seconds=0.5)
             sim.start()
             self.sims.append(sim)
@@ -219,6 +223,16 @@ class Demo:
     def latest(self) -> dict[str, dict[str, Any]]:
         with self._reports_lock:
             return dict(self.reports)
+
+    def started(self) -> str:
+        """What was started, as `stop()` ends it: `the controller, 6 edge agents and the broker`."""
+        edges = sum(1 for name in self.procs if name.startswith("edge-"))
+        parts = ["the controller"] if "controller" in self.procs else []
+        parts += [f"{edges} edge agents"] if edges else []
+        parts += ["the broker"] if self.broker is not None else []
+        return (
+            ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1] if parts else ""
+        )
 
     def stop(self) -> None:
         if self._client is not None:
@@ -276,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
         return _run(demo, args)
     except Interrupted:
         demo.say("\nstopping... (Ctrl-C again to kill at once)")
-        return EXIT_OK if demo.synced else EXIT_INTERRUPTED
+        return EXIT_OK
     except TimeoutError as exc:
         print(f"error: {exc}", file=sys.stderr)
         print(f"logs: {demo.logs}", file=sys.stderr)
@@ -288,8 +302,9 @@ def run(args: argparse.Namespace) -> int:
         demo.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if demo.procs:
-            demo.say(f"stopped the controller, {len(demo.procs) - 1} edge agents and the broker")
+        parts = demo.started()
+        if parts:
+            demo.say(f"stopped {parts}")
 
 
 def _run(demo: Demo, args: argparse.Namespace) -> int:
@@ -314,6 +329,7 @@ def _run(demo: Demo, args: argparse.Namespace) -> int:
         branch = "main"
     broker = demo.start_broker(args.port)
     demo.say(f"Started an embedded MQTT broker on {broker}")
+    demo.check()  # a Ctrl-C while starting up stops here, not after every part is up
     demo.watch_reports(broker, prefix)
     demo.spawn(
         "controller",
@@ -342,7 +358,6 @@ def _run(demo: Demo, args: argparse.Namespace) -> int:
     head = git(demo.fleet, "rev-parse", branch).strip()
     wait_synced(demo, nodes, head, deadline)
     wait_recorded(demo, nodes, head, deadline)
-    demo.synced = True
     demo.say("")
     print_status(demo.fleet, branch)
     if args.exit_when_synced:

@@ -9,6 +9,7 @@ nodes; then one line per app with Ready / Progressing / Failed counts.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
 import os
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_INVALID, EXIT_UNAVAILABLE = 0, 1, 2
 APP_STATES = ("Ready", "Progressing", "Failed")
+# The state shown for a node file whose node is not in the fleet at the compared ref.
+UNKNOWN_NODE = "Unknown node"
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -59,7 +62,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--exit-code",
         action="store_true",
-        help="exit 1 when a node shown is not Synced, is behind, is offline or never reported",
+        help="exit 1 when a node shown is not Synced, is behind, is offline, never reported "
+        "or not in the fleet",
     )
     parser.add_argument("--format", choices=["table", "json"], default="table")
     parser.add_argument("--app", metavar="APP", help="only nodes running this app")
@@ -87,6 +91,11 @@ def run(args: argparse.Namespace) -> int:
     if view is None:
         log.debug("no fleet view at %s: %s", args.ref, problem)
     tags = view.tags if view else None
+    if args.app:
+        known = known_apps(status, view)
+        if args.app not in known:
+            print(f"error: --app: {unknown_app(args.app, known)}", file=sys.stderr)
+            return EXIT_INVALID
     if args.selector:
         if tags is None:
             print(f"error: --selector needs the fleet at {args.ref}: {problem}", file=sys.stderr)
@@ -119,8 +128,27 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def known_apps(status: FleetStatus, view: ExpectedFleet | None) -> list[str]:
+    """Apps of the fleet at the compared ref, and any app a node reports (an older one)."""
+    names = set(view.apps) if view else set()
+    for entry in status.nodes.values():
+        names.update(entry.get("apps") or {})
+    return sorted(names)
+
+
+def unknown_app(name: str, known: list[str]) -> str:
+    """`no app named X (did you mean: ...?) (known: ...)`, as `shoal render` says of nodes."""
+    text = f"no app named {name!r}"
+    close = difflib.get_close_matches(name, known, n=3)
+    if close:
+        text += f" (did you mean: {', '.join(close)}?)"
+    listed = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
+    return text + f" (known: {listed or 'none'})"
+
+
 def needs_a_look(row: dict[str, Any]) -> bool:
-    """Not converged: not Synced, behind the head, offline, or never reported."""
+    """Not converged: not Synced (or not in the fleet), behind the head, offline, or never
+    reported."""
     return row.get("state") != "Synced" or bool(row.get("behind")) or row.get("online") is False
 
 
@@ -148,7 +176,12 @@ def build_rows(
             behind = 0 if observed == wants else (behind or 1)
         row["behind"] = behind
         if view is not None and node not in view.tags:
-            row["removed"] = True  # reported, but no longer in the fleet at the head
+            # Reported, but not a node of the fleet at the compared ref: removed since, or
+            # a report published under a name the fleet never had (the broker's ACL is what
+            # vouches for a topic). Shown apart and never counted with the fleet's nodes.
+            row["inFleet"] = False
+            row["reportedState"] = row.get("state")
+            row["state"] = UNKNOWN_NODE
         rows.append(row)
     return rows
 
@@ -156,6 +189,8 @@ def build_rows(
 def app_counts(rows: list[dict[str, Any]], only: str | None) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
     for row in rows:
+        if row.get("inFleet") is False:
+            continue  # a node outside the fleet says nothing about the fleet's apps
         for name, app in (row.get("apps") or {}).items():
             if only is not None and name != only:
                 continue
@@ -194,30 +229,47 @@ def _apps_cell(row: dict[str, Any]) -> str:
     return " ".join(f"{n}:{a.get('state')}" for n, a in sorted((row.get("apps") or {}).items()))
 
 
-def _messages(row: dict[str, Any]) -> list[str]:
+def _messages(row: dict[str, Any], ref: str) -> list[str]:
     lines = []
+    if row.get("inFleet") is False:
+        lines.append(
+            f"not in the fleet at {ref} (reported {row.get('reportedState')}): removed "
+            "from the fleet, or a report published under a name the fleet does not have"
+        )
+    # One line per distinct message, naming the apps that share it: a node that cannot
+    # reach its cluster fails every app with the same words, which is one fact, not five.
+    shared: dict[str, list[str]] = {}
     if row.get("message"):
-        lines.append(str(row["message"]))
+        shared[str(row["message"])] = []
     for name, app in sorted((row.get("apps") or {}).items()):
         if app.get("state") != "Ready":
             if app.get("message"):
-                lines.append(f"{name}: {app['message']}")
+                shared.setdefault(str(app["message"]), []).append(name)
             for res in app.get("notReady") or []:
                 where = f"{res.get('kind')} {res.get('namespace')}/{res.get('name')}"
-                lines.append(
-                    f"{name}: {where} not ready"
-                    + (f": {res['message']}" if res.get("message") else "")
-                )
+                text = f"{where} not ready" + (f": {res['message']}" if res.get("message") else "")
+                shared.setdefault(text, []).append(name)
+    for text, apps in shared.items():
+        lines.append(f"{_names(apps)}: {text}" if apps else text)
     for rejection in row.get("rejected") or []:
         lines.append(
             f"rejected generation {rejection.get('generation')}: {rejection.get('reason')}"
         )
-    if row.get("removed"):
-        lines.append("no longer in the fleet at the head revision")
     return lines
 
 
-_STATE_COLORS = {"Failed": "31", "Degraded": "31", "Progressing": "33", "NoReport": "2"}
+def _names(apps: list[str], shown: int = 5) -> str:
+    more = len(apps) - shown
+    return ", ".join(apps[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
+_STATE_COLORS = {
+    "Failed": "31",
+    "Degraded": "31",
+    "Progressing": "33",
+    "NoReport": "2",
+    UNKNOWN_NODE: "31",
+}
 
 
 def _painter(out: Any) -> Any:
@@ -255,7 +307,7 @@ def print_table(status: Any, rows: list[dict[str, Any]], app: str | None) -> Non
                 padded[3] = paint(padded[3], "33")
         out.write(f"{'  '.join(padded)}  {cells[4]}".rstrip() + "\n")
         if i:
-            for line in _messages(rows[i - 1]):
+            for line in _messages(rows[i - 1], status.head_ref):
                 out.write(f"    {line}\n")
     out.write("\n")
     for name, per in app_counts(rows, app).items():
@@ -270,3 +322,9 @@ def print_table(status: Any, rows: list[dict[str, Any]], app: str | None) -> Non
     offline = sum(1 for r in rows if r.get("online") is False)
     parts = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
     out.write(f"{len(rows)} nodes: {parts or 'none'}; {behind} behind {head}; {offline} offline\n")
+    strangers = [str(r["node"]) for r in rows if r.get("inFleet") is False]
+    if strangers:
+        out.write(
+            f"{len(strangers)} not in the fleet: {', '.join(strangers)} "
+            f"(not counted in the app lines above)\n"
+        )

@@ -24,10 +24,12 @@ from shadow import node_digest
 
 @dataclass
 class ExpectedFleet:
-    """The fleet at the compared revision: node tags, and the digest each node should observe."""
+    """The fleet at the compared revision: node tags, the digest each node should observe,
+    and the names of its apps."""
 
     tags: dict[str, dict[str, str]]
     digests: dict[str, str]
+    apps: frozenset[str] = frozenset()
 
 
 def expected_fleet(repo: Path, head: str | None) -> tuple[ExpectedFleet | None, str]:
@@ -52,4 +54,4 @@ def expected_fleet(repo: Path, head: str | None) -> tuple[ExpectedFleet | None, 
     broken = {p.node for p in render.problems}
     digests = {n: node_digest(apps) for n, apps in render.apps.items() if n not in broken}
     tags = {name: dict(node.tags) for name, node in fleet.nodes.items()}
-    return ExpectedFleet(tags, digests), ""
+    return ExpectedFleet(tags, digests, frozenset(fleet.apps)), ""

@@ -13,13 +13,13 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
 from shoal.kubesim import KubeSim
+from tests.support.controller import FleetRepo
 
 ROOT = Path(__file__).resolve().parents[2]
 NODES = {"paris-01": "paris", "paris-02": "paris", "lyon-01": "lyon"}
@@ -59,30 +59,19 @@ def git(cwd: Path, *args: str) -> str:
     ).stdout.strip()
 
 
-@dataclass
-class Fleet:
-    """A working clone (`work`) of a bare remote (`remote`) the controller follows."""
-
-    work: Path
-    remote: Path
-
-    def write(self, rel: str, text: str) -> None:
-        path = self.work / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+class Fleet(FleetRepo):
+    """A working clone (`work`) of a bare remote (`remote`) the controller follows: the
+    controller tests' `FleetRepo`, plus apps from templates and the status branch."""
 
     def add_app(self, name: str, selector: str, template: str, **vars: str) -> None:
         app = {"name": name, "version": "1.0", "selector": selector, "namespace": name}
         if vars:
             app["vars"] = vars
-        self.write(f"apps/{name}/app.yaml", yaml.safe_dump(app))
+        self.write_yaml(f"apps/{name}/app.yaml", app)
         self.write(f"apps/{name}/templates/{name}.yaml.j2", template)
 
     def push(self, message: str) -> str:
-        git(self.work, "add", "-A")
-        git(self.work, "commit", "-q", "-m", message)
-        git(self.work, "push", "-q", "origin", "main")
-        return git(self.work, "rev-parse", "HEAD")
+        return self.commit_and_push(message)
 
     def status_log(self) -> list[str]:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from controller.loading import load_fleet
 from controller.rendering import render_fleet
 from controller.status.book import StatusBook
 from controller.status.branch import StatusBranch
-from shadow import node_digest
+from shadow import AppStatus, ReportedDocument, node_digest
 from shoal.cli import main
 from tests.support.reports import report
 
@@ -161,3 +162,70 @@ def test_no_status_branch_says_what_to_do(
     assert "no status branch 'shoal-status'" in out and "git fetch origin shoal-status" in out
     code, out = status(capsys, str(tmp_path / "nowhere"))
     assert code == 2 and "Traceback" not in out
+
+
+def add_reports(fleet: Path, work: Path, *reports: ReportedDocument) -> None:
+    """Commit more node files to the status branch, as the writer would."""
+    book = StatusBook()
+    for one in reports:
+        book.record(one)
+    change = book.changes()
+    assert change is not None
+    branch = StatusBranch(str(fleet), work, "shoal-status")
+    branch.open()
+    nodes = {p: t for p, t in change.files.items() if p.startswith("nodes/")}
+    branch.commit(nodes, "more reports")
+    branch.push()
+
+
+def test_a_node_not_in_the_fleet_is_flagged_not_counted_as_synced(
+    fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Anyone allowed to publish on shoal/nodes/ghost-node/reported gets a node file.
+    add_reports(fleet, tmp_path / "forger", report("ghost-node", apps={"web": "Ready"}))
+    code, out = status(capsys, str(fleet))
+    assert code == 0, out
+    lines = {line.split()[0]: line for line in out.splitlines() if line[:1].isalnum()}
+    assert "Unknown node" in lines["ghost-node"] and "Synced" not in lines["ghost-node"]
+    assert "    not in the fleet at HEAD (reported Synced)" in out
+    # Not counted with the fleet's nodes or its apps: the fixture's web counts are unchanged.
+    assert "app web: 2 Ready, 0 Progressing, 1 Failed" in out
+    assert "1 not in the fleet: ghost-node" in out
+    summary = next(line for line in out.splitlines() if " nodes: " in line)
+    assert "Synced" in summary and "Unknown" in summary
+    synced_rows = [n for n, line in lines.items() if line.split()[1:2] == ["Synced"]]
+    assert f"{len(synced_rows)} Synced" in summary
+    code, out = status(capsys, str(fleet), "--format", "json")
+    ghost = next(n for n in json.loads(out)["nodes"] if n["node"] == "ghost-node")
+    assert ghost["state"] == "Unknown node" and ghost["inFleet"] is False
+    assert ghost["reportedState"] == "Synced"
+    assert json.loads(out)["apps"]["web"] == {"Ready": 2, "Progressing": 0, "Failed": 1}
+    assert status(capsys, str(fleet), "--exit-code", "--app", "inference")[0] == 0
+
+
+def test_an_unknown_app_is_an_error_with_suggestions(
+    fleet: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = status(capsys, str(fleet), "--app", "nosuch")
+    assert code == 1
+    assert "no app named 'nosuch'" in out and "known: inference, sensor-collector, web" in out
+    code, out = status(capsys, str(fleet), "--app", "wbe")
+    assert code == 1 and "did you mean: web?" in out and "Traceback" not in out
+    # An app that is in the fleet but that no node reports yet is not an error.
+    assert status(capsys, str(fleet), "--app", "sensor-collector")[0] == 0
+
+
+def test_one_message_shared_by_every_app_is_shown_once(
+    fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    down = "cannot reach the Kubernetes API at https://10.0.0.1:6443: connection refused"
+    failed = report("paris-ai-01", state="Failed", message=down)
+    apps = {
+        name: AppStatus(state="Failed", message=down)
+        for name in ("base", "inference", "sensor-collector", "web", "gadget")
+    }
+    add_reports(fleet, tmp_path / "writer2", replace(failed, apps=apps))
+    code, out = status(capsys, str(fleet))
+    assert code == 0, out
+    assert out.count(down) == 1, out
+    assert f"    base, gadget, inference, sensor-collector, web: {down}" in out
