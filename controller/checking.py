@@ -42,6 +42,6 @@ def check_repository(root: Path) -> RepositoryCheck:
     else:
         compile_only += usable.fleet.apps.values()
     for app in compile_only:
-        _, failures = compile_app(app, usable.fleet.root)
+        _, failures = compile_app(app)
         problems += (Problem(f.file, f.message, line=f.line, app=app.name) for f in failures)
     return RepositoryCheck(usable.fleet, sorted(problems, key=sort_key), render)

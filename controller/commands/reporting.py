@@ -76,9 +76,13 @@ def load_or_report(repo: str) -> Fleet | None:
 
 def unknown_node(fleet: Fleet, name: str) -> str:
     """`no node named X (did you mean: ...?) (known: ...)`."""
-    known = sorted(fleet.nodes)
+    return unknown_name("node", name, sorted(fleet.nodes))
+
+
+def unknown_name(kind: str, name: str, known: list[str]) -> str:
+    """`no <kind> named X (did you mean: ...?) (known: ...)`, for a name someone mistyped."""
     close = difflib.get_close_matches(name, known, n=3)
-    text = f"no node named {name!r}"
+    text = f"no {kind} named {name!r}"
     if close:
         text += f" (did you mean: {', '.join(close)}?)"
     listed = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")

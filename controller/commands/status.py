@@ -9,7 +9,6 @@ nodes; then one line per app with Ready / Progressing / Failed counts.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import logging
 import os
@@ -20,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the real imports stay inside run(): `shoal --help` must stay fast
     from controller.status.expected import ExpectedFleet
     from controller.status.reading import FleetStatus
+
+from controller.commands.reporting import unknown_name
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     if args.app:
         known = known_apps(status, view)
         if args.app not in known:
-            print(f"error: --app: {unknown_app(args.app, known)}", file=sys.stderr)
+            print(f"error: --app: {unknown_name('app', args.app, known)}", file=sys.stderr)
             return EXIT_INVALID
     if args.selector:
         if tags is None:
@@ -134,16 +135,6 @@ def known_apps(status: FleetStatus, view: ExpectedFleet | None) -> list[str]:
     for entry in status.nodes.values():
         names.update(entry.get("apps") or {})
     return sorted(names)
-
-
-def unknown_app(name: str, known: list[str]) -> str:
-    """`no app named X (did you mean: ...?) (known: ...)`, as `shoal render` says of nodes."""
-    text = f"no app named {name!r}"
-    close = difflib.get_close_matches(name, known, n=3)
-    if close:
-        text += f" (did you mean: {', '.join(close)}?)"
-    listed = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
-    return text + f" (known: {listed or 'none'})"
 
 
 def needs_a_look(row: dict[str, Any]) -> bool:
