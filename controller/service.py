@@ -259,6 +259,10 @@ class Controller:
             "broker": self.broker.url,
             "unconfirmedDocuments": self.publisher.unconfirmed,
         }
+        for component in self.components:  # e.g. the status writer's push failures
+            fields = getattr(component, "health_fields", None)
+            if callable(fields):
+                body.update(fields())
         if error is not None and error.revision == self.last_revision:
             body["status"] = "degraded"  # serving the last good revision; needs a fix in git
         healthy = connected and self.last_source_error is None

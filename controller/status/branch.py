@@ -85,7 +85,8 @@ class StatusBranch:
         except OSError as exc:
             raise StatusBranchError(f"cannot run git: {exc}") from exc
         if done.returncode != 0:
-            detail = (done.stderr or done.stdout).decode(errors="replace").strip()
+            # One line: git's stderr spans lines and hooks pad "remote:" lines with blanks.
+            detail = " ".join((done.stderr or done.stdout).decode(errors="replace").split())
             message = f"git {args[0]} failed: {detail}"
             if args[0] == "push" and any(word in detail for word in _REJECTED):
                 raise PushRejected(message)

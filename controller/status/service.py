@@ -62,6 +62,15 @@ class StatusService:
             writer.start()
             self.writer = writer
 
+    def health_fields(self) -> dict[str, Any]:
+        """What /healthz shows about the status branch: its name and the last git failure
+        (`statusError`, null once a push goes through again)."""
+        writer = self.writer
+        return {
+            "statusBranch": self.branch,
+            "statusError": writer.last_error if writer is not None else None,
+        }
+
     def stop(self) -> None:
         """Stop the writer, committing and pushing what is pending."""
         self._stopping.set()

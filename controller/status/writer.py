@@ -64,6 +64,9 @@ class StatusWriter:
         self.subscribed = threading.Event()
         self.last_commit: str | None = None
         self.rejected = 0
+        # The last git failure, until a push goes through again (shown by /healthz).
+        self.last_error: str | None = None
+        self._failures = 0
         self._lock = threading.Lock()  # guards the book
         self._git_lock = threading.Lock()  # one git operation sequence at a time
         self._wake = threading.Event()
@@ -200,6 +203,8 @@ class StatusWriter:
 
     def _schedule_retry(self, why: str) -> None:
         log.warning("status: %s; retrying in %.0fs", why, self._retry_delay)
+        self._failures += 1
+        self.last_error = why
         self._retry_at = time.monotonic() + self._retry_delay
         self._retry_delay = min(self._retry_delay * 2, MAX_RETRY_SECONDS)
 
@@ -305,6 +310,14 @@ class StatusWriter:
                 continue
             self._push_due = False
             self._retry_delay = 1.0
+            if self._failures:
+                log.info(
+                    "status: pushed to %s again after %d failed attempts",
+                    self.branch.repo_url,
+                    self._failures,
+                )
+            self._failures = 0
+            self.last_error = None
             return
         raise StatusBranchError(f"push still rejected after {PUSH_ATTEMPTS} re-applies")
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import yaml
 
 from controller.status import StatusWriter
@@ -165,3 +167,27 @@ def test_a_restart_loses_no_report_and_recommits_nothing(
     wait_until(lambda: third.book.nodes == {"edge-01", "edge-02", "edge-03"}, 10)
     assert third.flush() is None
     assert len(subjects(remote)) == 2
+
+
+def test_a_push_the_remote_refuses_is_reported_on_one_line_and_its_recovery_logged(
+    mosquitto: Mosquitto,
+    remote: Path,
+    make_writer: Callable[..., StatusWriter],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'status pushes are frozen' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    caplog.set_level(logging.INFO, logger="controller.status")
+    writer = make_writer(interval=0.2)
+    send(mosquitto, report("edge-01", revision=REV1))
+    wait_until(lambda: writer.last_error is not None, 15)
+    error = writer.last_error
+    assert error is not None and "status pushes are frozen" in error and "\n" not in error
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings and all("\n" not in w for w in warnings)
+    hook.unlink()
+    wait_until(lambda: writer.last_error is None, 20)
+    assert subjects(remote)
+    recovered = [r.getMessage() for r in caplog.records if "pushed" in r.getMessage()]
+    assert recovered and "after" in recovered[-1]
