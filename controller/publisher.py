@@ -76,6 +76,7 @@ class Publisher:
         # Called on paho's thread after every connect but the first: the broker may have
         # lost its retained documents (a wiped database), so the controller reads back.
         self.on_reconnect: Callable[[], None] | None = None
+        self.on_lost: Callable[[], None] | None = None  # an established connection dropped
 
     # --- connection -------------------------------------------------------------------
 
@@ -137,6 +138,8 @@ class Publisher:
         self._connected.clear()
         if was and self._started:
             log.warning("lost the broker %s (%s); reconnecting", self.options.url, rc)
+            if self.on_lost is not None:
+                self.on_lost()
 
     # --- publishing -------------------------------------------------------------------
 

@@ -74,6 +74,7 @@ class Controller:
             work_dir=settings.work_dir,
         )
         self.publisher.on_reconnect = self._broker_reconnected
+        self.publisher.on_lost = lambda: self.metrics.failed("broker")
         self.http: HttpServer | None = None
         self.last_revision: str | None = None  # last revision fetched and reconciled
         self.last_source_error: str | None = None

@@ -105,6 +105,7 @@ def test_healthz_and_metrics(tmp_path: Path, mosquitto: Mosquitto) -> None:
         mosquitto.stop()
         wait_until(lambda: request(f"{base}/healthz")[0] == 503)
         assert request(f"{base}/healthz")[1]["brokerConnected"] is False
+        assert 'shoal_errors_total{kind="broker"} 1' in request(f"{base}/metrics")[1]
         mosquitto.start()
         wait_until(lambda: request(f"{base}/healthz")[0] == 200, 40)
 
