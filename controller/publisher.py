@@ -137,7 +137,7 @@ class Publisher:
         was = self._connected.is_set()
         self._connected.clear()
         if was and self._started:
-            log.warning("lost the broker %s (%s); reconnecting", self.options.url, rc)
+            log.warning("lost the broker %s (%s); reconnecting", self.options.url, _why_lost(rc))
             if self.on_lost is not None:
                 self.on_lost()
 
@@ -237,3 +237,11 @@ class Publisher:
                 ledger.save()
             except OSError as exc:  # the broker holds the truth; a later save catches up
                 log.error("cannot save the ledger %s: %s", ledger.path, exc)
+
+
+def _why_lost(rc: object) -> str:
+    """paho reports a dropped socket (broker killed, network gone) as reason code 128,
+    "Unspecified error", which tells an operator nothing; say what happened instead."""
+    if getattr(rc, "value", None) == 128:
+        return "the connection closed unexpectedly"
+    return str(rc)

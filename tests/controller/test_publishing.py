@@ -185,8 +185,11 @@ def test_broker_restart_mid_run_loses_nothing(
         wait_for_revision(controller, repo.head())
         wait_until(lambda: controller.publisher.connected)
 
+        caplog.set_level(logging.INFO, logger="controller.publisher")
         mosquitto.stop()
         wait_until(lambda: not controller.publisher.connected)
+        assert "the connection closed unexpectedly" in caplog.text
+        assert "Unspecified error" not in caplog.text
         repo.write_yaml("groups/all.yaml", {"selector": "", "vars": {"greeting": "while down"}})
         sha = repo.commit_and_push("change while the broker is down")
         controller.trigger("test")
