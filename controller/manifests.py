@@ -4,16 +4,19 @@
 documents must be Kubernetes objects (a mapping with apiVersion, kind and
 metadata.name). Namespaced objects without a namespace get the app's; every object
 gets the labels the edge uses to find and prune what shoal applied. `duplicates`
-refuses an app rendering the same object twice.
+refuses an app rendering the same object twice, `shared_objects` two apps of one node
+rendering the same object (the edge would hand it back and forth and prune it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from controller.model import App
 from controller.problems import Problem
 from controller.yamlreader import YamlSyntaxError, load_all
+from shadow import DesiredApp
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "shoal"}
 APP_LABEL = "shoal.dev/app"
@@ -97,18 +100,54 @@ def _finish(app: App, obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
+def object_key(obj: dict[str, Any]) -> tuple[str, str, str, str]:
+    """What identifies an object in a cluster: API group, kind, namespace, name."""
+    api_version: str = obj["apiVersion"]
+    return (
+        api_version.split("/")[0] if "/" in api_version else "",
+        obj["kind"],
+        obj["metadata"].get("namespace", ""),
+        obj["metadata"]["name"],
+    )
+
+
+def describe(key: tuple[str, str, str, str]) -> str:
+    """`ConfigMap web/settings` (namespaced) or `ClusterRole reader`."""
+    return f"{key[1]} {key[2] + '/' if key[2] else ''}{key[3]}"
+
+
 def duplicates(app: App, resources: list[dict[str, Any]]) -> list[Problem]:
     seen: set[tuple[str, str, str, str]] = set()
     problems = []
     for obj in resources:
-        key = (
-            obj["apiVersion"].split("/")[0] if "/" in obj["apiVersion"] else "",
-            obj["kind"],
-            obj["metadata"].get("namespace", ""),
-            obj["metadata"]["name"],
-        )
+        key = object_key(obj)
         if key in seen:
-            where = f"{key[1]} {key[2] + '/' if key[2] else ''}{key[3]}"
-            problems.append(Problem(app.file, f"the app renders {where} twice", app=app.name))
+            problems.append(
+                Problem(app.file, f"the app renders {describe(key)} twice", app=app.name)
+            )
         seen.add(key)
+    return problems
+
+
+def shared_objects(apps: Mapping[str, App], resources: Mapping[str, DesiredApp]) -> list[Problem]:
+    """One Problem per object that two of a node's apps both render.
+
+    Each app owns what it applies (the edge labels it with the app and prunes it when
+    the app no longer renders it), so one object cannot belong to two apps.
+    """
+    owner: dict[tuple[str, str, str, str], str] = {}
+    problems = []
+    for name, desired in resources.items():
+        for obj in desired.resources:
+            key = object_key(obj)
+            first = owner.setdefault(key, name)
+            if first != name:
+                problems.append(
+                    Problem(
+                        apps[name].file,
+                        f"{describe(key)} is also rendered by app {first}: an object can belong"
+                        " to one app only (rename it, or move it to another namespace)",
+                        app=name,
+                    )
+                )
     return problems

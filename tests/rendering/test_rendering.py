@@ -456,3 +456,19 @@ def test_the_shipped_template_on_a_node_without_a_model_tag(tmp_path: Path) -> N
     assert collector[0].message == (
         "undefined variable 'node.tags.model' (the node has no tag 'model')"
     )
+
+
+def test_two_apps_rendering_the_same_object_on_a_node_is_an_error(repo: FleetRepo) -> None:
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: same, namespace: shared}\n"
+    repo.app("web", {"a.yaml.j2": cm}, selector="site=paris")
+    repo.app("metrics", {"b.yaml.j2": cm}, selector="role=gateway")
+    for memoize in (True, False):
+        result = render_fleet(load_fleet(repo.root), memoize=memoize)
+        assert sorted((p.file, p.node, p.app) for p in result.problems) == [
+            ("apps/web/app.yaml", "paris-1", "web"),
+            ("apps/web/app.yaml", "paris-2", "web"),
+        ]
+        assert result.problems[0].message == (
+            "ConfigMap shared/same is also rendered by app metrics: an object can belong"
+            " to one app only (rename it, or move it to another namespace)"
+        )
