@@ -116,16 +116,24 @@ def describe(key: tuple[str, str, str, str]) -> str:
     return f"{key[1]} {key[2] + '/' if key[2] else ''}{key[3]}"
 
 
-def duplicates(app: App, resources: list[dict[str, Any]]) -> list[Problem]:
-    seen: set[tuple[str, str, str, str]] = set()
+def duplicates(app: App, resources: list[dict[str, Any]], files: list[str]) -> list[Problem]:
+    """One Problem per object the app renders twice; `files[i]` rendered `resources[i]`."""
+    seen: dict[tuple[str, str, str, str], str] = {}
     problems = []
-    for obj in resources:
+    for obj, file in zip(resources, files, strict=True):
         key = object_key(obj)
-        if key in seen:
+        first = seen.get(key)
+        if first is None:
+            seen[key] = file
+        else:
+            where = f"{first} and {file}" if first != file else file
             problems.append(
-                Problem(app.file, f"the app renders {describe(key)} twice", app=app.name)
+                Problem(
+                    app.file,
+                    f"the app renders {describe(key)} twice (in {where})",
+                    app=app.name,
+                )
             )
-        seen.add(key)
     return problems
 
 

@@ -309,6 +309,7 @@ class _Renderer:
         self.renders += 1
         app = compiled.app
         resources: list[dict[str, Any]] = []
+        sources: list[str] = []  # the template each resource came from
         problems: list[Problem] = []
         memo = self.memos[app.name]
         for template in compiled.templates:
@@ -321,7 +322,8 @@ class _Renderer:
                 problems.append(parsed)
             else:
                 resources.extend(parsed)
-        problems.extend(duplicates(app, resources))
+                sources.extend(template.file for _ in parsed)
+        problems.extend(duplicates(app, resources, sources))
         if problems:
             return _Outcome(None, problems)
         try:

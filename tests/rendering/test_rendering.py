@@ -265,7 +265,19 @@ def test_the_same_object_twice_is_an_error(repo: FleetRepo) -> None:
     cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: same}\n"
     repo.app("web", {"a.yaml.j2": cm, "b.yaml.j2": cm}, selector="site=lyon")
     problem = only_problem(load_fleet(repo.root))
-    assert problem.message == "the app renders ConfigMap web/same twice"
+    assert problem.message == (
+        "the app renders ConfigMap web/same twice"
+        " (in apps/web/templates/a.yaml.j2 and apps/web/templates/b.yaml.j2)"
+    )
+
+
+def test_the_same_object_twice_in_one_template_names_it(repo: FleetRepo) -> None:
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: same}\n"
+    repo.app("web", {"a.yaml.j2": cm + "---\n" + cm}, selector="site=lyon")
+    problem = only_problem(load_fleet(repo.root))
+    assert problem.message == (
+        "the app renders ConfigMap web/same twice (in apps/web/templates/a.yaml.j2)"
+    )
 
 
 def test_every_failing_template_is_reported(repo: FleetRepo) -> None:
