@@ -195,9 +195,12 @@ class _Loader:
             self.problem(rel, message + _boolean_key_hint(path), where, line)
         elif kind == "pattern":
             hint = error.schema.get("description", "") if isinstance(error.schema, dict) else ""
+            # The description says what the value is for, the pattern what it may contain.
+            rule = f"it must match {error.validator_value}"
             self.problem(
                 rel,
-                f"{_short(error.instance)} is not valid" + (f": {hint}" if hint else ""),
+                f"{_short(error.instance)} is not valid: "
+                + (f"{hint.rstrip('.')}; {rule}" if hint else rule),
                 where,
                 line,
             )
