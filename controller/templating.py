@@ -125,6 +125,9 @@ def decode_text(data: bytes) -> str:
 
 MAX_REPEAT = 1_000_000  # characters or items `*` may produce
 MAX_POWER_BITS = 10_000  # size of an integer `**` may produce
+# What one template may output: far above any real manifest, far below what stalls a
+# render or fills memory (a loop nested in a loop runs 10**10 times within the range limit).
+MAX_OUTPUT = 4_000_000
 
 
 class FleetSandbox(ImmutableSandboxedEnvironment):
@@ -192,10 +195,20 @@ class CompiledTemplate:
     references: tuple[Reference, ...]
 
     def render(self, context: Mapping[str, Any]) -> str | TemplateFailure:
+        parts = []
+        size = 0
         try:
-            return self.template.render(context)
+            for part in self.template.generate(context):
+                size += len(part)
+                if size > MAX_OUTPUT:
+                    return TemplateFailure(
+                        self.file,
+                        f"renders more than {MAX_OUTPUT:,} characters: a loop too large?",
+                    )
+                parts.append(part)
         except Exception as exc:  # anything a template raises is the template's problem
             return _failure(self.file, exc, context)
+        return "".join(parts)
 
 
 @dataclass

@@ -484,3 +484,17 @@ def test_two_apps_rendering_the_same_object_on_a_node_is_an_error(repo: FleetRep
             "ConfigMap shared/same is also rendered by app metrics: an object can belong"
             " to one app only (rename it, or move it to another namespace)"
         )
+
+
+def test_a_template_rendering_too_much_stops_with_a_problem(repo: FleetRepo) -> None:
+    # Two nested loops within the sandbox's range limit run 10**10 times: without a cap
+    # on the output, validate would stall (and fill memory) instead of reporting it.
+    loop = "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}"
+    repo.app("web", {"a.yaml.j2": loop}, selector="site=lyon")
+    problem = only_problem(load_fleet(repo.root))
+    assert (problem.file, problem.node, problem.app) == (
+        "apps/web/templates/a.yaml.j2",
+        "lyon-1",
+        "web",
+    )
+    assert problem.message == "renders more than 4,000,000 characters: a loop too large?"
