@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         lines = [describe(problem, nodes) for problem, nodes in grouped(problems)]
         print("\n".join(lines))
         print(f"invalid: {len(lines)} problem(s) in {args.repo}", file=sys.stderr)
-        if check.render is None:
+        if check.render is None and Path(args.repo).is_dir():
             print(
                 "note: nodes not rendered: fix fleet.yaml and groups/ first "
                 "(until then, every node's variables are unknown)",

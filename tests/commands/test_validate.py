@@ -191,3 +191,13 @@ def test_a_selector_matching_no_node_is_a_note(
     )
     assert main(["validate", str(fleet_repo.root), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["notes"] == [err.removeprefix("note: ").strip()]
+
+
+def test_a_missing_folder_is_one_problem_without_notes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nowhere"
+    assert main(["validate", str(missing)]) == 1
+    out, err = capsys.readouterr()
+    assert out == f"{missing}: not a directory: expected a fleet repository\n"
+    assert err == f"invalid: 1 problem(s) in {missing}\n"
