@@ -100,7 +100,12 @@ class AppFolder:
                 raise TemplateFileError(
                     f"file({relative!r}): no such file {self.rel}/{relative}"
                 ) from None
-            except (OSError, UnicodeDecodeError) as exc:
+            except UnicodeDecodeError as exc:
+                raise TemplateFileError(
+                    f"file({relative!r}): not UTF-8 text (byte {exc.start}): file() reads text"
+                    " files only; keep binary data base64-encoded in the file and use it as is"
+                ) from exc
+            except OSError as exc:
                 raise TemplateFileError(f"file({relative!r}): cannot read: {exc}") from exc
         return self.cache[relative]
 

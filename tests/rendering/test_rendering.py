@@ -498,3 +498,19 @@ def test_a_template_rendering_too_much_stops_with_a_problem(repo: FleetRepo) -> 
         "web",
     )
     assert problem.message == "renders more than 4,000,000 characters: a loop too large?"
+
+
+def test_file_of_binary_data_says_it_reads_text_only(repo: FleetRepo) -> None:
+    repo.app("web", {"a.yaml.j2": 'a: {{ file("files/logo.png") }}\n'}, selector="site=lyon")
+    (repo.root / "apps/web/files").mkdir()
+    (repo.root / "apps/web/files/logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\xd0\x00")
+    problem = only_problem(load_fleet(repo.root))
+    assert problem.message == (
+        "file('files/logo.png'): not UTF-8 text (byte 0): file() reads text files only;"
+        " keep binary data base64-encoded in the file and use it as is"
+    )
+    assert (problem.file, problem.line, problem.node) == (
+        "apps/web/templates/a.yaml.j2",
+        1,
+        "lyon-1",
+    )
