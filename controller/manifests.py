@@ -84,9 +84,20 @@ def _not_an_object(obj: Any) -> str:
         return "metadata is missing or not a mapping"
     if not isinstance(metadata.get("name"), str) or not metadata["name"]:
         return "metadata.name is missing or not a string"
-    labels = metadata.get("labels")
-    if labels is not None and not isinstance(labels, dict):
-        return "metadata.labels must be a mapping"
+    for field in ("labels", "annotations"):
+        values = metadata.get(field)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            return f"metadata.{field} must be a mapping"
+        # The API server refuses anything else; say so here rather than on the node.
+        for key, value in values.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                wrong = key if not isinstance(key, str) else value
+                return (
+                    f"metadata.{field}.{key}: keys and values must be strings, got"
+                    f" {type(wrong).__name__} {wrong!r} (quote it, or use `| string | to_json`)"
+                )
     if "namespace" in metadata and not isinstance(metadata["namespace"], str):
         return "metadata.namespace must be a string"
     return ""

@@ -248,6 +248,15 @@ def test_file_cannot_leave_the_app_folder(repo: FleetRepo, path: str, message: s
             "metadata.name is missing or not a string",
         ),
         ("a: [1\n", "rendered output is not valid YAML (line 2 of the output)"),
+        (
+            "apiVersion: v1\nkind: X\nmetadata: {name: a, labels: {tier: 1}}\n",
+            "metadata.labels.tier: keys and values must be strings, got int 1 (quote it, or use"
+            " `| string | to_json`)",
+        ),
+        (
+            "apiVersion: v1\nkind: X\nmetadata: {name: a, annotations: {on: yes}}\n",
+            "metadata.annotations.True: keys and values must be strings, got bool True",
+        ),
     ],
 )
 def test_output_that_is_not_kubernetes_objects(repo: FleetRepo, output: str, message: str) -> None:
