@@ -195,9 +195,12 @@ class _Loader:
             self.problem(rel, message + _boolean_key_hint(path), where, line)
         elif kind == "pattern":
             hint = error.schema.get("description", "") if isinstance(error.schema, dict) else ""
+            # The description says what the value is for, the pattern what it may contain.
+            rule = f"it must match {error.validator_value}"
             self.problem(
                 rel,
-                f"{_short(error.instance)} is not valid" + (f": {hint}" if hint else ""),
+                f"{_short(error.instance)} is not valid: "
+                + (f"{hint.rstrip('.')}; {rule}" if hint else rule),
                 where,
                 line,
             )
@@ -351,6 +354,20 @@ class _Loader:
 
     def templates(self, folder: Path) -> tuple[str, ...]:
         found = _template_paths(self.root, folder)
+        # A manifest saved without .j2 would silently vanish from every node (and the
+        # edge would prune what it had applied): name it instead.
+        base = folder / "templates"
+        others = sorted(
+            p
+            for p in (base.iterdir() if base.is_dir() else ())
+            if p.is_file() and not p.name.endswith(TEMPLATE_SUFFIX) and not p.name.startswith(".")
+        )
+        for other in others:
+            self.problem(
+                other.relative_to(self.root).as_posix(),
+                f"not rendered: only *{TEMPLATE_SUFFIX} files in templates/ are; rename it to"
+                f" {other.name}{TEMPLATE_SUFFIX} (or move it to files/ and read it with file())",
+            )
         if not found:
             self.problem(
                 f"apps/{folder.name}/templates",

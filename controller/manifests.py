@@ -4,16 +4,19 @@
 documents must be Kubernetes objects (a mapping with apiVersion, kind and
 metadata.name). Namespaced objects without a namespace get the app's; every object
 gets the labels the edge uses to find and prune what shoal applied. `duplicates`
-refuses an app rendering the same object twice.
+refuses an app rendering the same object twice, `shared_objects` two apps of one node
+rendering the same object (the edge would hand it back and forth and prune it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from controller.model import App
 from controller.problems import Problem
 from controller.yamlreader import YamlSyntaxError, load_all
+from shadow import DesiredApp
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "shoal"}
 APP_LABEL = "shoal.dev/app"
@@ -81,9 +84,20 @@ def _not_an_object(obj: Any) -> str:
         return "metadata is missing or not a mapping"
     if not isinstance(metadata.get("name"), str) or not metadata["name"]:
         return "metadata.name is missing or not a string"
-    labels = metadata.get("labels")
-    if labels is not None and not isinstance(labels, dict):
-        return "metadata.labels must be a mapping"
+    for field in ("labels", "annotations"):
+        values = metadata.get(field)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            return f"metadata.{field} must be a mapping"
+        # The API server refuses anything else; say so here rather than on the node.
+        for key, value in values.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                wrong = key if not isinstance(key, str) else value
+                return (
+                    f"metadata.{field}.{key}: keys and values must be strings, got"
+                    f" {type(wrong).__name__} {wrong!r} (quote it, or use `| string | to_json`)"
+                )
     if "namespace" in metadata and not isinstance(metadata["namespace"], str):
         return "metadata.namespace must be a string"
     return ""
@@ -97,18 +111,62 @@ def _finish(app: App, obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-def duplicates(app: App, resources: list[dict[str, Any]]) -> list[Problem]:
-    seen: set[tuple[str, str, str, str]] = set()
+def object_key(obj: dict[str, Any]) -> tuple[str, str, str, str]:
+    """What identifies an object in a cluster: API group, kind, namespace, name."""
+    api_version: str = obj["apiVersion"]
+    return (
+        api_version.split("/")[0] if "/" in api_version else "",
+        obj["kind"],
+        obj["metadata"].get("namespace", ""),
+        obj["metadata"]["name"],
+    )
+
+
+def describe(key: tuple[str, str, str, str]) -> str:
+    """`ConfigMap web/settings` (namespaced) or `ClusterRole reader`."""
+    return f"{key[1]} {key[2] + '/' if key[2] else ''}{key[3]}"
+
+
+def duplicates(app: App, resources: list[dict[str, Any]], files: list[str]) -> list[Problem]:
+    """One Problem per object the app renders twice; `files[i]` rendered `resources[i]`."""
+    seen: dict[tuple[str, str, str, str], str] = {}
     problems = []
-    for obj in resources:
-        key = (
-            obj["apiVersion"].split("/")[0] if "/" in obj["apiVersion"] else "",
-            obj["kind"],
-            obj["metadata"].get("namespace", ""),
-            obj["metadata"]["name"],
-        )
-        if key in seen:
-            where = f"{key[1]} {key[2] + '/' if key[2] else ''}{key[3]}"
-            problems.append(Problem(app.file, f"the app renders {where} twice", app=app.name))
-        seen.add(key)
+    for obj, file in zip(resources, files, strict=True):
+        key = object_key(obj)
+        first = seen.get(key)
+        if first is None:
+            seen[key] = file
+        else:
+            where = f"{first} and {file}" if first != file else file
+            problems.append(
+                Problem(
+                    app.file,
+                    f"the app renders {describe(key)} twice (in {where})",
+                    app=app.name,
+                )
+            )
+    return problems
+
+
+def shared_objects(apps: Mapping[str, App], resources: Mapping[str, DesiredApp]) -> list[Problem]:
+    """One Problem per object that two of a node's apps both render.
+
+    Each app owns what it applies (the edge labels it with the app and prunes it when
+    the app no longer renders it), so one object cannot belong to two apps.
+    """
+    owner: dict[tuple[str, str, str, str], str] = {}
+    problems = []
+    for name, desired in resources.items():
+        for obj in desired.resources:
+            key = object_key(obj)
+            first = owner.setdefault(key, name)
+            if first != name:
+                problems.append(
+                    Problem(
+                        apps[name].file,
+                        f"{describe(key)} is also rendered by app {first}: an object can belong"
+                        " to one app only (rename it, or move it to another namespace)",
+                        app=name,
+                    )
+                )
     return problems

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.loading import load_fleet
-from controller.manifests import duplicates, parse_objects
+from controller.manifests import duplicates, parse_objects, shared_objects
 from controller.model import App, Fleet, Group, Node
 from controller.problems import FleetError, Problem
 from controller.rendercache import AppMemo, CachedApp, RenderCache
@@ -185,6 +185,9 @@ class _Renderer:
         # memo caches (unused when memoize is False)
         self.selection: dict[tuple[Any, ...], _Selection] = {}
         self.by_inputs: dict[tuple[Any, ...], _Outcome] = {}
+        # (the node's DesiredApps, by identity) -> objects two of them share; the
+        # tuple of apps in the value keeps the ids in the key from being reused.
+        self.sharing: dict[tuple[int, ...], tuple[tuple[DesiredApp, ...], list[Problem]]] = {}
 
     def node(self, node: Node) -> tuple[dict[str, DesiredApp], list[Problem]]:
         tags_key = tuple(sorted(node.tags.items()))
@@ -215,7 +218,22 @@ class _Renderer:
                 result[compiled.app.name] = outcome.app
             if outcome.problems:
                 problems.extend(replace(p, node=node.name) for p in outcome.problems)
+        if len(result) > 1:
+            problems.extend(replace(p, node=node.name) for p in self.shared(result))
         return result, problems
+
+    def shared(self, result: dict[str, DesiredApp]) -> list[Problem]:
+        """Objects two of the node's apps both render; once per distinct set of renders."""
+        if not self.memoize:
+            return shared_objects(self.fleet.apps, result)
+        key = tuple(id(desired) for desired in result.values())
+        entry = self.sharing.get(key)
+        if entry is None:
+            entry = self.sharing[key] = (
+                tuple(result.values()),
+                shared_objects(self.fleet.apps, result),
+            )
+        return entry[1]
 
     def select(self, node: Node, tags_key: tuple[Any, ...]) -> _Selection:
         """Matching groups, and per matching app the part of the first memo key that
@@ -291,6 +309,7 @@ class _Renderer:
         self.renders += 1
         app = compiled.app
         resources: list[dict[str, Any]] = []
+        sources: list[str] = []  # the template each resource came from
         problems: list[Problem] = []
         memo = self.memos[app.name]
         for template in compiled.templates:
@@ -303,7 +322,8 @@ class _Renderer:
                 problems.append(parsed)
             else:
                 resources.extend(parsed)
-        problems.extend(duplicates(app, resources))
+                sources.extend(template.file for _ in parsed)
+        problems.extend(duplicates(app, resources, sources))
         if problems:
             return _Outcome(None, problems)
         try:

@@ -100,7 +100,12 @@ class AppFolder:
                 raise TemplateFileError(
                     f"file({relative!r}): no such file {self.rel}/{relative}"
                 ) from None
-            except (OSError, UnicodeDecodeError) as exc:
+            except UnicodeDecodeError as exc:
+                raise TemplateFileError(
+                    f"file({relative!r}): not UTF-8 text (byte {exc.start}): file() reads text"
+                    " files only; keep binary data base64-encoded in the file and use it as is"
+                ) from exc
+            except OSError as exc:
                 raise TemplateFileError(f"file({relative!r}): cannot read: {exc}") from exc
         return self.cache[relative]
 
@@ -125,6 +130,9 @@ def decode_text(data: bytes) -> str:
 
 MAX_REPEAT = 1_000_000  # characters or items `*` may produce
 MAX_POWER_BITS = 10_000  # size of an integer `**` may produce
+# What one template may output: far above any real manifest, far below what stalls a
+# render or fills memory (a loop nested in a loop runs 10**10 times within the range limit).
+MAX_OUTPUT = 4_000_000
 
 
 class FleetSandbox(ImmutableSandboxedEnvironment):
@@ -192,10 +200,20 @@ class CompiledTemplate:
     references: tuple[Reference, ...]
 
     def render(self, context: Mapping[str, Any]) -> str | TemplateFailure:
+        parts = []
+        size = 0
         try:
-            return self.template.render(context)
+            for part in self.template.generate(context):
+                size += len(part)
+                if size > MAX_OUTPUT:
+                    return TemplateFailure(
+                        self.file,
+                        f"renders more than {MAX_OUTPUT:,} characters: a loop too large?",
+                    )
+                parts.append(part)
         except Exception as exc:  # anything a template raises is the template's problem
             return _failure(self.file, exc, context)
+        return "".join(parts)
 
 
 @dataclass

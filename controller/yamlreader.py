@@ -59,7 +59,7 @@ class YamlDocument:
             key = key[:-1]
 
 
-def _syntax_error(exc: yaml.YAMLError) -> YamlSyntaxError:
+def _syntax_error(exc: yaml.YAMLError, text: str) -> YamlSyntaxError:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
@@ -68,7 +68,15 @@ def _syntax_error(exc: yaml.YAMLError) -> YamlSyntaxError:
     if start is not None and mark is not None and start.line != mark.line:
         # libyaml notices an unclosed bracket where the text ends; say where it opened.
         message += f" (the construct started on line {start.line + 1})"
+    if mark is not None and "tab" not in message and _tab_at(text, mark.line, mark.column):
+        # libyaml's wording ("cannot start any token") hides the usual cause.
+        message += ": a tab character; YAML indents with spaces only (replace the tab with spaces)"
     return YamlSyntaxError(f"invalid YAML: {message}", mark.line + 1 if mark else None)
+
+
+def _tab_at(text: str, line: int, column: int) -> bool:
+    lines = text.splitlines()
+    return 0 <= line < len(lines) and lines[line][column : column + 1] == "\t"
 
 
 def read_yaml(text: str) -> YamlDocument:
@@ -83,7 +91,7 @@ def read_yaml(text: str) -> YamlDocument:
             except _Unusual:
                 data = loader.construct_document(node)
     except yaml.YAMLError as exc:
-        raise _syntax_error(exc) from exc
+        raise _syntax_error(exc, text) from exc
     finally:
         loader.dispose()
     document = YamlDocument(data)
@@ -125,7 +133,7 @@ def load_all(text: str) -> Iterator[Any]:
             except _Unusual:
                 yield loader.construct_document(node)
     except yaml.YAMLError as exc:
-        raise _syntax_error(exc) from exc
+        raise _syntax_error(exc, text) from exc
     finally:
         loader.dispose()
 

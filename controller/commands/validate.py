@@ -2,7 +2,8 @@
 
 Exit 0 when the repository is clean ("ok: 6 nodes, 3 apps, 4 groups, 18 app
 renders"), 1 with each problem on its own line (`file:line: where: message (node N,
-app A)`). Made for CI and pre-commit hooks; `--format json` for tools. A broken file
+app A)`). An app or group whose selector matches no node is a note, not an error (a
+misspelt tag key looks just like that). Made for CI and pre-commit hooks; `--format json` for tools. A broken file
 does not hide the problems of the others (`checking.check_repository`).
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 
 from controller.checking import check_repository
 from controller.commands.reporting import add_repo_argument, describe, grouped
+from controller.model import Fleet
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -45,8 +47,10 @@ def run(args: argparse.Namespace) -> int:
             appRenders=sum(len(apps) for apps in check.render.apps.values()),
             distinctRenders=check.render.renders,
         )
+    notes = _unmatched(check.fleet) if check.render is not None else []
     if args.format == "json":
         summary["ok"] = not problems
+        summary["notes"] = notes
         summary["problems"] = [p.to_dict() for p in problems]
         print(json.dumps(summary, indent=2))
         return 1 if problems else 0
@@ -54,15 +58,31 @@ def run(args: argparse.Namespace) -> int:
         lines = [describe(problem, nodes) for problem, nodes in grouped(problems)]
         print("\n".join(lines))
         print(f"invalid: {len(lines)} problem(s) in {args.repo}", file=sys.stderr)
-        if check.render is None:
+        if check.render is None and Path(args.repo).is_dir():
             print(
                 "note: nodes not rendered: fix fleet.yaml and groups/ first "
                 "(until then, every node's variables are unknown)",
                 file=sys.stderr,
             )
         return 1
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     print(
         f"ok: {summary['nodes']} nodes, {summary['apps']} apps, {summary['groups']} groups, "
         f"{summary['appRenders']} app renders ({summary['distinctRenders']} distinct)"
     )
     return 0
+
+
+def _unmatched(fleet: Fleet) -> list[str]:
+    """Apps and groups whose selector matches none of the fleet's nodes."""
+    notes = []
+    for kind, entries in (("app", fleet.apps), ("group", fleet.groups)):
+        for name in sorted(entries):
+            entry = entries[name]
+            if not any(entry.selector.matches(node.tags) for node in fleet.nodes.values()):
+                notes.append(
+                    f"{entry.file}: {kind} {name}'s selector '{entry.selector}' matches no node"
+                    " (check the tag keys and values against nodes/)"
+                )
+    return notes

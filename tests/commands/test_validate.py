@@ -176,3 +176,28 @@ def test_while_variables_are_incomplete_templates_are_still_compiled(
     # A missing group's variables would be reported as undefined on every node it matches.
     assert "undefined" not in out
     assert "nodes not rendered: fix fleet.yaml and groups/ first" in err
+
+
+def test_a_selector_matching_no_node_is_a_note(
+    fleet_repo: FleetRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet_repo.group("typo", "sit=paris", priority=5)
+    assert main(["validate", str(fleet_repo.root)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("ok: 3 nodes")
+    assert err == (
+        "note: groups/typo.yaml: group typo's selector 'sit=paris' matches no node"
+        " (check the tag keys and values against nodes/)\n"
+    )
+    assert main(["validate", str(fleet_repo.root), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["notes"] == [err.removeprefix("note: ").strip()]
+
+
+def test_a_missing_folder_is_one_problem_without_notes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nowhere"
+    assert main(["validate", str(missing)]) == 1
+    out, err = capsys.readouterr()
+    assert out == f"{missing}: not a directory: expected a fleet repository\n"
+    assert err == f"invalid: 1 problem(s) in {missing}\n"

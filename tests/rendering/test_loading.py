@@ -244,3 +244,21 @@ def test_variables_are_incomplete_without_fleet_yaml_or_a_group(
     assert not usable.variables_complete
     assert sorted(usable.fleet.nodes) == ["paris-1"]
     assert [p.file for p in usable.problems] == [file]
+
+
+def test_a_value_not_matching_its_pattern_shows_the_pattern(repo: FleetRepo) -> None:
+    repo.write("nodes/n.yaml", "name: nœud-é\ntags: {site: paris}\n")
+    [problem] = problems(repo.root)
+    assert (problem.file, problem.line, problem.where) == ("nodes/n.yaml", 1, "name")
+    assert problem.message.startswith("'nœud-é' is not valid: The node's identity")
+    assert problem.message.endswith("; it must match ^[a-z0-9]([a-z0-9.\\-_]{0,251}[a-z0-9])?$")
+
+
+def test_a_file_in_templates_without_j2_is_named_not_skipped(repo: FleetRepo) -> None:
+    repo.write("apps/web/templates/service.yaml", "apiVersion: v1\nkind: Service\n")
+    repo.write("apps/web/templates/.gitkeep", "")
+    [problem] = problems(repo.root)
+    assert str(problem) == (
+        "apps/web/templates/service.yaml: not rendered: only *.j2 files in templates/ are;"
+        " rename it to service.yaml.j2 (or move it to files/ and read it with file())"
+    )

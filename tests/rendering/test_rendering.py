@@ -248,6 +248,15 @@ def test_file_cannot_leave_the_app_folder(repo: FleetRepo, path: str, message: s
             "metadata.name is missing or not a string",
         ),
         ("a: [1\n", "rendered output is not valid YAML (line 2 of the output)"),
+        (
+            "apiVersion: v1\nkind: X\nmetadata: {name: a, labels: {tier: 1}}\n",
+            "metadata.labels.tier: keys and values must be strings, got int 1 (quote it, or use"
+            " `| string | to_json`)",
+        ),
+        (
+            "apiVersion: v1\nkind: X\nmetadata: {name: a, annotations: {on: yes}}\n",
+            "metadata.annotations.True: keys and values must be strings, got bool True",
+        ),
     ],
 )
 def test_output_that_is_not_kubernetes_objects(repo: FleetRepo, output: str, message: str) -> None:
@@ -265,7 +274,19 @@ def test_the_same_object_twice_is_an_error(repo: FleetRepo) -> None:
     cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: same}\n"
     repo.app("web", {"a.yaml.j2": cm, "b.yaml.j2": cm}, selector="site=lyon")
     problem = only_problem(load_fleet(repo.root))
-    assert problem.message == "the app renders ConfigMap web/same twice"
+    assert problem.message == (
+        "the app renders ConfigMap web/same twice"
+        " (in apps/web/templates/a.yaml.j2 and apps/web/templates/b.yaml.j2)"
+    )
+
+
+def test_the_same_object_twice_in_one_template_names_it(repo: FleetRepo) -> None:
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: same}\n"
+    repo.app("web", {"a.yaml.j2": cm + "---\n" + cm}, selector="site=lyon")
+    problem = only_problem(load_fleet(repo.root))
+    assert problem.message == (
+        "the app renders ConfigMap web/same twice (in apps/web/templates/a.yaml.j2)"
+    )
 
 
 def test_every_failing_template_is_reported(repo: FleetRepo) -> None:
@@ -455,4 +476,50 @@ def test_the_shipped_template_on_a_node_without_a_model_tag(tmp_path: Path) -> N
     ]
     assert collector[0].message == (
         "undefined variable 'node.tags.model' (the node has no tag 'model')"
+    )
+
+
+def test_two_apps_rendering_the_same_object_on_a_node_is_an_error(repo: FleetRepo) -> None:
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: same, namespace: shared}\n"
+    repo.app("web", {"a.yaml.j2": cm}, selector="site=paris")
+    repo.app("metrics", {"b.yaml.j2": cm}, selector="role=gateway")
+    for memoize in (True, False):
+        result = render_fleet(load_fleet(repo.root), memoize=memoize)
+        assert sorted((p.file, p.node, p.app) for p in result.problems) == [
+            ("apps/web/app.yaml", "paris-1", "web"),
+            ("apps/web/app.yaml", "paris-2", "web"),
+        ]
+        assert result.problems[0].message == (
+            "ConfigMap shared/same is also rendered by app metrics: an object can belong"
+            " to one app only (rename it, or move it to another namespace)"
+        )
+
+
+def test_a_template_rendering_too_much_stops_with_a_problem(repo: FleetRepo) -> None:
+    # Two nested loops within the sandbox's range limit run 10**10 times: without a cap
+    # on the output, validate would stall (and fill memory) instead of reporting it.
+    loop = "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}"
+    repo.app("web", {"a.yaml.j2": loop}, selector="site=lyon")
+    problem = only_problem(load_fleet(repo.root))
+    assert (problem.file, problem.node, problem.app) == (
+        "apps/web/templates/a.yaml.j2",
+        "lyon-1",
+        "web",
+    )
+    assert problem.message == "renders more than 4,000,000 characters: a loop too large?"
+
+
+def test_file_of_binary_data_says_it_reads_text_only(repo: FleetRepo) -> None:
+    repo.app("web", {"a.yaml.j2": 'a: {{ file("files/logo.png") }}\n'}, selector="site=lyon")
+    (repo.root / "apps/web/files").mkdir()
+    (repo.root / "apps/web/files/logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\xd0\x00")
+    problem = only_problem(load_fleet(repo.root))
+    assert problem.message == (
+        "file('files/logo.png'): not UTF-8 text (byte 0): file() reads text files only;"
+        " keep binary data base64-encoded in the file and use it as is"
+    )
+    assert (problem.file, problem.line, problem.node) == (
+        "apps/web/templates/a.yaml.j2",
+        1,
+        "lyon-1",
     )

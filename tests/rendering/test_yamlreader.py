@@ -50,3 +50,12 @@ def test_syntax_errors_carry_a_line() -> None:
     assert caught.value.message.endswith("(the construct started on line 2)")
     with pytest.raises(YamlSyntaxError):
         list(load_all("a: 1\n---\n? [x]\n: 1\n"))  # an unhashable key
+
+
+def test_a_tab_used_for_indentation_is_named() -> None:
+    with pytest.raises(YamlSyntaxError) as caught:
+        read_yaml("name: x\ntags:\n\tsite: paris\n")
+    assert caught.value.line == 3
+    assert caught.value.message.endswith(
+        "a tab character; YAML indents with spaces only (replace the tab with spaces)"
+    )
