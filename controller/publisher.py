@@ -25,7 +25,7 @@ import paho.mqtt.client as mqtt
 from controller.ledger import Ledger
 from controller.payloads import DesiredEncoder
 from shadow import DesiredDocument, Topics
-from transport import BrokerOptions, make_client
+from transport import BrokerOptions, describe_disconnect, make_client
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,9 @@ class Publisher:
         was = self._connected.is_set()
         self._connected.clear()
         if was and self._started:
-            log.warning("lost the broker %s (%s); reconnecting", self.options.url, _why_lost(rc))
+            log.warning(
+                "lost the broker %s (%s); reconnecting", self.options.url, describe_disconnect(rc)
+            )
             if self.on_lost is not None:
                 self.on_lost()
 
@@ -237,11 +239,3 @@ class Publisher:
                 ledger.save()
             except OSError as exc:  # the broker holds the truth; a later save catches up
                 log.error("cannot save the ledger %s: %s", ledger.path, exc)
-
-
-def _why_lost(rc: object) -> str:
-    """paho reports a dropped socket (broker killed, network gone) as reason code 128,
-    "Unspecified error", which tells an operator nothing; say what happened instead."""
-    if getattr(rc, "value", None) == 128:
-        return "the connection closed unexpectedly"
-    return str(rc)

@@ -27,7 +27,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from shadow import Topics
-from transport import BrokerOptions, make_client
+from transport import BrokerOptions, describe_disconnect, make_client
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,9 @@ class BrokerLink:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
         if self._connected.is_set() and not self._stopping:
-            log.warning("lost the broker %s (%s); retrying", self.options.url, reason)
+            log.warning(
+                "lost the broker %s (%s); retrying", self.options.url, describe_disconnect(reason)
+            )
         elif not self._connected.is_set() and not self._stopping and not self._refused:
             self._attempt_failed(describe_failure(None, self.options))
         self._refused = False

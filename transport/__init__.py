@@ -4,7 +4,13 @@ client, and the embedded broker for machines with none installed.
 It knows the shadow contract and nothing of the controller or the edge.
 """
 
-from transport.broker import BrokerOptions, BrokerURLError, add_broker_arguments, make_client
+from transport.broker import (
+    BrokerOptions,
+    BrokerURLError,
+    add_broker_arguments,
+    describe_disconnect,
+    make_client,
+)
 from transport.embedded import EmbeddedBroker
 
 __all__ = [
@@ -12,5 +18,6 @@ __all__ = [
     "BrokerURLError",
     "EmbeddedBroker",
     "add_broker_arguments",
+    "describe_disconnect",
     "make_client",
 ]

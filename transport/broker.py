@@ -156,3 +156,14 @@ def make_client(
     client.max_inflight_messages_set(max_inflight)
     client.max_queued_messages_set(0)
     return client
+
+
+def describe_disconnect(reason: object) -> str:
+    """Why a connection was lost, in words an operator can act on.
+
+    paho reports a dropped socket (broker killed, network gone) as reason code 128,
+    "Unspecified error", which says nothing; other reason codes read well as they are.
+    """
+    if getattr(reason, "value", None) == 128:
+        return "the connection closed unexpectedly"
+    return str(reason)

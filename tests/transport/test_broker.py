@@ -96,3 +96,16 @@ def test_from_args_checks_the_tls_files_up_front(tmp_path: Path) -> None:
         BrokerURLError, match=re.escape(f"--ca-file {tmp_path / 'nonexist'}: no such file")
     ):
         BrokerOptions.from_args(args)
+
+
+def test_a_dropped_connection_is_described_in_words() -> None:
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.reasoncodes import ReasonCode
+
+    from transport import describe_disconnect
+
+    dropped = ReasonCode(PacketTypes.DISCONNECT, identifier=128)
+    assert describe_disconnect(dropped) == "the connection closed unexpectedly"
+    assert (
+        describe_disconnect(ReasonCode(PacketTypes.CONNACK, "Not authorized")) == "Not authorized"
+    )
