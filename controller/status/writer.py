@@ -285,10 +285,11 @@ class StatusWriter:
                     self.last_commit = sha
                     self._push_due = True
                     log.info(
-                        "status: %s %s (%d nodes, %.2fs)",
+                        "status: %s %s (%d node%s, %.2fs)",
                         sha[:7],
                         change.message.splitlines()[0],
                         len(change.entries),
+                        "" if len(change.entries) == 1 else "s",
                         self._last_commit_at - started,
                     )
             if self._push_due:
