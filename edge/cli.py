@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from shadow import DEFAULT_PREFIX, Topics, is_valid_node_name
-from transport import BrokerOptions, BrokerURLError, add_broker_arguments
+from transport import BrokerOptions, BrokerURLError, add_broker_arguments, positive_seconds
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +31,6 @@ def default_state_dir(node: str) -> Path:
         return Path("/var/lib/shoal/edge") / node
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "shoal" / "edge" / node
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
-    return value
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -76,14 +66,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--report-interval",
-        type=_positive,
+        type=positive_seconds,
         default=30,
         metavar="SECONDS",
         help="publish a heartbeat report at least this often (default: %(default)s)",
     )
     parser.add_argument(
         "--reconcile-interval",
-        type=_positive,
+        type=positive_seconds,
         default=60,
         metavar="SECONDS",
         help="check for drift and retry failures this often (default: %(default)s)",

@@ -10,6 +10,7 @@ from transport.broker import (
     add_broker_arguments,
     describe_disconnect,
     make_client,
+    positive_seconds,
 )
 from transport.embedded import EmbeddedBroker
 
@@ -20,4 +21,5 @@ __all__ = [
     "add_broker_arguments",
     "describe_disconnect",
     "make_client",
+    "positive_seconds",
 ]

@@ -10,6 +10,7 @@ The caller owns the network loop (`loop_start()` / `loop_forever()`).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import ssl
 from dataclasses import dataclass
@@ -106,6 +107,17 @@ class BrokerOptions:
         """The URL without the password, for logs."""
         user = f"{self.username}@" if self.username else ""
         return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type for intervals: seconds above zero and finite (0 would spin in a loop)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (value > 0 and math.isfinite(value)):  # also rejects nan and inf
+        raise argparse.ArgumentTypeError(f"must be above 0 seconds (and finite), got {text}")
+    return value
 
 
 def add_broker_arguments(parser: argparse.ArgumentParser, *, default: str | None) -> None:

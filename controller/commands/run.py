@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
-import math
 import os
 import re
 import signal
@@ -17,20 +16,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from transport import BrokerOptions, BrokerURLError, add_broker_arguments
+from transport import BrokerOptions, BrokerURLError, add_broker_arguments, positive_seconds
 
 log = logging.getLogger(__name__)
-
-
-def positive_seconds(text: str) -> float:
-    """argparse type: a number of seconds above zero (0 would poll or commit in a loop)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not (value > 0 and math.isfinite(value)):  # also rejects nan and inf
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0 seconds, got {text}")
-    return value
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
