@@ -25,11 +25,11 @@ from pathlib import Path
 
 import yaml
 
-from controller.checkouts import FleetRepository
 from controller.commands.init import template_dir
-from controller.diffing import diff_revisions
-from controller.diffreport import format_json, format_markdown
-from controller.rendering import load_and_render
+from controller.render.rendering import load_and_render
+from controller.review.checkouts import FleetRepository
+from controller.review.diffing import diff_revisions
+from controller.review.diffreport import format_json, format_markdown
 
 SITES = ("paris", "lyon", "lille", "nantes")
 MODELS = ("rpi4", "jetson-orin")

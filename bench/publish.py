@@ -8,9 +8,9 @@ memoized renders are), then times:
 
 - baseline: a plain paho loop publishing the same payloads, retained QoS 1, to the same
   broker, until the last PUBACK;
-- shoal: `Reconciler`-style publishing through `controller.publisher.Publisher` —
+- shoal: `Reconciler`-style publishing through `controller.service.publisher.Publisher` —
   issue generations in the ledger (written to disk), encode each document
-  (`controller.payloads`, byte-identical to `DesiredDocument.to_json()`), publish, wait until every PUBACK is in and the ledger
+  (`controller.render.payloads`, byte-identical to `DesiredDocument.to_json()`), publish, wait until every PUBACK is in and the ledger
   is saved.
 
 Prints both times and the ratio (target: at most 2x).
@@ -25,8 +25,8 @@ import time
 import uuid
 from pathlib import Path
 
-from controller.ledger import Ledger
-from controller.publisher import DEFAULT_INFLIGHT, Publisher
+from controller.service.ledger import Ledger
+from controller.service.publisher import DEFAULT_INFLIGHT, Publisher
 from shadow import DesiredApp, DesiredDocument, Topics, now_ms
 from tests.support.controller import SlowSaveMosquitto
 from transport import BrokerOptions, make_client

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from controller.service import Controller, ControllerSettings
+from controller.service.controller import Controller, ControllerSettings
 from tests.support.controller import SlowSaveMosquitto, git
 from tests.support.waiting import wait_until
 from transport import BrokerOptions, make_client
@@ -137,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         return subscriber(args.subscriber[0], args.subscriber[1], int(args.subscriber[2]))
     # The reconciler's log line splits each reconcile into render and publish time.
     logging.basicConfig(level=logging.WARNING, format="  log: %(message)s")
-    logging.getLogger("controller.reconciler").setLevel(logging.INFO)
-    logging.getLogger("controller.service").setLevel(logging.DEBUG)
+    logging.getLogger("controller.service.reconciler").setLevel(logging.INFO)
+    logging.getLogger("controller.service.controller").setLevel(logging.DEBUG)
 
     with tempfile.TemporaryDirectory(prefix="shoal-bench-") as tmp:
         base = Path(tmp)
@@ -169,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
                 first = git(work, "rev-parse", "HEAD")
                 wait_until(
                     lambda: (
-                        controller.last_revision == first and controller.publisher.unconfirmed == 0
+                        controller.last_revision == first
+                        and controller.publisher.unconfirmed == 0
                     ),
                     600,
                     interval=0.05,
@@ -204,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
                     t_push = time.time()
                     webhook(controller.http.port if controller.http else 0, "main")
                     t_hook = time.time()
-                wait_until(lambda: controller.metrics.reconciles > reconciles, 120, interval=0.005)
+                wait_until(
+                    lambda: controller.metrics.reconciles > reconciles, 120, interval=0.005
+                )
                 t_reconciled = time.time()
                 expected = controller.metrics.documents_published - published
                 t_last = arrivals.last_of(expected)

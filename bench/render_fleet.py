@@ -23,10 +23,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from controller.loading import load_fleet
-from controller.model import Fleet
-from controller.rendercache import RenderCache
-from controller.rendering import render_fleet
+from controller.fleet.loading import load_fleet
+from controller.fleet.model import Fleet
+from controller.render.rendercache import RenderCache
+from controller.render.rendering import render_fleet
 from shadow import DesiredDocument
 
 SMALL_ARGS = ["--nodes", "500", "--apps", "5", "--sites", "10"]

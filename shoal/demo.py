@@ -136,7 +136,7 @@ class Demo:
         return True
 
     def nodes_and_prefix(self) -> tuple[list[str], str]:
-        from controller.loading import load_fleet
+        from controller.fleet.loading import load_fleet
 
         fleet = load_fleet(self.fleet)
         return sorted(fleet.nodes), fleet.topic_prefix
@@ -308,7 +308,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(demo: Demo, args: argparse.Namespace) -> int:
-    from controller.problems import FleetError
+    from controller.fleet.problems import FleetError
 
     deadline = time.monotonic() + args.timeout
     if demo.make_fleet():

@@ -2,7 +2,7 @@
 affects, with a unified diff of the rendered objects, for review and for CI.
 
 BASE and HEAD are git revisions; without HEAD the working tree is compared. The logic
-is `controller.diffing`, the output formats `controller.diffreport`.
+is `controller.review.diffing`, the output formats `controller.review.diffreport`.
 """
 
 from __future__ import annotations
@@ -69,10 +69,10 @@ def _use_color(choice: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from controller import diffreport
-    from controller.checkouts import WORKING_TREE, FleetRepository, GitError
     from controller.commands.reporting import describe, grouped
-    from controller.diffing import RenderFailed, diff_revisions
+    from controller.review import diffreport
+    from controller.review.checkouts import WORKING_TREE, FleetRepository, GitError
+    from controller.review.diffing import RenderFailed, diff_revisions
 
     arguments: list[str] = args.arguments
     if len(arguments) > 3:
@@ -117,7 +117,7 @@ def _split(arguments: list[str]) -> tuple[str, str, str | None]:
 
     Two arguments are REPO BASE when the first is a directory, else BASE HEAD; a name that
     is both a directory and a revision is refused rather than guessed."""
-    from controller.checkouts import FleetRepository, GitError
+    from controller.review.checkouts import FleetRepository, GitError
 
     if len(arguments) == 3:
         return arguments[0], arguments[1], arguments[2]

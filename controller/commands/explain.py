@@ -13,9 +13,9 @@ import json
 from typing import Any
 
 from controller.commands.reporting import add_repo_argument, load_node
-from controller.model import Fleet, Node
-from controller.selectors import Selector
-from controller.variables import Layer, MergedVars, node_vars
+from controller.fleet.model import Fleet, Node
+from controller.fleet.selectors import Selector
+from controller.fleet.variables import Layer, MergedVars, node_vars
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 
 from controller.commands.reporting import add_repo_argument, load_node, print_problems
-from controller.rendering import render_fleet
-from controller.revision import working_revision
+from controller.render.rendering import render_fleet
+from controller.review.revision import working_revision
 from shadow import DesiredDocument
 
 

@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from controller.loading import load_fleet
-from controller.model import Fleet, Node
-from controller.problems import FleetError, Problem, sort_key
+from controller.fleet.loading import load_fleet
+from controller.fleet.model import Fleet, Node
+from controller.fleet.problems import FleetError, Problem, sort_key
 
 SHOWN_NODES = 3
 

@@ -1,7 +1,7 @@
 """`shoal controller`: follow a fleet repository and publish every node's Desired document.
 
 Parses the command line into `ControllerSettings` and runs a `Controller`
-(`controller.service`) until SIGINT/SIGTERM, or once with `--once`.
+(`controller.service.controller`) until SIGINT/SIGTERM, or once with `--once`.
 """
 
 from __future__ import annotations
@@ -124,8 +124,8 @@ def default_work_dir(repo: str, branch: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from controller.http import AddressError, parse_address
-    from controller.service import EXIT_UNAVAILABLE, Controller, ControllerSettings
+    from controller.service.controller import EXIT_UNAVAILABLE, Controller, ControllerSettings
+    from controller.service.http import AddressError, parse_address
     from transport.embedded import EmbeddedBrokerError
 
     if args.once and not args.broker:

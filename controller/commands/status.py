@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: --selector needs the fleet at {args.ref}: {problem}", file=sys.stderr)
             return EXIT_INVALID
         try:
-            from controller.selectors import parse_selector
+            from controller.fleet.selectors import parse_selector
 
             selector = parse_selector(args.selector)
         except ValueError as exc:

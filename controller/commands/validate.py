@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from controller.checking import check_repository
 from controller.commands.reporting import add_repo_argument, describe, grouped
-from controller.model import Fleet
+from controller.fleet.model import Fleet
+from controller.render.checking import check_repository
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

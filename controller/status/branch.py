@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from controller.source import local_path
+from controller.gitcli import local_path
 from controller.status.book import NODES_DIR, parse_entry
 from shadow import is_valid_node_name
 

@@ -16,9 +16,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.loading import load_fleet
-from controller.problems import FleetError
-from controller.rendering import render_fleet
+from controller.fleet.loading import load_fleet
+from controller.fleet.problems import FleetError
+from controller.render.rendering import render_fleet
 from shadow import node_digest
 
 

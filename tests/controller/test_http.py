@@ -10,7 +10,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from controller.webhook import check_push
+from controller.service.webhook import check_push
 from tests.support.controller import FleetRepo, running_controller, wait_for_revision
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt import Recorder

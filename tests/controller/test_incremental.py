@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from controller.incremental import Baseline, render_changes
-from controller.loading import load_fleet
-from controller.problems import FleetError
-from controller.rendercache import RenderCache
-from controller.rendering import render_fleet
+from controller.fleet.loading import load_fleet
+from controller.fleet.problems import FleetError
+from controller.render.incremental import Baseline, render_changes
+from controller.render.rendercache import RenderCache
+from controller.render.rendering import render_fleet
 from tests.support.controller import FleetRepo
 
 NODES = {f"n{i}": {"site": ["paris", "lyon", "nice"][i % 3]} for i in range(9)}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.ledger import Ledger
-from controller.payloads import DesiredEncoder
+from controller.render.payloads import DesiredEncoder
+from controller.service.ledger import Ledger
 from shadow import DesiredApp, DesiredDocument
 
 

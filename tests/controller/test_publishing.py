@@ -179,13 +179,13 @@ def test_restart_republishes_nothing_and_generations_keep_increasing(
 def test_broker_restart_mid_run_loses_nothing(
     tmp_path: Path, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="controller.reconciler")
+    caplog.set_level(logging.INFO, logger="controller.service.reconciler")
     repo = FleetRepo.create(tmp_path, NODES)
     with running_controller(repo.remote, mosquitto.url, tmp_path / "work") as controller:
         wait_for_revision(controller, repo.head())
         wait_until(lambda: controller.publisher.connected)
 
-        caplog.set_level(logging.INFO, logger="controller.publisher")
+        caplog.set_level(logging.INFO, logger="controller.service.publisher")
         mosquitto.stop()
         wait_until(lambda: not controller.publisher.connected)
         assert "the connection closed unexpectedly" in caplog.text
@@ -224,7 +224,9 @@ def test_documents_unconfirmed_at_stop_are_resent_with_their_generation(
         controller.trigger("test")
         wait_until(lambda: controller.last_revision == sha, 20)
         issued = controller.reconciler.ledger("shoal").snapshot()
-        assert controller.publisher.unconfirmed == 3  # the controller stops with them pending
+        assert (
+            controller.publisher.unconfirmed == 3
+        )  # the controller stops with them pending
 
     mosquitto.start()
     with (

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from controller.readback import read_retained
+from controller.service.readback import read_retained
 from shadow import Topics
 from tests.support.controller import FleetRepo, running_controller, wait_for_revision
 from tests.support.mosquitto import Mosquitto

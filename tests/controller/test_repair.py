@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from controller.service import Controller, ControllerSettings
+from controller.service.controller import Controller, ControllerSettings
 from tests.support.controller import FleetRepo, running_controller, wait_for_revision
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt import Recorder, publish

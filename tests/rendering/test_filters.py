@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from controller.filters import b64decode, b64encode, combine, hash_filter, to_json, to_yaml
+from controller.render.filters import b64decode, b64encode, combine, hash_filter, to_json, to_yaml
 
 
 def test_to_yaml_is_block_style_without_trailing_newline() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.loading import load_fleet, load_usable
-from controller.problems import FleetError, Problem
+from controller.fleet.loading import load_fleet, load_usable
+from controller.fleet.problems import FleetError, Problem
 from tests.support.render import FleetRepo
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.loading import load_fleet
-from controller.rendercache import RenderCache
-from controller.rendering import render_fleet
+from controller.fleet.loading import load_fleet
+from controller.render.rendercache import RenderCache
+from controller.render.rendering import render_fleet
 from tests.support.render import FleetRepo
 
 TEMPLATE = """\

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from controller.loading import load_fleet
-from controller.model import Fleet
-from controller.problems import FleetError, Problem
-from controller.rendering import load_and_render, render_fleet, render_node
+from controller.fleet.loading import load_fleet
+from controller.fleet.model import Fleet
+from controller.fleet.problems import FleetError, Problem
+from controller.render.rendering import load_and_render, render_fleet, render_node
 from tests.support.render import FleetRepo
 
 DEPLOYMENT = """\

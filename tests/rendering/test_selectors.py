@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.selectors import SelectorError, parse_selector
+from controller.fleet.selectors import SelectorError, parse_selector
 
 PARIS_RPI4 = {"site": "paris", "model": "rpi4", "role": "gateway"}
 
@@ -76,7 +76,7 @@ def test_selector_index_finds_exactly_the_matching_selectors_in_order() -> None:
     import itertools
     import random
 
-    from controller.selectors import SelectorIndex
+    from controller.fleet.selectors import SelectorIndex
 
     rng = random.Random(7)
     terms = [

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from controller.loading import load_fleet
-from controller.rendering import render_node
-from controller.variables import layers, node_vars
+from controller.fleet.loading import load_fleet
+from controller.fleet.variables import layers, node_vars
+from controller.render.rendering import render_node
 from tests.support.render import FleetRepo
 
 SHOW = """\

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from controller.yamlreader import PlainLoader, YamlSyntaxError, load_all, read_yaml
+from controller.fleet.yamlreader import PlainLoader, YamlSyntaxError, load_all, read_yaml
 
 SAMPLES = [
     "a: 1\nb: [1, 2.5, true, null, ~, 0x1f, 1_000, .inf, -.nan, 'q', \"d\"]\n",

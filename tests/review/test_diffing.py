@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.checkouts import Revision
-from controller.diffing import compare
-from controller.diffreport import format_markdown, format_text
+from controller.review.checkouts import Revision
+from controller.review.diffing import compare
+from controller.review.diffreport import format_markdown, format_text
 from shadow import DesiredApp
 
 BASE, HEAD = Revision("main", "a" * 40), Revision(None, None)

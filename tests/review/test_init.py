@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from controller.commands import init
-from controller.rendering import load_and_render
+from controller.render.rendering import load_and_render
 from schemas import validator
 from shadow import DesiredDocument
 from tests.review.conftest import FleetRepo, Shoal, fresh_machine_env, git, run_shoal

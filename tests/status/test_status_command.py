@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.loading import load_fleet
-from controller.rendering import render_fleet
+from controller.fleet.loading import load_fleet
+from controller.render.rendering import render_fleet
 from controller.status.book import StatusBook
 from controller.status.branch import StatusBranch
 from shadow import AppStatus, ReportedDocument, node_digest

@@ -142,7 +142,7 @@ def running_controller(
     watch_local: bool = False,
 ) -> Iterator[Any]:
     """A started `Controller` (threads in this process), stopped afterwards."""
-    from controller.service import Controller, ControllerSettings
+    from controller.service.controller import Controller, ControllerSettings
     from transport import BrokerOptions
 
     controller = Controller(

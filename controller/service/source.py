@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from controller.gitcli import git_dir, local_path
+
 if TYPE_CHECKING:
     import git
 
@@ -28,25 +30,6 @@ log = logging.getLogger(__name__)
 
 class SourceError(RuntimeError):
     """git could not fetch the repository or branch (unreachable, missing, not a repo)."""
-
-
-def local_path(url: str) -> Path | None:
-    """The folder a repository URL points to on this machine, or None for a remote."""
-    if url.startswith("file://"):
-        return Path(urlsplit(url).path)
-    if "://" in url or (":" in url.split("/", 1)[0] and not Path(url).exists()):
-        return None  # https://, ssh://, git://, or scp-like user@host:path
-    return Path(url).expanduser().resolve()
-
-
-def git_dir(path: Path) -> Path:
-    """The git dir of a local working copy (`.git`) or of a bare repository (itself)."""
-    dot_git = path / ".git"
-    if dot_git.is_file():  # a worktree or submodule: "gitdir: <path>"
-        text = dot_git.read_text().strip()
-        if text.startswith("gitdir:"):
-            return (path / text.split(":", 1)[1].strip()).resolve()
-    return dot_git if dot_git.is_dir() else path
 
 
 class GitSource:

@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.loading import load_usable
-from controller.model import App, Fleet
-from controller.problems import Problem, sort_key
-from controller.rendering import FleetRender, render_fleet
-from controller.templating import compile_app
+from controller.fleet.loading import load_usable
+from controller.fleet.model import App, Fleet
+from controller.fleet.problems import Problem, sort_key
+from controller.render.rendering import FleetRender, render_fleet
+from controller.render.templating import compile_app
 
 
 @dataclass

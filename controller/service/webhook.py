@@ -1,6 +1,6 @@
 """Push webhooks from GitHub, GitLab and Gitea: check the signature, find the branch.
 
-`controller.http` calls `check_push(headers, body, secret, branch)` for
+`controller.service.http` calls `check_push(headers, body, secret, branch)` for
 `POST /webhook` and triggers a reconcile when it says so. With a secret set, a
 request without a valid signature is refused (401) and changes nothing:
 

@@ -4,7 +4,7 @@ digest it issued, and whether the broker acknowledged it.
 The reconciler diffs rendered digests against this record and the publisher updates
 it. It lives in the work dir (one JSON file per topic prefix, written atomically) so
 generations keep increasing across restarts, and on start it is reconciled with the
-retained Desired documents read back from the broker (`controller.readback`): the
+retained Desired documents read back from the broker (`controller.service.readback`): the
 broker is the truth of what edges see, but a missing retained message is not read as
 "never published" (a broker with a small `max_queued_messages` drops some of a big
 retained burst), so an acknowledged entry survives a read-back that lacks it.

@@ -1,5 +1,5 @@
 """How one app's rendered objects differ between two renders, for `shoal diff`
-(`controller.diffing`), in two forms:
+(`controller.review.diffing`), in two forms:
 
 - a unified diff for people: objects written as YAML with sorted keys, multi-line
   strings as `|` blocks (a config file diffs line by line), no line folding, under a

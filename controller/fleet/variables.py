@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.model import App, Fleet, Group, Node
+from controller.fleet.model import App, Fleet, Group, Node
 
 
 @dataclass(frozen=True)

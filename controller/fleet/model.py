@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller.selectors import Selector
+from controller.fleet.selectors import Selector
 
 DEFAULT_TOPIC_PREFIX = "shoal"
+TEMPLATE_SUFFIX = ".j2"  # only apps/<app>/templates/*.j2 are rendered
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
-from controller.loading import YAML_SUFFIXES, load_fleet
-from controller.model import Fleet, Group, Node
-from controller.problems import FleetError, Problem
-from controller.rendercache import RenderCache
-from controller.rendering import render_fleet
-from controller.selectors import Selector
+from controller.fleet.loading import YAML_SUFFIXES, load_fleet
+from controller.fleet.model import Fleet, Group, Node
+from controller.fleet.problems import FleetError, Problem
+from controller.fleet.selectors import Selector
+from controller.render.rendercache import RenderCache
+from controller.render.rendering import render_fleet
 from shadow import DesiredApp
 
 RenderedApps = dict[str, dict[str, DesiredApp]]

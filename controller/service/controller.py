@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from controller.http import Endpoints, HttpServer
-from controller.metrics import Metrics
-from controller.publisher import Publisher, PublishError
-from controller.readback import read_retained
-from controller.reconciler import BrokerUnavailable, Outcome, Reconciler
-from controller.source import GitSource, RefWatcher, SourceError, local_path
+from controller.gitcli import local_path
+from controller.service.http import Endpoints, HttpServer
+from controller.service.metrics import Metrics
+from controller.service.publisher import Publisher, PublishError
+from controller.service.readback import read_retained
+from controller.service.reconciler import BrokerUnavailable, Outcome, Reconciler
+from controller.service.source import GitSource, RefWatcher, SourceError
 from shadow import Topics
 from transport import BrokerOptions, EmbeddedBroker
 

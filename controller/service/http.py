@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from controller.webhook import check_push
+from controller.service.webhook import check_push
 
 log = logging.getLogger(__name__)
 

@@ -29,12 +29,11 @@ from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from controller.filters import FILTERS
-from controller.model import App
-from controller.undefined import MissingValue, TracedUndefined, describe_missing
+from controller.fleet.model import TEMPLATE_SUFFIX, App
+from controller.render.filters import FILTERS
+from controller.render.undefined import MissingValue, TracedUndefined, describe_missing
 
 Reference = tuple[str, ...]
-TEMPLATE_SUFFIX = ".j2"
 
 
 class TemplateFailure(Exception):
@@ -61,7 +60,7 @@ Snapshot = dict[str, bytes | None]
 class AppFolder:
     """Reads files from one app's folder, refusing anything that would leave it.
 
-    With a `snapshot` (`controller.rendercache`) the files come from it rather than
+    With a `snapshot` (`controller.render.rendercache`) the files come from it rather than
     the disk, so what a cached compiled app reads is what its cache key describes.
     """
 

@@ -22,11 +22,10 @@ from typing import Any
 from jsonschema import ValidationError
 
 import schemas
-from controller.model import DEFAULT_TOPIC_PREFIX, App, Fleet, Group, Node
-from controller.problems import FleetError, Problem, sort_key
-from controller.selectors import Selector, SelectorError, parse_selector
-from controller.templating import TEMPLATE_SUFFIX
-from controller.yamlreader import YamlDocument, YamlSyntaxError, read_yaml
+from controller.fleet.model import DEFAULT_TOPIC_PREFIX, TEMPLATE_SUFFIX, App, Fleet, Group, Node
+from controller.fleet.problems import FleetError, Problem, sort_key
+from controller.fleet.selectors import Selector, SelectorError, parse_selector
+from controller.fleet.yamlreader import YamlDocument, YamlSyntaxError, read_yaml
 
 YAML_SUFFIXES = (".yaml", ".yml")
 

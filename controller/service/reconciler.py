@@ -1,8 +1,8 @@
 """One reconcile: a revision's files in, changed Desired documents out.
 
 Called by `controller.controller.Controller` for each new commit (and by `--once`).
-The steps, in order: load + validate + render the fleet (`controller.loading`,
-`controller.rendering`) → diff each node's digest against the ledger → issue a
+The steps, in order: load + validate + render the fleet (`controller.fleet.loading`,
+`controller.render.rendering`) → diff each node's digest against the ledger → issue a
 generation per changed node → publish. A revision that fails to load or render
 publishes nothing: the last good state stays on the broker and the failure is kept
 in `last_error` for `/healthz`, the log and `--once`'s exit status.
@@ -23,14 +23,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from controller.ledger import Ledger
-from controller.metrics import Metrics
-from controller.publisher import Publisher
+from controller.service.ledger import Ledger
+from controller.service.metrics import Metrics
+from controller.service.publisher import Publisher
 from shadow import DesiredApp, DesiredDocument, Topics, node_digest, now_ms
 
 if TYPE_CHECKING:
-    from controller.incremental import Baseline, Rendered
-    from controller.rendercache import RenderCache
+    from controller.render.incremental import Baseline, Rendered
+    from controller.render.rendercache import RenderCache
 
 log = logging.getLogger(__name__)
 
@@ -184,10 +184,10 @@ class Reconciler:
             return self._reconcile(revision, root, changed_since)
 
     def _render(self, root: Path, changed_since: ChangedFiles | None) -> Rendered:
-        from controller.incremental import Rendered, render_changes
-        from controller.loading import load_fleet
-        from controller.rendercache import RenderCache
-        from controller.rendering import render_fleet
+        from controller.fleet.loading import load_fleet
+        from controller.render.incremental import Rendered, render_changes
+        from controller.render.rendercache import RenderCache
+        from controller.render.rendering import render_fleet
 
         if self._render_cache is None:
             self._render_cache = RenderCache()
@@ -204,8 +204,8 @@ class Reconciler:
         return Rendered(fleet, full.apps, full.problems, full.renders, None)
 
     def _reconcile(self, revision: str, root: Path, changed_since: ChangedFiles | None) -> Outcome:
-        from controller.incremental import Baseline
-        from controller.problems import FleetError
+        from controller.fleet.problems import FleetError
+        from controller.render.incremental import Baseline
 
         started = time.monotonic()
         try:

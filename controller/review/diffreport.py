@@ -1,7 +1,7 @@
 """How `shoal diff` shows a `FleetDiff`: text for a terminal, markdown for a pull-request
 comment, JSON for programs. Also how it shows a side that does not load or render.
 
-Called by `controller.commands.diff`; the comparison itself is `controller.diffing`.
+Called by `controller.commands.diff`; the comparison itself is `controller.review.diffing`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from controller.checkouts import Revision
-from controller.diffing import CHANGES, AppChange, ChangeGroup, FleetDiff, RenderFailed
+from controller.review.checkouts import Revision
+from controller.review.diffing import CHANGES, AppChange, ChangeGroup, FleetDiff, RenderFailed
 
 # Node names listed before "… (+N more)".
 NAMES_SHOWN = 10

@@ -1,13 +1,13 @@
 """What a change to a fleet repository does to each node: the logic of `shoal diff`.
 
 Two revisions of a fleet repository (git revisions, or the working tree) are each
-checked out (`controller.checkouts`), loaded and rendered (`controller.rendering`).
+checked out (`controller.review.checkouts`), loaded and rendered (`controller.render.rendering`).
 Each node's apps are compared by digest; every app that changed gets a unified diff
-of its rendered objects (`controller.objectdiff`). Nodes whose changes are identical
+of its rendered objects (`controller.review.objectdiff`). Nodes whose changes are identical
 (the same fields of the same objects to the same values) are gathered into one
 `ChangeGroup`, so a change that hits 500 nodes is read once.
 
-Called by `controller.commands.diff`; `controller.diffreport` turns a `FleetDiff` into
+Called by `controller.commands.diff`; `controller.review.diffreport` turns a `FleetDiff` into
 text, markdown or JSON.
 """
 
@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from controller.checkouts import FleetRepository, Revision
-from controller.objectdiff import AppDiffs, FieldChange
-from controller.problems import FleetError, Problem
-from controller.rendering import load_and_render
+from controller.fleet.problems import FleetError, Problem
+from controller.render.rendering import load_and_render
+from controller.review.checkouts import FleetRepository, Revision
+from controller.review.objectdiff import AppDiffs, FieldChange
 from shadow import DesiredApp
 
 Change = Literal["added", "changed", "removed"]

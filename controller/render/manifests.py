@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from controller.model import App
-from controller.problems import Problem
-from controller.yamlreader import YamlSyntaxError, load_all
+from controller.fleet.model import App
+from controller.fleet.problems import Problem
+from controller.fleet.yamlreader import YamlSyntaxError, load_all
 from shadow import DesiredApp
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "shoal"}

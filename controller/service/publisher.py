@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
-from controller.ledger import Ledger
-from controller.payloads import DesiredEncoder
+from controller.render.payloads import DesiredEncoder
+from controller.service.ledger import Ledger
 from shadow import DesiredDocument, Topics
 from transport import BrokerOptions, describe_disconnect, make_client
 

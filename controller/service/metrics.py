@@ -1,6 +1,6 @@
 """The controller's counters, in Prometheus text format for `GET /metrics`.
 
-Written by the reconciler and the publisher, read by `controller.http`. Plain
+Written by the reconciler and the publisher, read by `controller.service.http`. Plain
 counters under one lock, touched once per reconcile: the per-document count of
 acknowledgements lives in the publisher and is passed in when rendering.
 """

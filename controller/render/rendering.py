@@ -30,20 +30,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from controller.loading import load_fleet
-from controller.manifests import duplicates, parse_objects, shared_objects
-from controller.model import App, Fleet, Group, Node
-from controller.problems import FleetError, Problem
-from controller.rendercache import AppMemo, CachedApp, RenderCache
-from controller.selectors import SelectorIndex
-from controller.templating import (
+from controller.fleet.loading import load_fleet
+from controller.fleet.model import App, Fleet, Group, Node
+from controller.fleet.problems import FleetError, Problem
+from controller.fleet.selectors import SelectorIndex
+from controller.fleet.variables import merge_values
+from controller.render.manifests import duplicates, parse_objects, shared_objects
+from controller.render.rendercache import AppMemo, CachedApp, RenderCache
+from controller.render.templating import (
     CompiledApp,
     CompiledTemplate,
     Reference,
     TemplateFailure,
     compile_app,
 )
-from controller.variables import merge_values
 from shadow import DesiredApp, DesiredDocument, canonical_json, digest_bytes
 
 

@@ -1,7 +1,7 @@
 """Compiled apps kept across `render_fleet` calls: `RenderCache`.
 
 The controller's reconciler keeps one `RenderCache` for its lifetime and passes it to
-every `render_fleet` call (`controller.reconciler`, `controller.incremental`), so a
+every `render_fleet` call (`controller.service.reconciler`, `controller.render.incremental`), so a
 commit that leaves an app's folder untouched neither recompiles the app's Jinja
 templates (the larger part of re-rendering a few nodes) nor re-renders the contexts
 it rendered for an earlier commit. One-shot commands pass no cache.
@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller.model import App
-from controller.templating import CompiledApp, Snapshot, TemplateFailure, compile_app
+from controller.fleet.model import App
+from controller.render.templating import CompiledApp, Snapshot, TemplateFailure, compile_app
 
 MAX_SNAPSHOT_BYTES = 4 * 1024 * 1024  # an app folder larger than this is not cached
 
@@ -47,7 +47,7 @@ _Key = tuple[str, str, str, str]
 
 @dataclass
 class AppMemo:
-    """One compiled app's render memo (see `controller.rendering`); read-only results."""
+    """One compiled app's render memo (see `controller.render.rendering`); read-only results."""
 
     by_context: dict[str, Any] = field(default_factory=dict)  # context key -> _Outcome
     texts: dict[tuple[str, str], Any] = field(default_factory=dict)  # (file, key) -> text

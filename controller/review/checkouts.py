@@ -3,7 +3,7 @@
 `FleetRepository.open(path)` finds the git work tree around a fleet directory (the
 fleet may live in a subfolder); `.resolve("main")` names a commit; `.checkout(rev)`
 gives the fleet directory as it is at that commit (or the working tree as is) for
-the length of a `with` block. Used by `shoal diff` (`controller.diffing`).
+the length of a `with` block. Used by `shoal diff` (`controller.review.diffing`).
 """
 
 from __future__ import annotations
