@@ -34,6 +34,8 @@ COMMAND_MODULES = (
     "controller.commands.status",
     "controller.commands.run",
     "edge.cli",
+    "controller.commands.ca",
+    "controller.commands.broker_config",
 )
 
 EXIT_OK, EXIT_INVALID, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 0, 1, 2, 130

@@ -260,6 +260,7 @@ class _Loader:
                 vars=dict(data.get("vars") or {}),
                 runtime=dict(data.get("runtime") or {}),
                 file=rel,
+                revoked=bool(data.get("revoked", False)),
             )
         return nodes
 

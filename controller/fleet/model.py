@@ -24,6 +24,7 @@ class Node:
     vars: dict[str, Any]
     runtime: dict[str, Any]
     file: str
+    revoked: bool = False  # locked out of the broker (controller.identity.revocation)
 
 
 @dataclass(frozen=True)

@@ -105,3 +105,34 @@ class Mosquitto:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class GeneratedMosquitto(Mosquitto):
+    """A Mosquitto running the configuration `shoal broker-config` wrote into `config_dir`,
+    unchanged but for what a test run needs: a log file and, as root, `user root` (the
+    broker would otherwise drop to the `mosquitto` user, who cannot read the test's
+    temp folder)."""
+
+    def __init__(self, config_dir: Path, port: int) -> None:
+        super().__init__(config_dir / "test-run", port=port)
+        self.generated = Path(config_dir) / "mosquitto.conf"
+
+    @property
+    def url(self) -> str:
+        return f"mqtts://127.0.0.1:{self.port}"
+
+    def write_config(self) -> None:
+        lines = [
+            self.generated.read_text(),
+            f"log_dest file {self.log_path}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+        ]
+        if os.geteuid() == 0:
+            lines.append("user root")
+        self.config_path.write_text("\n".join(lines) + "\n")
+
+    def hup(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(1)
