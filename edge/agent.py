@@ -49,6 +49,7 @@ class AgentSettings:
     progress_interval: float = 2.0  # health polling while an app is progressing
     reconnect_max_delay: int = 30  # longest wait between broker reconnect attempts
     max_rejections: int = 10  # rejections kept for the next report
+    certificate_not_after: str = ""  # [--cert-file] its expiry, reported in nodeInfo
 
 
 _STOP = object()
@@ -79,7 +80,7 @@ class Agent:
         self.rejected: list[Rejection] = []
         self._inbox: queue.Queue[object] = queue.Queue()
         self._worker: threading.Thread | None = None
-        self._node_info = nodeinfo.collect()
+        self._node_info = nodeinfo.collect(certificate_not_after=settings.certificate_not_after)
         self._something_progressing = False
         self.ready = threading.Event()  # set once the stored document was re-applied
 

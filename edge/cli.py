@@ -22,7 +22,13 @@ from transport import BrokerOptions, BrokerURLError, add_broker_arguments, posit
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_UNAVAILABLE = 0, 2
+EXIT_OK, EXIT_INVALID, EXIT_UNAVAILABLE = 0, 1, 2
+DEFAULTS: dict[str, Any] = {
+    "broker": "mqtt://127.0.0.1:1883",
+    "report_interval": 30.0,
+    "reconcile_interval": 60.0,
+    "topic_prefix": DEFAULT_PREFIX,
+}
 
 
 def default_state_dir(node: str) -> Path:
@@ -42,8 +48,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "drift repair), and publish Reported documents. Keeps working from its state dir "
         "when the broker is unreachable.",
     )
-    parser.add_argument("--node", required=True, help="this node's name (its identity in topics)")
-    add_broker_arguments(parser, default="mqtt://127.0.0.1:1883")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="edge.yaml with any of the settings below (schemas/edge.schema.json; an "
+        "install bundle has one); a flag given here wins over the file",
+    )
+    parser.add_argument("--node", help="this node's name (its identity in topics)")
+    add_broker_arguments(parser, default=DEFAULTS["broker"])
+    for action in parser._actions:  # None marks "not given", so the file can fill it in
+        if action.dest in DEFAULTS:
+            action.default = None
     kube = parser.add_argument_group("kubernetes")
     where = kube.add_mutually_exclusive_group()
     where.add_argument(
@@ -67,31 +83,41 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--report-interval",
         type=positive_seconds,
-        default=30,
         metavar="SECONDS",
-        help="publish a heartbeat report at least this often (default: %(default)s)",
+        help=f"publish a heartbeat report at least this often (default: {DEFAULTS['report_interval']})",
     )
     parser.add_argument(
         "--reconcile-interval",
         type=positive_seconds,
-        default=60,
         metavar="SECONDS",
-        help="check for drift and retry failures this often (default: %(default)s)",
+        help="check for drift and retry failures this often "
+        f"(default: {DEFAULTS['reconcile_interval']})",
     )
     parser.add_argument(
         "--topic-prefix",
-        default=DEFAULT_PREFIX,
         metavar="PREFIX",
-        help="MQTT topic prefix, as in fleet.yaml (default: %(default)s)",
+        help=f"MQTT topic prefix, as in fleet.yaml (default: {DEFAULT_PREFIX})",
     )
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     from edge.agent import Agent, AgentSettings
+    from edge.config import ConfigError, merge, read_config
+    from edge.identity import IdentityError, certificate_not_after
     from edge.runtime.kubernetes import KubernetesRuntime, check_config, client_factory
     from edge.store import StoreError
 
+    try:
+        merge(args, read_config(args.config) if args.config else None, DEFAULTS)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if not args.node:
+        print(
+            "error: the node's name is missing: --node NAME, or node: in --config", file=sys.stderr
+        )
+        return EXIT_INVALID
     if not is_valid_node_name(args.node):
         print(
             f"error: --node {args.node!r} is not a valid node name "
@@ -104,6 +130,11 @@ def run(args: argparse.Namespace) -> int:
     except BrokerURLError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+    try:
+        not_after = certificate_not_after(broker.cert_file) if broker.cert_file else ""
+    except IdentityError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     problem = check_config(args.kubeconfig, args.context, args.in_cluster)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
@@ -119,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         report_interval=args.report_interval,
         reconcile_interval=args.reconcile_interval,
         progress_interval=min(2.0, args.reconcile_interval),
+        certificate_not_after=not_after,
     )
     runtime = KubernetesRuntime(
         client_factory(args.kubeconfig, args.context, args.in_cluster),

@@ -1,4 +1,5 @@
-"""What a node says about itself in every report: host, OS, CPU, Kubernetes, agent.
+"""What a node says about itself in every report: host, OS, CPU, Kubernetes, agent,
+and when its certificate expires (so `shoal status` can warn before it does).
 
 Read once by the agent (edge/agent.py); the Kubernetes version is asked again
 until the API server has answered once (it may be down when the agent starts).
@@ -21,7 +22,7 @@ def agent_version() -> str:
         return "unknown"
 
 
-def collect(kubernetes_version: str = "") -> NodeInfo:
+def collect(kubernetes_version: str = "", certificate_not_after: str = "") -> NodeInfo:
     system = platform.system()
     release = platform.release()
     return NodeInfo(
@@ -30,4 +31,5 @@ def collect(kubernetes_version: str = "") -> NodeInfo:
         arch=platform.machine(),
         kubernetes=kubernetes_version,
         agent=agent_version(),
+        certificate_not_after=certificate_not_after,
     )

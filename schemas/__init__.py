@@ -13,7 +13,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-NAMES = ("fleet", "node", "group", "app", "desired", "reported")
+NAMES = ("fleet", "node", "group", "app", "desired", "reported", "edge")
 
 
 @cache

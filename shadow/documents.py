@@ -277,20 +277,29 @@ class NodeInfo:
     arch: str = ""
     kubernetes: str = ""
     agent: str = ""
+    # When the node's client certificate expires (ISO 8601, UTC; "" without one): the
+    # status branch keeps it, so `shoal status` warns about identities about to expire.
+    certificate_not_after: str = ""
 
     def to_dict(self) -> dict[str, str]:
-        return {
+        data = {
             "hostname": self.hostname,
             "os": self.os,
             "arch": self.arch,
             "kubernetes": self.kubernetes,
             "agent": self.agent,
         }
+        if self.certificate_not_after:
+            data["certificateNotAfter"] = self.certificate_not_after
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> NodeInfo:
         return cls(
-            **{k: str(data.get(k) or "") for k in ("hostname", "os", "arch", "kubernetes", "agent")}
+            **{
+                k: str(data.get(k) or "") for k in ("hostname", "os", "arch", "kubernetes", "agent")
+            },
+            certificate_not_after=str(data.get("certificateNotAfter") or ""),
         )
 
 
