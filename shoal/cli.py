@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "edge.cli",
     "controller.commands.ca",
     "controller.commands.broker_config",
+    "controller.commands.provision",
 )
 
 EXIT_OK, EXIT_INVALID, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 0, 1, 2, 130
