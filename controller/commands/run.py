@@ -65,7 +65,28 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "(0 ok, 1 bad commit, 2 git or broker unreachable); needs --broker",
     )
     add_status_arguments(parser)
+    parser.add_argument(
+        "--dynamic-security",
+        action="store_true",
+        help="keep the broker's node clients in step with git (Mosquitto's dynamic-security "
+        "plugin, as `shoal broker-config` sets it up): a node removed from the fleet or "
+        "marked revoked is locked out within seconds, a new node admitted; needs "
+        "--cert-file (the controller's certificate)",
+    )
     return parser
+
+
+def add_broker_clients(controller: Any, args: argparse.Namespace) -> None:
+    """--dynamic-security: revocation that follows git (controller.identity.revocation)."""
+    if not args.dynamic_security:
+        return
+    from controller.identity.authority import common_name, load_certificate
+    from controller.identity.revocation import BrokerClients
+
+    name = common_name(load_certificate(Path(controller.broker.cert_file)))
+    clients = BrokerClients(controller.broker, name)
+    controller.add(clients)
+    controller.revision_listeners.append(clients.revision_reconciled)
 
 
 # --- status branch (the status helper's part; see controller/status) -------------------
@@ -128,6 +149,9 @@ def run(args: argparse.Namespace) -> int:
     from controller.service.http import AddressError, parse_address
     from transport.embedded import EmbeddedBrokerError
 
+    if args.dynamic_security and not (args.broker and args.cert_file):
+        log.error("--dynamic-security needs --broker and the controller's --cert-file/--key-file")
+        return EXIT_UNAVAILABLE
     if args.once and not args.broker:
         log.error("--once needs --broker: the embedded broker would vanish with the process")
         return EXIT_UNAVAILABLE
@@ -148,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
     )
     controller = Controller(settings)
     add_status_writer(controller, args, settings.work_dir)
+    add_broker_clients(controller, args)
     if args.once:
         return controller.run_once()
     stop = threading.Event()

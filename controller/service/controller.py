@@ -17,9 +17,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from controller.gitcli import local_path
 from controller.service.http import Endpoints, HttpServer
@@ -30,6 +31,9 @@ from controller.service.reconciler import BrokerUnavailable, Outcome, Reconciler
 from controller.service.source import GitSource, RefWatcher, SourceError
 from shadow import Topics
 from transport import BrokerOptions, EmbeddedBroker
+
+if TYPE_CHECKING:
+    from controller.fleet.model import Fleet
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +90,9 @@ class Controller:
         self._reconcile_again = False  # the broker failed mid-reconcile: redo even if unmoved
         self._repair = threading.Event()  # reconnected: check what the broker still holds
         self._internal: list[Component] = []
+        # Called with (revision, fleet) after each good revision, on the reconcile thread;
+        # e.g. the broker's client list following the fleet (controller.identity.revocation).
+        self.revision_listeners: list[Callable[[str, Fleet], None]] = []
 
     @property
     def topics(self) -> Topics | None:
@@ -223,6 +230,10 @@ class Controller:
             return None
         self._retry = self._reconcile_again = False
         self.last_revision = revision
+        fleet = self.reconciler.fleet
+        if outcome.ok and fleet is not None:
+            for listener in self.revision_listeners:
+                listener(revision, fleet)
         return outcome
 
     def repair_broker(self) -> int:

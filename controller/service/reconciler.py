@@ -29,6 +29,7 @@ from controller.service.publisher import Publisher
 from shadow import DesiredApp, DesiredDocument, Topics, node_digest, now_ms
 
 if TYPE_CHECKING:
+    from controller.fleet.model import Fleet
     from controller.render.incremental import Baseline, Rendered
     from controller.render.rendercache import RenderCache
 
@@ -94,6 +95,11 @@ class Reconciler:
         self._baseline: Baseline | None = None
         # Compiled templates and render memos of unchanged apps, reused from commit to commit.
         self._render_cache: RenderCache | None = None
+
+    @property
+    def fleet(self) -> Fleet | None:
+        """The fleet of the last good revision."""
+        return self._baseline.fleet if self._baseline is not None else None
 
     def ledger(self, prefix: str) -> Ledger:
         """The ledger for `prefix`, merged with the broker's retained documents on first use."""
