@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ EXIT_OK, EXIT_INVALID, EXIT_UNAVAILABLE = 0, 1, 2
 APP_STATES = ("Ready", "Progressing", "Failed")
 # The state shown for a node file whose node is not in the fleet at the compared ref.
 UNKNOWN_NODE = "Unknown node"
+CERTIFICATE_WARNING_DAYS = 30  # `shoal status` warns about identities expiring sooner
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -201,7 +203,30 @@ def as_json(status: Any, rows: list[dict[str, Any]], app: str | None) -> dict[st
         },
         "nodes": rows,
         "apps": app_counts(rows, app),
+        "expiringCertificates": [
+            {"node": node, "notAfter": not_after, "daysLeft": days}
+            for node, not_after, days in expiring_certificates(rows)
+        ],
     }
+
+
+def expiring_certificates(
+    rows: list[dict[str, Any]], within_days: int = CERTIFICATE_WARNING_DAYS
+) -> list[tuple[str, str, int]]:
+    """(node, notAfter, days left) of every node whose reported certificate expires within
+    `within_days` (the edge reports it in nodeInfo.certificateNotAfter), soonest first."""
+    now = datetime.now(UTC)
+    found = []
+    for row in rows:
+        text = str((row.get("nodeInfo") or {}).get("certificateNotAfter") or "")
+        try:
+            end = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        days = (end - now).days
+        if end.tzinfo is not None and days < within_days:
+            found.append((str(row["node"]), text, days))
+    return sorted(found, key=lambda item: item[2])
 
 
 def _revision_cell(row: dict[str, Any]) -> str:
@@ -313,6 +338,13 @@ def print_table(status: Any, rows: list[dict[str, Any]], app: str | None) -> Non
     offline = sum(1 for r in rows if r.get("online") is False)
     parts = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
     out.write(f"{len(rows)} nodes: {parts or 'none'}; {behind} behind {head}; {offline} offline\n")
+    for node, not_after, days in expiring_certificates(rows):
+        when = (
+            f"expired on {not_after[:10]}"
+            if days < 0
+            else f"expires in {days} days ({not_after[:10]})"
+        )
+        out.write(f"warning: node {node}'s certificate {when}: renew it (shoal ca renew)\n")
     strangers = [str(r["node"]) for r in rows if r.get("inFleet") is False]
     if strangers:
         out.write(
