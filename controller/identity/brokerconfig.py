@@ -93,6 +93,8 @@ keyfile {d}/broker.key
 require_certificate true
 use_identity_as_username true
 tls_version tlsv1.2
+# Without it, Nagle's algorithm meets delayed ACKs in the TLS handshake: ~40 ms a connect.
+set_tcp_nodelay true
 
 # Per-node ACLs: one role per node with its literal topics (dynamic-security.json).
 plugin {layout.plugin}
