@@ -15,6 +15,7 @@ hearing from the broker, so a node that reboots offline runs what it was told.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import queue
@@ -31,7 +32,7 @@ from edge.reconciler import Reconciler
 from edge.reporter import Reporter, build_report
 from edge.runtime import Runtime
 from edge.store import Store
-from shadow import NodeInfo, Rejection, Topics
+from shadow import Rejection, Topics
 from transport import BrokerOptions
 
 log = logging.getLogger(__name__)
@@ -224,7 +225,7 @@ class Agent:
         if not self._node_info.kubernetes:
             version = self.runtime.server_version()
             if version:
-                self._node_info = NodeInfo(**{**self._node_info.to_dict(), "kubernetes": version})
+                self._node_info = dataclasses.replace(self._node_info, kubernetes=version)
         report = build_report(
             self.settings.node,
             reconciler.document,
