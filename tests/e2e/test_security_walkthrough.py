@@ -173,6 +173,30 @@ def test_from_a_ca_to_a_revoked_node(home: Path, sims: dict[str, KubeSim]) -> No
             info = (status_entry(repo, node) or {}).get("nodeInfo") or {}
             assert info.get("certificateNotAfter", "").startswith("20")
 
+        # A node's certificate cannot write another node's report: nothing of it reaches
+        # the controller or the status branch.
+        forger_dir = home / "paris-gw-03"
+        forger = Client(
+            BrokerOptions(
+                host="127.0.0.1",
+                port=port,
+                tls=True,
+                ca_file=str(forger_dir / "ca.crt"),
+                cert_file=str(forger_dir / "node.crt"),
+                key_file=str(forger_dir / "node.key"),
+            ),
+            "forger",
+        )
+        forger.wait_connected()
+        forger.attempt("shoal/nodes/paris-gw-04/reported", b'{"forged": "FORGED-REPORT"}')
+        forger.close()
+        reports_04 = len(watcher.received("shoal/nodes/paris-gw-04/reported"))
+        wait_until(
+            lambda: len(watcher.received("shoal/nodes/paris-gw-04/reported")) > reports_04 + 2, 30
+        )
+        assert not any(b"FORGED" in p for p in watcher.received("shoal/nodes/paris-gw-04/reported"))
+        assert "FORGED" not in git(repo, "log", "-p", "shoal-status")
+
         # 7. Revoke one: remove it from git
         git(repo, "rm", "-q", "nodes/paris-gw-04.yaml")
         git(repo, "commit", "-qm", "paris-gw-04 was stolen")
