@@ -24,7 +24,7 @@ from shadow.documents import (
     utc_now,
 )
 from shadow.generations import is_newer, next_generation, now_ms
-from shadow.release import AgentRelease, ReleaseError
+from shadow.release import AgentRelease, AgentUpdate, ReleaseError
 from shadow.topics import DEFAULT_PREFIX, Channel, Topics, is_valid_node_name
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_PREFIX",
     "NODE_STATES",
     "AgentRelease",
+    "AgentUpdate",
     "AppState",
     "AppStatus",
     "Channel",

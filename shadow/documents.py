@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal, cast
 
 from shadow.canonical import apps_digest, canonical_json, digest
-from shadow.release import AgentRelease, ReleaseError
+from shadow.release import AgentRelease, AgentUpdate, ReleaseError
 
 API_VERSION: Final = "shoal/v1"
 
@@ -357,6 +357,7 @@ class ReportedDocument:
     time: str = field(default_factory=utc_now)
     message: str = ""
     rejected: tuple[Rejection, ...] = ()
+    agent_update: AgentUpdate | None = None  # the last agent update that did not complete
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -375,6 +376,8 @@ class ReportedDocument:
             out["message"] = self.message
         if self.rejected:
             out["rejected"] = [r.to_dict() for r in self.rejected]
+        if self.agent_update is not None:
+            out["agentUpdate"] = self.agent_update.to_dict()
         return out
 
     def to_json(self) -> bytes:
@@ -419,8 +422,19 @@ class ReportedDocument:
                 Rejection.from_dict(_mapping(r, f"rejected[{i}]"), f"rejected[{i}]")
                 for i, r in enumerate(_opt(data, "rejected", list, "", []))
             ),
+            agent_update=_update(data),
         )
 
     @classmethod
     def from_json(cls, payload: bytes | str) -> ReportedDocument:
         return cls.from_dict(parse_json(payload))
+
+
+def _update(data: Mapping[str, Any]) -> AgentUpdate | None:
+    raw = data.get("agentUpdate")
+    if raw is None:
+        return None
+    try:
+        return AgentUpdate.from_dict(_mapping(raw, "agentUpdate"))
+    except ReleaseError as exc:
+        raise DocumentError(f"agentUpdate.{exc.path}", str(exc).split(": ", 1)[1]) from exc

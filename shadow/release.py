@@ -63,3 +63,39 @@ class AgentRelease:
         if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
             raise ReleaseError("healthTimeoutSeconds", "must be a positive integer")
         return cls(version, strings["url"], strings["sha256"], strings["image"], timeout)
+
+
+UPDATE_STATES = ("installing", "trial", "failed", "reverted")
+
+
+@dataclass(frozen=True)
+class AgentUpdate:
+    """How the node's last agent update went, in its Reported document (`agentUpdate`).
+
+    `installing`: the new version is being downloaded and installed; `trial`: it runs and
+    has until its health deadline; `failed`: it could not be installed (bad wheel, wrong
+    sha256, no such version) and the running agent stays; `reverted`: it ran but never
+    became healthy, and the node went back to the previous version. A successful update
+    leaves no record: `nodeInfo.agent` then shows the new version.
+    """
+
+    version: str
+    state: str
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        out = {"version": self.version, "state": self.state}
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AgentUpdate:
+        version, state, reason = data.get("version"), data.get("state"), data.get("reason", "")
+        if not isinstance(version, str) or not version:
+            raise ReleaseError("version", "must be a non-empty string")
+        if state not in UPDATE_STATES:
+            raise ReleaseError("state", f"must be one of {', '.join(UPDATE_STATES)}")
+        if not isinstance(reason, str):
+            raise ReleaseError("reason", "must be a string")
+        return cls(version, state, reason)

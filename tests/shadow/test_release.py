@@ -55,3 +55,19 @@ def test_a_malformed_agent_block_is_refused_naming_the_field(block: object, path
     with pytest.raises(DocumentError) as caught:
         DesiredDocument.from_dict(data, verify=False)
     assert caught.value.path == path
+
+
+def test_a_report_carries_the_last_incomplete_agent_update() -> None:
+    from shadow import AgentUpdate, ReportedDocument
+
+    update = AgentUpdate(
+        "0.3.0", "reverted", "agent 0.3.0 exited with code 1 before it was healthy"
+    )
+    report = ReportedDocument("n", 1, "sha256:x", "r", "Synced", agent_update=update)
+    back = ReportedDocument.from_json(report.to_json())
+    assert back.agent_update == update
+    data = json.loads(report.to_json())
+    data["agentUpdate"]["state"] = "exploded"
+    with pytest.raises(DocumentError) as caught:
+        ReportedDocument.from_dict(data)
+    assert caught.value.path == "agentUpdate.state"
