@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +27,16 @@ from edge.store import write_atomic
 
 ENV = "SHOAL_AGENT_DIR"  # set by the supervisor for its child: "you may update yourself"
 COMPLETE = ".complete"
+POWER_CUT_ENV = "SHOAL_TEST_POWER_CUT"  # tests: the step at which the whole agent dies
+
+
+def power_cut(step: str) -> None:
+    """A `kill -9` of the supervisor and its child at `step`, when a test asks for one.
+
+    The fault suite sets SHOAL_TEST_POWER_CUT to each step of the switch-over in turn and
+    checks that the node comes back on one complete version."""
+    if os.environ.get(POWER_CUT_ENV) == step:
+        os.killpg(0, signal.SIGKILL)
 
 
 @dataclass(frozen=True)

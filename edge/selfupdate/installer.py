@@ -21,7 +21,7 @@ import venv
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from edge.selfupdate.agentdir import COMPLETE, AgentDir
+from edge.selfupdate.agentdir import COMPLETE, AgentDir, power_cut
 from edge.store import write_atomic
 from shadow import AgentRelease
 
@@ -45,6 +45,7 @@ def install(release: AgentRelease, agent_dir: AgentDir) -> Path:
         )
     agent_dir.make()
     wheel = download(release, agent_dir.downloads)
+    power_cut("downloaded")
     prefix = agent_dir.versions / release.version
     shutil.rmtree(prefix, ignore_errors=True)
     venv.EnvBuilder(system_site_packages=True, with_pip=False, symlinks=True).create(prefix)
@@ -60,6 +61,7 @@ def install(release: AgentRelease, agent_dir: AgentDir) -> Path:
         raise UpdateFailed(
             f"the wheel installs {shown.strip() or 'nothing'}, not agent {release.version}"
         )
+    power_cut("installed")
     write_atomic(prefix / COMPLETE, release.sha256.encode())
     return prefix
 

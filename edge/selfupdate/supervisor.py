@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from edge.selfupdate.agentdir import ENV, AgentDir, UpdateRecord
+from edge.selfupdate.agentdir import ENV, AgentDir, UpdateRecord, power_cut
 from edge.selfupdate.updater import RESTART_EXIT
 
 log = logging.getLogger(__name__)
@@ -112,6 +112,7 @@ class Supervisor:
                 if trial is not None and not healthy:
                     healthy = self._is_healthy(trial, child.pid)
                     if healthy:
+                        power_cut("healthy")
                         self._commit(trial)
                     elif deadline is not None and time.monotonic() > deadline:
                         _terminate(child)
@@ -152,6 +153,7 @@ class Supervisor:
     def _revert(self, trial: UpdateRecord, reason: str) -> None:
         log.error("%s; going back to agent %s", reason, trial.previous_version or "as installed")
         self.agent_dir.write_record(replace(trial, state="reverted", reason=reason))
+        power_cut("reverting")
         self.agent_dir.select(_path(trial.previous))
 
     def _settle(self) -> None:

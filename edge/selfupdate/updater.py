@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from edge.selfupdate.agentdir import ENV, AgentDir, UpdateRecord
+from edge.selfupdate.agentdir import ENV, AgentDir, UpdateRecord, power_cut
 from edge.selfupdate.installer import UpdateFailed, install
 from shadow import AgentRelease, AgentUpdate
 
@@ -75,6 +75,9 @@ class Updater:
         if self._reported_health:
             return
         self._reported_health = True
+        record = self.agent_dir.record()
+        if record is not None and record.state == "trial" and record.version == self.running:
+            power_cut("trial")  # the new agent runs, but is not yet known to be healthy
         self.agent_dir.write_healthy(self.running, os.getpid())
 
     def _install(self, release: AgentRelease) -> None:
@@ -88,6 +91,7 @@ class Updater:
             log.exception("unexpected error while installing agent %s", release.version)
             self._fail(release, f"unexpected error while installing: {exc}")
             return
+        power_cut("complete")
         previous = self.agent_dir.selected()
         self.agent_dir.write_record(
             UpdateRecord(
@@ -100,7 +104,9 @@ class Updater:
             )
         )
         self.agent_dir.clear_healthy()
+        power_cut("recorded")
         self.agent_dir.select(prefix)
+        power_cut("selected")
         log.info("agent %s installed in %s; restarting into it", release.version, prefix)
         with self._lock:
             self._installing = None

@@ -268,3 +268,87 @@ def test_one_commit_upgrades_the_agent_and_a_broken_release_reverts(
     assert stored["agent"]["version"] == "9.9.9" and stored["revision"] == fleet.head()
     print(f"\nagent update: commit -> node reports {NEW}: {upgrade_seconds:.1f}s; "
           f"commit -> broken {BROKEN} reverted and reported: {revert_seconds:.1f}s")  # fmt: skip
+
+
+# --- power cuts ------------------------------------------------------------------------
+# Each step of the switch-over, with the whole agent (supervisor and child) killed by
+# SIGKILL right there; then the node is started again and must come back on one complete
+# version, reporting it. The Desired document is published straight to the broker here.
+
+STEPS = ("downloaded", "installed", "complete", "recorded", "selected", "trial", "healthy")
+
+
+@pytest.fixture(scope="module")
+def old_python(tmp_path_factory: pytest.TempPathFactory, wheels: dict[str, Path]) -> Path:
+    return install_old(wheels[OLD], tmp_path_factory.mktemp("old-agent") / "venv")
+
+
+def supervise(
+    python: Path, broker: str, kubeconfig: Path, state: Path, log: Path, **env: str
+) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [str(python), "-I", "-m", "shoal", "edge", "--self-update",
+             *edge_args("paris-01", broker, kubeconfig, state)[1:]],
+            cwd=state.parent, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, **env},
+        )  # fmt: skip
+
+
+def publish_release(broker: str, version: str, wheel: Path, generation: int) -> None:
+    from shadow import AgentRelease, DesiredDocument
+    from tests.support.mqtt import publish
+
+    release = AgentRelease(version, url=wheel.as_uri(), sha256=sha256(wheel), health_timeout=60)
+    document = DesiredDocument.build("paris-01", f"rev-{version}", generation, {}, release)
+    publish(broker, "shoal/nodes/paris-01/desired", document.to_json())
+
+
+@pytest.mark.parametrize("step", [*STEPS, "reverting"])
+def test_a_power_cut_at_any_step_leaves_the_node_on_one_complete_agent(
+    step: str, tmp_path: Path, wheels: dict[str, Path], old_python: Path
+) -> None:
+    from shoal.kubesim import KubeSim
+
+    target = BROKEN if step == "reverting" else NEW
+    state, log = tmp_path / "state", tmp_path / "edge.log"
+    with Mosquitto(tmp_path / "broker") as broker, KubeSim(port=0) as sim:
+        kubeconfig = sim.write_kubeconfig(tmp_path / "kube.yaml")
+        publish_release(broker.url, target, wheels[target], 1)
+        cut = supervise(old_python, broker.url, kubeconfig, state, log, SHOAL_TEST_POWER_CUT=step)
+        try:
+            assert cut.wait(120) == -signal.SIGKILL, (
+                f"no power cut at {step}:\n{log.read_text()[-3000:]}"
+            )
+        finally:
+            if cut.poll() is None:
+                os.killpg(cut.pid, signal.SIGKILL)
+        with Recorder(broker.url, "shoal/nodes/paris-01/reported") as reports:
+            again = supervise(old_python, broker.url, kubeconfig, state, log)
+            node = Node(again, reports, "shoal/nodes/paris-01/reported", log)
+            try:
+                if step == "reverting":
+                    back = node.wait(
+                        lambda r: r.get("agentUpdate", {}).get("state") == "reverted",
+                        90,
+                        "no revert",
+                    )
+                    assert back["nodeInfo"]["agent"] == OLD
+                else:
+                    done = node.wait(
+                        lambda r: r["nodeInfo"].get("agent") == NEW and "agentUpdate" not in r,
+                        90,
+                        f"not on {NEW}",
+                    )
+                    assert done["observedGeneration"] == 1
+                    wait_until(
+                        lambda: not (state / "agent" / "update.json").exists(),
+                        30,
+                        message="update not completed",
+                    )
+            finally:
+                again.send_signal(signal.SIGTERM)
+                assert again.wait(30) == 0
+    versions = list((state / "agent" / "versions").iterdir())
+    assert all((v / ".complete").is_file() for v in versions), versions  # nothing half-installed
+    assert json.loads((state / "desired.json").read_text())["generation"] == 1
