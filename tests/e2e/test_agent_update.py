@@ -248,7 +248,7 @@ def test_one_commit_upgrades_the_agent_and_a_broken_release_reverts(
     assert "crashes at start on purpose" in reverted["agentUpdate"]["reason"]
     assert os.readlink(agent_dir / "current") == str(agent_dir / "versions" / NEW)
     # shoal status, from the fleet's clone, shows the version against the declared one.
-    row = wait_until(lambda: status_row(fleet, "paris-01", "reverted"), 60, message="no status")
+    row = wait_until(lambda: status_row(fleet, "paris-01", "reverted"), 120, message="no status")
     assert (row["agent"], row["agentDeclared"]) == (NEW, BROKEN)
     table = subprocess.run(
         [sys.executable, "-m", "shoal", "status"], cwd=fleet.work, capture_output=True, text=True
@@ -266,7 +266,7 @@ def test_one_commit_upgrades_the_agent_and_a_broken_release_reverts(
     )
     refused = node.wait(
         lambda r: r.get("agentUpdate", {}).get("state") == "failed",
-        60,
+        120,
         "a bad sha256 was not refused",
     )
     assert "sha256" in refused["agentUpdate"]["reason"] and refused["nodeInfo"]["agent"] == NEW
@@ -276,7 +276,7 @@ def test_one_commit_upgrades_the_agent_and_a_broken_release_reverts(
     )
     missing = node.wait(
         lambda r: r.get("agentUpdate", {}).get("version") == "9.9.9",
-        60,
+        120,
         "a missing version was not reported",
     )
     assert (
@@ -350,14 +350,14 @@ def test_a_power_cut_at_any_step_leaves_the_node_on_one_complete_agent(
                 if step == "reverting":
                     back = node.wait(
                         lambda r: r.get("agentUpdate", {}).get("state") == "reverted",
-                        90,
+                        180,
                         "no revert",
                     )
                     assert back["nodeInfo"]["agent"] == OLD
                 else:
                     done = node.wait(
                         lambda r: r["nodeInfo"].get("agent") == NEW and "agentUpdate" not in r,
-                        90,
+                        180,
                         f"not on {NEW}",
                     )
                     assert done["observedGeneration"] == 1
