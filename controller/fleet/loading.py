@@ -73,6 +73,7 @@ def load_usable(root: Path) -> UsableFleet:
         nodes=nodes,
         groups=groups,
         apps=apps,
+        agent=fleet_data.get("agent"),
     )
     return UsableFleet(
         fleet,
@@ -261,6 +262,7 @@ class _Loader:
                 runtime=dict(data.get("runtime") or {}),
                 file=rel,
                 revoked=bool(data.get("revoked", False)),
+                agent=data.get("agent"),
             )
         return nodes
 
@@ -296,6 +298,7 @@ class _Loader:
                 priority=data.get("priority", 0),
                 vars=dict(data.get("vars") or {}),
                 file=rel,
+                agent=data.get("agent"),
             )
         return groups
 

@@ -25,6 +25,7 @@ class Node:
     runtime: dict[str, Any]
     file: str
     revoked: bool = False  # locked out of the broker (controller.identity.revocation)
+    agent: dict[str, Any] | None = None  # `agent:` (a release), see controller/fleet/agent.py
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Group:
     priority: int
     vars: dict[str, Any]
     file: str
+    agent: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class Fleet:
     groups: dict[str, Group]
     apps: dict[str, App]
     file: str = field(default="fleet.yaml")
+    agent: dict[str, Any] | None = None
 
     def groups_for(self, node: Node) -> list[Group]:
         """Groups whose selector matches `node`, in precedence order (priority, then name)."""

@@ -41,7 +41,7 @@ KEY_DIR = "/etc/shoal"
 class BundleSettings:
     broker: str  # mqtts://host:port the node connects to
     topic_prefix: str = "shoal"
-    image: str = "ghcr.io/shoal-edge/shoal:0.1.0"
+    image: str = "shoal-edge:0.1.0"  # the Containerfile's edge target (docs/deployment.md)
     kubeconfig: str = "/etc/rancher/k3s/k3s.yaml"  # for the systemd install
     days: int = 365
     rules: tuple[tuple[str, str], ...] = ()  # (apiGroup, resource) the agent may manage
@@ -94,12 +94,11 @@ def edge_config(name: str, settings: BundleSettings, *, in_cluster: bool) -> str
 def systemd_unit(name: str) -> str:
     return f"""[Unit]
 Description=shoal edge agent for node {name}
-Documentation=https://github.com/shoal-edge/shoal/blob/main/docs/security.md
 After=network-online.target k3s.service
 Wants=network-online.target
 
 [Service]
-ExecStart=/usr/local/bin/shoal edge --config {KEY_DIR}/edge.yaml
+ExecStart=/opt/shoal/bin/shoal edge --config {KEY_DIR}/edge.yaml
 Restart=always
 RestartSec=5
 StateDirectory=shoal
@@ -210,7 +209,7 @@ def _manifest_template(settings: BundleSettings) -> str:
                                     "allowPrivilegeEscalation": False,
                                     "readOnlyRootFilesystem": True,
                                     "runAsNonRoot": True,
-                                    "runAsUser": 65532,
+                                    "runAsUser": 10001,
                                 },
                             }
                         ],
@@ -224,7 +223,7 @@ def _manifest_template(settings: BundleSettings) -> str:
                                 "persistentVolumeClaim": {"claimName": "shoal-edge-state"},
                             },
                         ],
-                        "securityContext": {"fsGroup": 65532},
+                        "securityContext": {"fsGroup": 10001},
                     },
                 },
             },
