@@ -109,6 +109,12 @@ def run(args: argparse.Namespace) -> int:
             issued = authority.issue(sans[0], server=True, sans=parse_sans(sans))
             broker_cert, broker_key = issued.cert, issued.key
         nodes = [n.name for n in fleet.nodes.values() if not n.revoked]
+        clash = fleet.nodes.get(args.controller_name)
+        if clash is not None:
+            raise BrokerConfigError(
+                f"{clash.file}: node {clash.name!r} has the controller's certificate name; "
+                "rename the node (or give the controller another with --controller-name)"
+            )
         layout = MosquittoLayout(
             install_dir=(args.install_dir or args.mosquitto).absolute(),
             port=args.port,

@@ -23,7 +23,10 @@ from typing import Any
 import yaml
 
 import schemas
+from controller.identity.authority import CONTROLLER_NAME
 from shadow import is_valid_node_name
+
+RESERVED_NAMES = frozenset({CONTROLLER_NAME})
 
 
 class ProvisionError(ValueError):
@@ -113,6 +116,8 @@ def check(registrations: Sequence[Registration], existing: Mapping[str, str]) ->
                 f"{reg.where}: {reg.name!r} is not a valid node name (lowercase letters, "
                 "digits, '.', '-', '_'; starting and ending with a letter or digit)"
             )
+        if reg.name in RESERVED_NAMES:
+            raise ProvisionError(f"{reg.where}: {reg.name!r} is the controller's certificate name")
         if reg.name in first_seen:
             raise ProvisionError(
                 f"{reg.where}: {reg.name!r} is a duplicate of {first_seen[reg.name]}"

@@ -144,6 +144,7 @@ def test_numbering_continues_after_the_fleets_own(
         ("lyon-01\nLyon_02!\n", ":2: 'Lyon_02!' is not a valid node name"),
         ("lyon-01\n\nparis-01\n", ":3: 'paris-01' is already in the fleet (nodes/paris-01.yaml)"),
         ("lyon-01,site=a b\n", ":1: tag 'site': 'a b' does not match"),
+        ("shoal-controller\n", ":1: 'shoal-controller' is the controller's certificate name"),
     ],
 )
 def test_a_bad_csv_is_refused_naming_the_line_and_nothing_is_written(
