@@ -135,23 +135,31 @@ class Policy:
     def _refusal(self, field: str, what: str) -> Refusal:
         rule = f"policy.{field}"
         if field == "privilegedRbac":
-            detail = f"{what}: needs privilegedRbac: true in {self.source}"
+            detail = f"{what}: not allowed by {rule}: false ({self.source})"
         else:
             listed = ", ".join(getattr(self, _ATTRIBUTES[field])) or "nothing"
-            detail = f"{what} is not allowed by {field} [{listed}] of {self.source}"
+            detail = f"{what} is not allowed by {rule} [{listed}] ({self.source})"
         return Refusal(rule, detail)
 
 
 _ATTRIBUTES: Final = {"namespaces": "namespaces", "kinds": "kinds", "clusterKinds": "cluster_kinds"}
 
 DEFAULT_POLICY: Final = Policy(
-    source="shoal's default policy (set policy in fleet.yaml to change it)",
+    source="shoal's default; set policy in fleet.yaml to change it",
     namespaces=("*", *(f"!{ns}" for ns in SYSTEM_NAMESPACES)),
     kinds=("*",),
     cluster_kinds=("Namespace",),
     privileged_rbac=False,
 )
 UNRESTRICTED: Final = Policy(source="")
+
+
+def effective(fleet: Policy | None, app: Policy | None) -> tuple[Policy, ...]:
+    """An app's policies, as its Desired entry carries them: the fleet's (shoal's
+    default when fleet.yaml sets none), then the app's own; () when that is just
+    shoal's default, which the edge assumes for an entry without a policy."""
+    policies = (fleet or DEFAULT_POLICY, *((app,) if app is not None else ()))
+    return () if policies == (DEFAULT_POLICY,) else policies
 
 
 def check_all(
