@@ -56,13 +56,13 @@ def refusal(
     made_for = owner(live)
     if made_for == app or (made_for and made_for in node_apps):
         return None
-    if made_for == "" and ref.kind == "Namespace" and not ref.namespace:
+    if made_for is not None and ref.kind == "Namespace" and not ref.namespace:
         return None
     if made_for is None:
         managed = _labels(live).get(MANAGED_BY_LABEL)
         why = f"managed by {managed}" if managed else f"no label {MANAGED_BY_LABEL}: {MANAGED_BY}"
     else:
-        why = f"shoal made it for app {made_for or '(none)'}, not of this node"
+        why = f"shoal made it for app {made_for or '(none)'}, which this node does not run"
     return (
         f"{ref} already exists and shoal did not create it for app {app} ({why}):"
         f' left alone; to take it over, annotate it {ADOPT_ANNOTATION}: "true" in the template'
