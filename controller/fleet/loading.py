@@ -75,6 +75,7 @@ def load_usable(root: Path) -> UsableFleet:
         nodes=nodes,
         groups=groups,
         apps=apps,
+        agent=fleet_data.get("agent"),
         policy=fleet_policy,
     )
     return UsableFleet(
@@ -263,6 +264,7 @@ class _Loader:
                 vars=dict(data.get("vars") or {}),
                 runtime=dict(data.get("runtime") or {}),
                 file=rel,
+                agent=data.get("agent"),
             )
         return nodes
 
@@ -298,6 +300,7 @@ class _Loader:
                 priority=data.get("priority", 0),
                 vars=dict(data.get("vars") or {}),
                 file=rel,
+                agent=data.get("agent"),
             )
         return groups
 

@@ -25,6 +25,7 @@ class Node:
     vars: dict[str, Any]
     runtime: dict[str, Any]
     file: str
+    agent: dict[str, Any] | None = None  # `agent:` (a release), see controller/fleet/agent.py
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Group:
     priority: int
     vars: dict[str, Any]
     file: str
+    agent: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Fleet:
     groups: dict[str, Group]
     apps: dict[str, App]
     file: str = field(default="fleet.yaml")
+    agent: dict[str, Any] | None = None
     policy: Policy | None = None  # fleet.yaml's `policy` (None: shoal's default)
 
     def groups_for(self, node: Node) -> list[Group]:
