@@ -242,3 +242,24 @@ def test_the_local_policy_narrows_what_documents_allow(
     assert found["ConfigMap b"][0]
     assert found["Secret s"][1] == "PolicyDenied"
     assert "kind Secret is not allowed by policy.kinds [!Secret]" in found["Secret s"][2]
+
+
+def test_the_local_policy_flags_make_the_settings_field() -> None:
+    import argparse
+
+    from edge.cli import add_parser, local_policy
+    from shadow.policy import UNRESTRICTED
+
+    parser = argparse.ArgumentParser()
+    edge = add_parser(parser.add_subparsers())
+    args = edge.parse_args(["--node", "n1"])
+    assert local_policy(args).same_rules(UNRESTRICTED)
+    args = edge.parse_args(
+        ["--node", "n1", "--allow-namespace", "shoal-*", "--allow-namespace", "!shoal-x"]
+        + ["--allow-cluster-kind", "!*", "--deny-privileged-rbac"]
+    )
+    policy = local_policy(args)
+    assert policy.namespaces == ("shoal-*", "!shoal-x") and policy.kinds == ("*",)
+    assert policy.cluster_kinds == ("!*",) and not policy.privileged_rbac
+    namespace_obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shoal-a"}}
+    assert policy.check(namespace_obj, namespaced=False) is not None  # '!*': no cluster kinds
