@@ -199,8 +199,9 @@ class Reconciler:
         policies = (*(app.policy or (DEFAULT_POLICY,)), self.local_policy)
         refused = []
         for ref in refs:
-            res = resources.get(ref)
-            refusal = self._refusal(name, ref, res, policies) if res is not None else None
+            # Every planned ref has its manifest; were one missing, judge it as bare.
+            res = resources.get(ref) or {"apiVersion": ref.api_version, "kind": ref.kind}
+            refusal = self._refusal(name, ref, res, policies)
             if refusal is not None:
                 refused.append(refusal)
         allowed = [ref for ref in refs if ref not in {r.ref for r in refused}]
@@ -213,9 +214,10 @@ class Reconciler:
         problem = object_name_problem(ref.kind, ref.name, ref.namespace)
         if problem:
             return Applied(ref, f"not applied: {problem}", reason="InvalidName")
-        body = res
+        meta = {**(res.get("metadata") or {}), "name": ref.name}
         if ref.namespace:
-            body = {**res, "metadata": {**(res.get("metadata") or {}), "namespace": ref.namespace}}
+            meta["namespace"] = ref.namespace
+        body = {**res, "metadata": meta}
         denied = check_all(policies, body, namespaced=bool(ref.namespace))
         if denied is not None:
             return Applied(ref, f"not applied: {denied}", reason="PolicyDenied")

@@ -255,8 +255,10 @@ def test_the_local_policy_flags_make_the_settings_field() -> None:
     args = edge.parse_args(["--node", "n1"])
     assert local_policy(args).same_rules(UNRESTRICTED)
     args = edge.parse_args(
-        ["--node", "n1", "--allow-namespace", "shoal-*", "--allow-namespace", "!shoal-x"]
-        + ["--allow-cluster-kind", "!*", "--deny-privileged-rbac"]
+        [
+            *("--node", "n1", "--allow-namespace", "shoal-*", "--allow-namespace", "!shoal-x"),
+            *("--allow-cluster-kind", "!*", "--deny-privileged-rbac"),
+        ]
     )
     policy = local_policy(args)
     assert policy.namespaces == ("shoal-*", "!shoal-x") and policy.kinds == ("*",)
