@@ -162,6 +162,28 @@ def effective(fleet: Policy | None, app: Policy | None) -> tuple[Policy, ...]:
     return () if policies == (DEFAULT_POLICY,) else policies
 
 
+def beyond(fleet: Policy, app: Policy) -> list[str]:
+    """Plain entries of an app's policy that the fleet's does not allow: they allow
+    nothing (an object must pass both), so `shoal validate` notes them."""
+    found = []
+    for entry in app.namespaces:
+        if _plain(entry) and not allows(fleet.namespaces, entry):
+            found.append(f"namespaces: {entry}")
+    for field, mine, theirs in (
+        ("kinds", app.kinds, fleet.kinds),
+        ("clusterKinds", app.cluster_kinds, fleet.cluster_kinds),
+    ):
+        for entry in mine:
+            group, _, kind = entry.rpartition("/")
+            if _plain(entry) and not _allows_kind(theirs, "" if group == "core" else group, kind):
+                found.append(f"{field}: {entry}")
+    return found
+
+
+def _plain(entry: str) -> bool:
+    return not entry.startswith("!") and not any(c in entry for c in "*?[")
+
+
 def check_all(
     policies: Sequence[Policy], obj: Mapping[str, Any], namespaced: bool
 ) -> Refusal | None:

@@ -149,3 +149,22 @@ def test_the_policy_travels_in_the_desired_entry_memoized_or_not(fleet_repo: Fle
         assert app == naive[name]
         assert [p.source for p in app.policy] == ["fleet.yaml"]
         assert app.digest == app.content_digest() != before[name].digest
+
+
+def test_an_app_entry_the_fleet_does_not_allow_is_noted(
+    fleet_repo: FleetRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet_repo.app("narrow", selector="site=lyon")
+    data = (fleet_repo.root / "apps/narrow/app.yaml").read_text()
+    fleet_repo.write(
+        "apps/narrow/app.yaml",
+        data + "policy:\n  namespaces: [narrow, kube-system]\n  clusterKinds: [core/Node]\n",
+    )
+    assert main(["validate", str(fleet_repo.root)]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "note: apps/narrow/app.yaml: policy.namespaces: kube-system allows nothing: fleet.yaml's"
+        " policy does not allow it" in err
+    )
+    assert "policy.clusterKinds: core/Node allows nothing" in err
+    assert "narrow allows" not in err
