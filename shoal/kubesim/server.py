@@ -404,7 +404,8 @@ class Handler(BaseHTTPRequestHandler):
             found["propagationPolicy"] = str(options["propagationPolicy"])
         if options.get("dryRun"):
             found["dryRun"] = "All" if "All" in options["dryRun"] else str(options["dryRun"])
-        for field, value in (options.get("preconditions") or {}).items():
+        preconditions = options.get("preconditions")
+        for field, value in (preconditions if isinstance(preconditions, dict) else {}).items():
             if value:  # checked by the store under its lock, as the real server does
                 found[f"preconditions.{field}"] = str(value)
         return found
