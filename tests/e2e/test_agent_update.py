@@ -178,6 +178,17 @@ def node(
         broker.stop()
 
 
+def status_row(fleet: Fleet, node: str, update_state: str) -> dict[str, Any] | None:
+    """The node's row in `shoal status --fetch --format json` once it shows the update state."""
+    shown = subprocess.run(
+        [sys.executable, "-m", "shoal", "status", "--fetch", "--format", "json"],
+        cwd=fleet.work, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    rows = {row["node"]: row for row in json.loads(shown.stdout)["nodes"]}
+    row = rows.get(node)
+    return row if row and (row.get("agentUpdate") or {}).get("state") == update_state else None
+
+
 def declare(fleet: Fleet, message: str, **agent: Any) -> str:
     fleet.write(
         "fleet.yaml",
@@ -236,6 +247,15 @@ def test_one_commit_upgrades_the_agent_and_a_broken_release_reverts(
     assert reverted["agentUpdate"]["version"] == BROKEN
     assert "crashes at start on purpose" in reverted["agentUpdate"]["reason"]
     assert os.readlink(agent_dir / "current") == str(agent_dir / "versions" / NEW)
+    # shoal status, from the fleet's clone, shows the version against the declared one.
+    row = wait_until(lambda: status_row(fleet, "paris-01", "reverted"), 60, message="no status")
+    assert (row["agent"], row["agentDeclared"]) == (NEW, BROKEN)
+    table = subprocess.run(
+        [sys.executable, "-m", "shoal", "status"], cwd=fleet.work, capture_output=True, text=True
+    ).stdout
+    assert f"agent {NEW}, the fleet declares {BROKEN}" in table
+    assert f"agent update to {BROKEN} reverted: agent {BROKEN} exited with code 1" in table
+    assert f"agents: 1 on {NEW} (the fleet declares {BROKEN})" in table
 
     declare(
         fleet,
