@@ -124,6 +124,8 @@ class Reconciler:
 
     def _settle(self, document: DesiredDocument) -> None:
         """Record the node digest as applied only when all of it is, and save the inventory."""
+        for gone in set(self._app_errors) - set(document.apps):
+            del self._app_errors[gone]  # an app that failed even to plan, and left
         complete = (
             not self.failure
             and not self._app_errors
