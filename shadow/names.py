@@ -11,7 +11,8 @@ The rules are the API server's (k8s.io/apimachinery validation):
 - Namespace: a DNS-1123 label (no `.`, at most 63), and so is every object's namespace;
 - Service: a DNS-1035 label (a label starting with a letter);
 - RBAC kinds (Role, ClusterRole, RoleBinding, ClusterRoleBinding): a path segment (any
-  text but `.` and `..`, without `/` or `%`): `system:controller:x` is valid there.
+  text but `.` and `..`, without `/` or `%`): `system:controller:x` is valid there;
+  shoal also refuses `?`, `#` and spaces, which would change a request's meaning.
 Unknown kinds (custom resources) follow the subdomain rule, as the API server's
 custom resource handler does.
 """
@@ -72,12 +73,17 @@ def dns1035_problem(value: str) -> str | None:
 
 
 def path_segment_problem(value: str) -> str | None:
-    """Why `value` cannot be one segment of a request path, or None."""
+    """Why `value` cannot be one segment of a request path, or None.
+
+    The API server refuses `.`, `..`, `/` and `%`; shoal also refuses `?`, `#`, spaces
+    and control characters, which cannot travel unescaped in a request path."""
     if value in (".", ".."):
         return f"may not be {value!r}"
-    for bad in ("/", "%"):
+    for bad in ("/", "%", "?", "#"):
         if bad in value:
             return f"may not contain {bad!r}"
+    if any(c.isspace() or not c.isprintable() for c in value):
+        return "may not contain spaces or control characters"
     return None
 
 

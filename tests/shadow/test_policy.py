@@ -35,6 +35,9 @@ from shadow.policy import (
         ("ClusterRole", "system:controller:x", "", True),
         ("ClusterRole", "a/b", "", False),
         ("RoleBinding", "50%", "web", False),
+        ("ClusterRole", "x?dryRun=All", "", False),
+        ("ClusterRole", "x#y", "", False),
+        ("ClusterRole", "x y", "", False),
         ("Widget", "Upper", "web", False),
     ],
 )
