@@ -79,6 +79,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="check for drift and retry failures this often (default: %(default)s)",
     )
     parser.add_argument(
+        "--http",
+        metavar="[HOST]:PORT",
+        help="serve /healthz and /metrics (Prometheus) here, e.g. :9100 (default: off)",
+    )
+    parser.add_argument(
         "--topic-prefix",
         default=DEFAULT_PREFIX,
         metavar="PREFIX",
@@ -89,6 +94,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from edge.agent import Agent, AgentSettings
+    from edge.http import EdgeHttp, HttpAddressError, parse_address
     from edge.runtime.kubernetes import KubernetesRuntime, check_config, client_factory
     from edge.store import StoreError
 
@@ -107,6 +113,11 @@ def run(args: argparse.Namespace) -> int:
     problem = check_config(args.kubeconfig, args.context, args.in_cluster)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    try:
+        http_address = parse_address(args.http) if args.http else None
+    except HttpAddressError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     state_dir = args.state_dir or default_state_dir(args.node)
     if not args.debug:
@@ -132,11 +143,18 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    http = None
     try:
+        if http_address is not None:
+            http = EdgeHttp(http_address, agent)
         agent.start()
-    except StoreError as exc:
+    except (StoreError, HttpAddressError) as exc:
+        if http is not None:
+            http.stop()
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+    if http is not None:
+        http.start()
     log.info("edge agent for node %s running (state dir %s)", args.node, state_dir)
     try:
         while not stop.wait(1.0):
@@ -144,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
                 print("error: the edge agent's loop stopped unexpectedly", file=sys.stderr)
                 return EXIT_UNAVAILABLE
     finally:
+        if http is not None:
+            http.stop()
         agent.stop()
     log.info("edge agent for node %s stopped", args.node)
     return EXIT_OK

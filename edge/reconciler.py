@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from edge.health import app_status, object_health
 from edge.runtime import Applied, Fingerprint, ObjectRef, Runtime, RuntimeUnavailable
@@ -23,6 +24,18 @@ from edge.store import AppInventory, Store
 from shadow import AppStatus, DesiredApp, DesiredDocument, ResourceStatus
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class ApplyCounts:
+    """What the reconciler did since the agent started (read by /metrics)."""
+
+    applies: int = 0  # documents applied (new, re-applied at start, retried)
+    drift_repairs: int = 0  # objects re-applied after someone else changed or deleted them
+    failures: dict[str, int] = field(default_factory=dict)  # by reason
+
+    def failed(self, reason: str) -> None:
+        self.failures[reason] = self.failures.get(reason, 0) + 1
 
 
 class Reconciler:
@@ -41,6 +54,7 @@ class Reconciler:
         self._claimed: set[ObjectRef] = set()
         # Objects found changed or deleted by someone else at the last drift check.
         self._drifted: dict[ObjectRef, str] = {}
+        self.counts = ApplyCounts()  # for the agent's /metrics (edge/http.py)
 
     @property
     def applied_digest(self) -> str:
@@ -55,6 +69,7 @@ class Reconciler:
     def apply(self, document: DesiredDocument, *, force: bool = False) -> None:
         """Make the cluster match `document`; `force` re-applies apps already applied."""
         self.document = document
+        self.counts.applies += 1
         try:
             plans = self._plan(document)
             self._apply_apps(
@@ -96,6 +111,7 @@ class Reconciler:
     def _unavailable(self, exc: RuntimeUnavailable) -> None:
         generation = self.document.generation if self.document else None
         failure = f"generation {generation} not applied: {exc}"
+        self.counts.failed("cluster_unavailable")
         if failure != self.failure:  # retried every few seconds: say it once
             log.warning("%s", failure)
         self.failure = failure
@@ -151,6 +167,7 @@ class Reconciler:
                     self._fingerprints[result.ref] = result.fingerprint
             else:
                 errors[result.ref] = result.error
+                self.counts.failed("object_refused")
                 log.warning("app %s: %s: %s", name, result.ref, result.error)
         self._apply_errors[name] = errors
 
@@ -165,6 +182,7 @@ class Reconciler:
             self._drifted.pop(ref, None)
             if error:
                 errors[ref] = error
+                self.counts.failed("prune_failed")
                 log.warning("cannot delete %s: %s", ref, error)
             else:
                 log.info("pruned %s", ref)
@@ -225,6 +243,7 @@ class Reconciler:
         for ref, what in drifted.items():
             log.warning("drift: app %s: %s %s", name, ref, what.split(";")[0])
         self._drifted.update(drifted)
+        self.counts.drift_repairs += len(drifted)
         self._record(name, self.runtime.apply(name, app, only=drifted), partial=True)
 
     # --- observe -----------------------------------------------------------------------

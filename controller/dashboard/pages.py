@@ -85,7 +85,7 @@ def _attention(snap: Snapshot, now: float) -> str:
         if r.get("online") is False:
             what.append('<span class="bad">offline</span>')
         if r.get("behind"):
-            what.append(f'<span class="warn">{esc(r["behind"])} behind</span>')
+            what.append('<span class="warn">behind</span>')
         rows.append(
             (node_link(r["node"]), " ".join(what), revision_cell(r), since(r.get("lastSeen"), now))
         )
