@@ -195,3 +195,23 @@ def test_a_token_protects_the_pages_and_metrics_but_not_healthz(
             assert fetch(base + "/metrics", {"Authorization": f"Basic {basic}"})[0] == 200
         finally:
             running.processes.stop("token-controller")
+
+
+def test_a_broken_template_shows_as_the_rejected_commit(running: Running) -> None:
+    # Last in this module: the fleet's head is bad from here on.
+    served = running.fleet.head()
+    running.fleet.write("apps/base/templates/base.yaml.j2", "data: {{ motd | no_such_filter }}\n")
+    bad = running.fleet.push("break the base template")
+
+    def rejected() -> str | None:
+        text = running.get("/")[1]
+        return text if 'id="rejected"' in text else None
+
+    text = wait_until(rejected, 30, 0.2, message="the overview never showed the rejected commit")
+    box = re.search(r'<section class="alert" id="rejected">(.*?)</section>', text, re.S)
+    assert box and f"/revisions/{bad}" in box.group(1) and "no_such_filter" in box.group(1)
+    assert f'href="/revisions/{served}"' in box.group(1)  # what the nodes keep
+    status, page, _ = running.get(f"/revisions/{bad}")
+    assert status == 200 and "s-rejected" in page and "no_such_filter" in page
+    values = samples(running.get("/metrics")[1])
+    assert values[("shoal_revisions_refused_total", ())] >= 1
