@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from controller.dashboard.queries import PER_PAGE, Query
 
-STYLE_VERSION = "1"  # bump when static files change, so browsers fetch them again
+STYLE_VERSION = "2"  # bump when static files change, so browsers fetch them again
 
 
 def esc(value: Any) -> str:
