@@ -115,6 +115,8 @@ def filter_form(path: str, query: Query, states: Sequence[str]) -> str:
 def filter_rows(
     rows: list[dict[str, Any]], query: Query, tags: dict[str, dict[str, str]]
 ) -> list[dict[str, Any]]:
+    if not query.filtered:
+        return rows
     selector, search, state = query.selector, query.search.lower(), query.state
     out = []
     for row in rows:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import difflib
+import heapq
 import time
 from typing import Any
 
@@ -79,9 +80,8 @@ def _attention(snap: Snapshot, now: float) -> str:
     late = [r for r in snap.rows if r.get("behind") or r.get("online") is False]
     if not late:
         return '<p class="ok" id="attention">No node is behind or offline.</p>'
-    late.sort(key=lambda r: r.get("lastSeen") or 0)
     rows = []
-    for r in late[:ATTENTION_SHOWN]:
+    for r in heapq.nsmallest(ATTENTION_SHOWN, late, key=lambda r: r.get("lastSeen") or 0):
         what = []
         if r.get("online") is False:
             what.append('<span class="bad">offline</span>')

@@ -11,6 +11,8 @@ one per request; each page then filters and pages through ready rows.
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 import time
 from collections import Counter
@@ -26,6 +28,9 @@ from controller.status.reading import FleetStatus
 from controller.status.rows import UNKNOWN_NODE, app_counts, build_rows, known_apps
 from shadow import NODE_STATES, node_digest
 
+log = logging.getLogger(__name__)
+
+COMMIT_ID = re.compile(r"[0-9a-f]{4,64}")
 MIN_AGE = 0.25  # seconds a snapshot is kept while reports keep moving
 NO_REPORT = "NoReport"
 STATES = (*NODE_STATES, NO_REPORT, UNKNOWN_NODE)
@@ -69,7 +74,10 @@ class Snapshots:
     Entries are replaced, never changed in place (controller/status/book.py), so when
     only some reports moved and the served revision did not, only their rows are
     built again and the counts are adjusted by the difference: a fleet of 10,000
-    nodes reporting all the time costs a few rows per rebuild, not 10,000.
+    nodes reporting all the time costs a few rows per rebuild, not 10,000. When every
+    row must be built again (a new revision is served), that happens in a background
+    thread while requests keep getting the previous snapshot; only the very first
+    snapshot is built inside a request.
     """
 
     def __init__(self, state: FleetState) -> None:
@@ -79,6 +87,7 @@ class Snapshots:
         self._entries: dict[str, dict[str, Any]] = {}  # what `_current` was built from
         self._view: tuple[str, ExpectedFleet] | None = None  # per served revision
         self._distances: dict[tuple[str, str], int | None] = {}
+        self._building: threading.Thread | None = None
 
     def get(self) -> Snapshot:
         with self._lock:
@@ -91,12 +100,36 @@ class Snapshots:
                 current.key == key or time.monotonic() - current.built_at < MIN_AGE
             ):
                 return current
-            snapshot = None
             if current is not None and current.served == revision:
                 snapshot = self._update(current, key, entries, served)
-            self._current = snapshot or self._build(key, entries, served)
-            self._entries = entries
+                if snapshot is not None:
+                    self._current, self._entries = snapshot, entries
+                    return snapshot
+            if current is not None:
+                if self._building is None:
+                    self._building = threading.Thread(
+                        target=self._build_later,
+                        args=(key, entries, served),
+                        name="dashboard-snapshot",
+                        daemon=True,
+                    )
+                    self._building.start()
+                return current
+            self._current, self._entries = self._build(key, entries, served), entries
             return self._current
+
+    def _build_later(
+        self, key: tuple[Any, ...], entries: dict[str, dict[str, Any]], served: Any
+    ) -> None:
+        snapshot = None
+        try:
+            snapshot = self._build(key, entries, served)
+        except Exception:  # the pages keep the previous snapshot; the next request retries
+            log.exception("dashboard: cannot build the fleet snapshot")
+        with self._lock:
+            self._building = None
+            if snapshot is not None:
+                self._current, self._entries = snapshot, entries
 
     def _expected(self, served: Any) -> ExpectedFleet | None:
         """The served revision's tags and per-node digests (computed once per revision)."""
@@ -209,7 +242,8 @@ class Snapshots:
         if key not in self._distances:
             where = self.state.fleet_dir()
             count: int | None = None
-            if where is not None:
+            # A revision comes from an edge's report: only a commit id reaches git.
+            if where is not None and COMMIT_ID.fullmatch(revision):
                 try:
                     count = int(
                         git_text("rev-list", "--count", f"{revision}..{served}", repo_dir=where)
@@ -219,4 +253,5 @@ class Snapshots:
             if len(self._distances) > 1000:
                 self._distances.clear()
             self._distances[key] = count
-        return self._distances[key]
+            return count
+        return self._distances.get(key)

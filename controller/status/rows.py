@@ -74,7 +74,9 @@ def app_counts(rows: list[dict[str, Any]], only: str | None) -> dict[str, dict[s
         for name, app in (row.get("apps") or {}).items():
             if only is not None and name != only:
                 continue
-            per = counts.setdefault(name, {s: 0 for s in APP_STATES})
+            per = counts.get(name)
+            if per is None:  # not setdefault: its default would be built for every app
+                per = counts[name] = dict.fromkeys(APP_STATES, 0)
             state = str(app.get("state"))
             per[state] = per.get(state, 0) + 1
     return {name: counts[name] for name in sorted(counts)}

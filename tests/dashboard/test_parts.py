@@ -92,3 +92,27 @@ def test_a_snapshot_updated_by_some_reports_equals_one_built_whole(tmp_path: Pat
     assert updated is not first and updated.rows == whole.rows
     assert updated.states == whole.states and updated.app_states == whole.app_states
     assert updated.apps == whole.apps and updated.states["Failed"] == 1
+
+
+def test_a_new_revision_is_built_in_the_background(tmp_path: Path) -> None:
+    from bench.dashboard import BenchState
+    from controller.dashboard.snapshot import Snapshots
+    from controller.fleet.loading import load_fleet
+    from controller.render.incremental import Baseline
+    from controller.render.rendering import render_fleet
+    from tests.support.controller import FleetRepo
+    from tests.support.waiting import wait_until
+
+    repo = FleetRepo.create(tmp_path, {"n1": {"site": "a"}})
+    fleet = load_fleet(repo.work)
+    old = Baseline(repo.head(), fleet, render_fleet(fleet).apps)
+    state = BenchState(old, repo.head(), repo.remote, tmp_path)
+    snapshots = Snapshots(state)
+    assert snapshots.get().served == repo.head()  # the first one: built in the request
+    repo.write_yaml("nodes/n2.yaml", {"name": "n2", "tags": {"site": "b"}})
+    head = repo.commit_and_push("a second node")
+    fleet = load_fleet(repo.work)
+    state._served, state._head = Baseline(head, fleet, render_fleet(fleet).apps), head
+    snapshots.get().built_at = 0.0
+    latest = wait_until(lambda: (s := snapshots.get()).served == head and s, 10)
+    assert latest.nodes == ["n1", "n2"]
