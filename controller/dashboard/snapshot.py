@@ -52,6 +52,7 @@ class Snapshot:
     states: Counter[str] = field(default_factory=Counter)
     by_node: dict[str, dict[str, Any]] = field(default_factory=dict)
     built_at: float = 0.0  # time.monotonic() when built
+    positions: dict[str, int] = field(default_factory=dict)  # node -> index in rows
 
     @property
     def nodes(self) -> list[str]:
@@ -184,6 +185,7 @@ class Snapshots:
             app_states=app_counts(rows, None),
             states=states,
             by_node={row["node"]: row for row in rows},
+            positions={row["node"]: i for i, row in enumerate(rows)},
         )
         snapshot.built_at = time.monotonic()
         return snapshot
@@ -202,7 +204,7 @@ class Snapshots:
         rows, by_node = list(old.rows), dict(old.by_node)
         states = Counter(old.states)
         app_states = {app: dict(counts) for app, counts in old.app_states.items()}
-        positions = {row["node"]: i for i, row in enumerate(old.rows)} if fresh else {}
+        positions = old.positions  # the same nodes in the same order: shared, never changed
         apps = set(old.apps)
         for row in fresh:
             previous = by_node[row["node"]]
@@ -228,6 +230,7 @@ class Snapshots:
             app_states={app: app_states[app] for app in sorted(app_states)},
             states=+states,
             by_node=by_node,
+            positions=positions,
         )
         snapshot.built_at = time.monotonic()
         return snapshot
