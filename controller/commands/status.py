@@ -142,7 +142,17 @@ def as_json(status: Any, rows: list[dict[str, Any]], app: str | None) -> dict[st
         },
         "nodes": rows,
         "apps": app_counts(rows, app),
+        "agents": agent_counts(rows),
     }
+
+
+def agent_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Nodes of the fleet per reported agent version."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row.get("agent") and row.get("inFleet") is not False:
+            counts[str(row["agent"])] = counts.get(str(row["agent"]), 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def _revision_cell(row: dict[str, Any]) -> str:
@@ -220,6 +230,12 @@ def print_table(status: Any, rows: list[dict[str, Any]], app: str | None) -> Non
     offline = sum(1 for r in rows if r.get("online") is False)
     parts = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
     out.write(f"{len(rows)} nodes: {parts or 'none'}; {behind} behind {head}; {offline} offline\n")
+    versions = agent_counts(rows)
+    if versions:
+        counted = ", ".join(f"{n} on {v}" for v, n in sorted(versions.items()))
+        declared = sorted({str(r["agentDeclared"]) for r in rows if r.get("agentDeclared")})
+        wants = f" (the fleet declares {', '.join(declared)})" if declared else ""
+        out.write(f"agents: {counted}{wants}\n")
     strangers = [str(r["node"]) for r in rows if r.get("inFleet") is False]
     if strangers:
         out.write(

@@ -23,10 +23,10 @@ from typing import Any
 
 from controller.dashboard.source import FleetState
 from controller.gitcli import GitFailed, git_text
-from controller.status.expected import ExpectedFleet
+from controller.status.expected import ExpectedFleet, expect
 from controller.status.reading import FleetStatus
 from controller.status.rows import UNKNOWN_NODE, app_counts, build_rows, known_apps
-from shadow import NODE_STATES, node_digest
+from shadow import NODE_STATES
 
 log = logging.getLogger(__name__)
 
@@ -137,10 +137,7 @@ class Snapshots:
         if served is None:
             return None
         if self._view is None or self._view[0] != served.revision:
-            fleet = served.fleet
-            tags = {name: dict(node.tags) for name, node in fleet.nodes.items()}
-            digests = {node: node_digest(apps) for node, apps in served.apps.items()}
-            self._view = (served.revision, ExpectedFleet(tags, digests, frozenset(fleet.apps)))
+            self._view = (served.revision, expect(served.fleet, served.apps))
         return self._view[1]
 
     def _rows(

@@ -29,7 +29,18 @@ def known_apps(status: FleetStatus, view: ExpectedFleet | None) -> list[str]:
 def needs_a_look(row: dict[str, Any]) -> bool:
     """Not converged: not Synced (or not in the fleet), behind the head, offline, or never
     reported."""
-    return row.get("state") != "Synced" or bool(row.get("behind")) or row.get("online") is False
+    return (
+        row.get("state") != "Synced"
+        or bool(row.get("behind"))
+        or row.get("online") is False
+        or agent_behind(row)
+    )
+
+
+def agent_behind(row: dict[str, Any]) -> bool:
+    """The node runs another agent version than the fleet declares for it."""
+    declared = row.get("agentDeclared")
+    return bool(declared) and row.get("agent") != declared
 
 
 def build_rows(
@@ -55,6 +66,8 @@ def build_rows(
             # A commit that does not change a node's render leaves it on its old revision.
             behind = 0 if observed == wants else (behind or 1)
         row["behind"] = behind
+        if view is not None and view.agents.get(node):
+            row["agentDeclared"] = view.agents[node]
         if view is not None and node not in view.tags:
             # Reported, but not a node of the fleet at the compared ref: removed since, or
             # a report published under a name the fleet never had (the broker's ACL is what
@@ -104,6 +117,14 @@ def message_lines(row: dict[str, Any], ref: str) -> list[str]:
                 shared.setdefault(text, []).append(name)
     for text, apps in shared.items():
         lines.append(f"{name_list(apps)}: {text}" if apps else text)
+    if agent_behind(row):
+        lines.append(
+            f"agent {row.get('agent') or 'unknown'}, the fleet declares {row['agentDeclared']}"
+        )
+    update = row.get("agentUpdate")
+    if update:
+        reason = f": {update['reason']}" if update.get("reason") else ""
+        lines.append(f"agent update to {update.get('version')} {update.get('state')}{reason}")
     for rejection in row.get("rejected") or []:
         lines.append(
             f"rejected generation {rejection.get('generation')}: {rejection.get('reason')}"
