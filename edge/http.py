@@ -27,7 +27,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-FAILURE_REASONS = ("cluster_unavailable", "object_refused", "prune_failed")
+# Each apply failure by its reason: the API server could not be reached or said no, or
+# the reconciler refused the object before any request (edge/reconciler.py).
+FAILURE_REASONS = (
+    "ClusterUnavailable",
+    "ApplyFailed",
+    "PolicyDenied",
+    "NotOwned",
+    "InvalidName",
+    "PruneFailed",
+)
 
 
 class HttpAddressError(ValueError):
@@ -59,8 +68,9 @@ class AgentCollector(Collector):
         yield applies
         failures = CounterMetricFamily(
             "shoal_edge_apply_failures",
-            "Failures while applying: cluster_unavailable (the API server could not be "
-            "reached), object_refused (the API server refused an object), prune_failed.",
+            "Failures while applying, by reason: ClusterUnavailable (the API server could "
+            "not be reached), ApplyFailed (it refused an object), PolicyDenied, NotOwned, "
+            "InvalidName (refused before any request), PruneFailed.",
             labels=["node", "reason"],
         )
         known = counts.failures if counts else {}

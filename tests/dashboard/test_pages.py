@@ -159,7 +159,7 @@ def test_edge_metrics_and_health(running: Running) -> None:
         values[
             (
                 "shoal_edge_apply_failures_total",
-                (("node", "paris-01"), ("reason", "object_refused")),
+                (("node", "paris-01"), ("reason", "ApplyFailed")),
             )
         ]
         >= 1
