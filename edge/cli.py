@@ -90,6 +90,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "replaces the other (default: accept unsigned documents, with a warning)",
     )
     parser.add_argument(
+        "--http",
+        metavar="[HOST]:PORT",
+        help="serve /healthz and /metrics (Prometheus) here, e.g. :9100 (default: off)",
+    )
+    parser.add_argument(
         "--self-update",
         nargs="?",
         const="host",
@@ -165,6 +170,7 @@ def local_policy(args: argparse.Namespace) -> Policy:
 def run(args: argparse.Namespace) -> int:
     from edge import nodeinfo
     from edge.agent import Agent, AgentSettings
+    from edge.http import EdgeHttp, HttpAddressError, parse_address
     from edge.runtime.kubernetes import KubernetesRuntime, check_config, client_factory
     from edge.selfupdate.incluster import ClusterUpdater
     from edge.selfupdate.updater import RESTART_EXIT, from_environment
@@ -185,6 +191,11 @@ def run(args: argparse.Namespace) -> int:
     problem = check_config(args.kubeconfig, args.context, args.in_cluster)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    try:
+        http_address = parse_address(args.http) if args.http else None
+    except HttpAddressError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     state_dir = args.state_dir or default_state_dir(args.node)
     if args.self_update == "host" and not os.environ.get(SUPERVISED):
@@ -240,11 +251,18 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    http = None
     try:
+        if http_address is not None:
+            http = EdgeHttp(http_address, agent)
         agent.start()
-    except StoreError as exc:
+    except (StoreError, HttpAddressError) as exc:
+        if http is not None:
+            http.stop()
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+    if http is not None:
+        http.start()
     log.info("edge agent for node %s running (state dir %s)", args.node, state_dir)
     if trusted is None:
         log.warning(
@@ -259,6 +277,8 @@ def run(args: argparse.Namespace) -> int:
                 log.info("a new agent version is selected; handing over to it")
                 return RESTART_EXIT
     finally:
+        if http is not None:
+            http.stop()
         agent.stop()
     log.info("edge agent for node %s stopped", args.node)
     return EXIT_OK
