@@ -29,6 +29,7 @@ class Recorder:
         self._subscribed = threading.Event()
         self.client = make_client(BrokerOptions.from_url(url), f"test-{uuid.uuid4().hex[:8]}")
         self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(1, 1)  # back soon after a broker restart
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([(t, 1) for t in topics])
         self.client.on_subscribe = lambda *a: self._subscribed.set()
         options = BrokerOptions.from_url(url)
