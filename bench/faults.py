@@ -27,6 +27,15 @@ from tests.faults.scenarios import OUTAGE_SECONDS, SCENARIOS, Outcome
 SMALL_ARGS = ["--only", "edge_killed_mid_apply"]
 
 
+def span(values: list[float]) -> str:
+    """The median, and the range when there are several runs."""
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.1f} s"
+    return f"{statistics.median(values):.1f} s ({min(values):.1f}-{max(values):.1f})"
+
+
 def main(argv: list[str] | None = None) -> int:
     names = [s.__name__ for s in SCENARIOS]
     parser = argparse.ArgumentParser(prog="python -m bench.faults", description=__doc__)
@@ -36,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         "--outage", type=float, default=OUTAGE_SECONDS, help="broker outage in seconds"
     )
     args = parser.parse_args(argv)
-    print(f"{'scenario':<38} {'converged after the fault':>26} {'no-fault baseline':>18}")
+    print(f"{'scenario':<42} {'fault -> converged':>18} {'push -> converged':>18} {'no fault':>9}")
     for scenario in SCENARIOS:
         if args.only and scenario.__name__ not in args.only:
             continue
@@ -47,12 +56,10 @@ def main(argv: list[str] | None = None) -> int:
                 if "outage" in inspect.signature(scenario).parameters:
                     options["outage"] = args.outage
                 outcomes.append(scenario(Path(tmp), **options))  # type: ignore[operator]
-        seconds = [o.seconds for o in outcomes]
         baselines = [o.baseline for o in outcomes if o.baseline is not None]
-        spread = f" (max {max(seconds):.1f})" if len(seconds) > 1 else ""
         print(
-            f"{outcomes[0].scenario:<38} {statistics.median(seconds):>22.1f} s{spread:<3} "
-            f"{statistics.median(baselines):>16.1f} s"
+            f"{outcomes[0].scenario:<42} {span([o.seconds for o in outcomes]):>18} "
+            f"{span([o.total for o in outcomes]):>18} {span(baselines):>9}"
         )
         for outcome in outcomes:
             facts = ", ".join(f"{k} {v}" for k, v in outcome.facts.items())

@@ -11,7 +11,8 @@ The parts: a Mosquitto with persistence (tests.support.mosquitto), a fleet repos
 pushed to a bare remote (tests.support.controller.FleetRepo) with one app `web` on every
 node, `python -m shoal controller` following it, and the edges: the first `real` nodes
 run `python -m shoal edge` against a KubeSim of their own, reached through a
-`SlowLink` (tests.support.slowlink), the others are `SimulatedEdges`. A `Recorder`
+`SlowLink` (tests.support.slowlink), the others are `SimulatedEdges`. The controller
+reaches the broker through a `SlowLink` too (`broker_link`). A `Recorder`
 keeps every Desired and Reported message the broker delivers, for the invariants.
 The real nodes also get the app `bulk`: `bulk_objects` ConfigMaps (`set_bulk`), so an
 apply or a prune takes a while behind a slow link.
@@ -87,6 +88,8 @@ class FaultFleet:
             self.repo.commit_and_push("bulk objects on the real edges")
         self.sims: dict[str, KubeSim] = {}
         self.links: dict[str, SlowLink] = {}
+        # The controller's way to the broker (slowed to make a publish last).
+        self.broker_link: SlowLink | None = None
         self.recorder: Recorder | None = None
         self.edges: SimulatedEdges | None = None
         self.connections = connections
@@ -96,6 +99,7 @@ class FaultFleet:
     def start(self) -> FaultFleet:
         """Broker, recorder, edges, then the controller."""
         self.broker.start()
+        self.broker_link = SlowLink(self.broker.port, chunk=512)
         self.recorder = Recorder(
             self.broker.url, self.topics.all_nodes("desired"), self.topics.all_nodes("reported")
         )
@@ -112,10 +116,15 @@ class FaultFleet:
     def controller_args(self) -> list[str]:
         return [
             "controller",
-            *("--repo", str(self.repo.remote), "--broker", self.broker.url),
+            *("--repo", str(self.repo.remote), "--broker", self.controller_broker),
             *("--work-dir", str(self.root / "controller"), "--interval", "1"),
             *("--status-interval", str(self.status_interval)),
         ]
+
+    @property
+    def controller_broker(self) -> str:
+        assert self.broker_link is not None, "start() first"
+        return f"mqtt://127.0.0.1:{self.broker_link.port}"
 
     def start_controller(self) -> None:
         self.procs.start("controller", *self.controller_args())
@@ -150,7 +159,7 @@ class FaultFleet:
             self.edges.close()
         if self.recorder is not None:
             self.recorder.close()
-        for link in self.links.values():
+        for link in [*self.links.values(), *([self.broker_link] if self.broker_link else [])]:
             link.close()
         for sim in self.sims.values():
             sim.stop()

@@ -2,7 +2,10 @@
 
 The fault tests put one between an edge agent and its KubeSim, so that applying or
 pruning an app of a few dozen objects takes seconds and a `kill -9` lands in the
-middle of it. `delay` can change at any time; 0 passes bytes straight through.
+middle of it, and one between the controller and the broker, so that publishing a
+fleet does. `delay` can change at any time; 0 passes bytes straight through. While
+it is above 0 at most `chunk` bytes go per delay (one small request, or one MQTT
+message of a few hundred bytes, at a time).
 
     link = SlowLink(sim.port)
     kubeconfig = sim.write_kubeconfig(path)  ->  rewrite its server to link.url
@@ -18,9 +21,12 @@ import time
 
 
 class SlowLink:
-    def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, target_port: int, target_host: str = "127.0.0.1", *, chunk: int = 65536
+    ) -> None:
         self.target = (target_host, target_port)
         self.delay = 0.0
+        self.chunk = chunk
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._sockets: list[socket.socket] = []
@@ -55,10 +61,10 @@ class SlowLink:
 
     def _pump(self, source: socket.socket, sink: socket.socket, slow: bool) -> None:
         try:
-            while chunk := source.recv(65536):
+            while data := source.recv(self.chunk if slow and self.delay > 0 else 65536):
                 if slow and self.delay > 0:
                     time.sleep(self.delay)  # the link itself is slow: nothing to poll for
-                sink.sendall(chunk)
+                sink.sendall(data)
         except OSError:
             pass
         finally:
