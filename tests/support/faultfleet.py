@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ import yaml
 from shadow import Topics
 from shoal.kubesim import KubeSim
 from tests.support import invariants
-from tests.support.controller import FleetRepo
+from tests.support.controller import FleetRepo, SlowSaveMosquitto
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt import Recorder
 from tests.support.processes import Processes
@@ -65,6 +66,7 @@ class FaultFleet:
         bulk_objects: int = 0,
         connections: int = 4,
         status_interval: float = 0.5,
+        production_saves: bool = False,
     ) -> None:
         self.root = root
         self.names = [node_name(i) for i in range(nodes)]
@@ -72,7 +74,10 @@ class FaultFleet:
         self.status_interval = status_interval
         self.topics = Topics("shoal")
         self.procs = Processes(root / "logs")
-        self.broker = Mosquitto(root / "mosquitto")
+        # Production Mosquitto saves every 30 minutes (`save()` makes one now); the test
+        # broker every second.
+        broker = SlowSaveMosquitto if production_saves else Mosquitto
+        self.broker = broker(root / "mosquitto")
         (root / "git").mkdir(parents=True, exist_ok=True)
         self.repo = FleetRepo.create(
             root / "git",
@@ -112,6 +117,14 @@ class FaultFleet:
             self.start_edge(node)
         self.start_controller()
         return self
+
+    def start_broker_again(self) -> None:
+        """Start the stopped or killed broker (from its persistence file) and wait until
+        the recorder is subscribed again, so what it holds reflects the new broker."""
+        assert self.recorder is not None
+        recorder, before = self.recorder, self.recorder.subscriptions
+        self.broker.start()
+        wait_until(lambda: recorder.subscriptions > before, 30, message="recorder not back")
 
     def controller_args(self) -> list[str]:
         return [
@@ -226,9 +239,16 @@ class FaultFleet:
             if payload and json.loads(payload).get("revision") == revision
         )
 
-    def converge(self, head: str | None = None, timeout: float = 90.0) -> float:
+    def converge(
+        self,
+        head: str | None = None,
+        timeout: float = 90.0,
+        offline: Mapping[str, bytes | None] | None = None,
+    ) -> float:
         """Wait until every node is Synced at `head` (default HEAD) on the broker and on the
-        status branch, with its latest report recorded; the seconds it took."""
+        status branch, with its latest report recorded; the seconds it took. `offline`
+        gives the last report of nodes whose edge is down (the broker may hold an older
+        one)."""
         head = head or self.head
         started = time.monotonic()
         wait_until(
@@ -241,7 +261,7 @@ class FaultFleet:
 
         def none_left() -> bool:
             problems[:] = invariants.convergence_problems(
-                self.latest("reported"),
+                {**self.latest("reported"), **(offline or {})},
                 invariants.status_entries(self.repo.remote),
                 head,
                 self.latest("desired"),

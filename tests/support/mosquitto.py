@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -105,6 +106,17 @@ class Mosquitto:
         self.proc.kill()
         self.proc.wait(10)
         self.proc = None
+
+    def save(self, timeout: float = 10.0) -> None:
+        """Make it write its persistence file now (SIGUSR1), as an autosave would."""
+        assert self.proc is not None, "not running"
+        before = self.database.stat().st_mtime_ns if self.database.exists() else None
+        self.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while not self.database.exists() or self.database.stat().st_mtime_ns == before:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"mosquitto did not save {self.database}")
+            time.sleep(0.02)
 
     @property
     def database(self) -> Path:
