@@ -213,6 +213,7 @@ def edge_killed_mid_prune(
         done = time.monotonic()
         fleet.check()
         assert fleet.bulk_objects(node) == [f"bulk-{i:03}" for i in range(kept)]
+        assert fleet.sims[node].get("v1", "ConfigMap", "kube-root-ca.crt", "bulk") is not None
         return Outcome(
             "edge killed mid-prune",
             f"kill -9 of the edge with {objects - at_kill} of {objects - kept} objects deleted",
