@@ -187,7 +187,7 @@ def edge_killed_mid_apply(
 
 
 def edge_killed_mid_prune(
-    root: Path, *, objects: int = 40, kept: int = 4, measure_baseline: bool = False
+    root: Path, *, objects: int = 60, kept: int = 4, measure_baseline: bool = False
 ) -> Outcome:
     """`kill -9` of an edge agent after a few of the objects that left an app were deleted."""
     with FaultFleet(root, nodes=2, real=1, bulk_objects=objects) as fleet:
@@ -201,7 +201,7 @@ def edge_killed_mid_prune(
         pushed = time.monotonic()
         head = fleet.set_bulk(kept)
         wait_until(
-            lambda: fleet.bulk_count(node) <= objects - 5, 60, message="the prune never started"
+            lambda: fleet.bulk_count(node) <= objects - 3, 60, message="the prune never started"
         )
         fleet.kill_edge(node)
         killed = time.monotonic()
