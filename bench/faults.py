@@ -1,6 +1,6 @@
 """The fault suite's scenarios, timed: fault -> converged, against a no-fault baseline.
 
-    python -m bench.faults                       # every scenario once (about 3 minutes)
+    python -m bench.faults                       # every scenario once, with baselines (~5 min)
     python -m bench.faults --runs 3 --only edge_killed_mid_apply --only broker_killed
     python -m bench.faults --outage 10           # a shorter broker outage
 
