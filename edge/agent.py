@@ -34,6 +34,8 @@ from edge.selfupdate.incluster import ClusterUpdater
 from edge.selfupdate.updater import Updater
 from edge.store import Store
 from shadow import DesiredDocument, NodeInfo, Rejection, Topics
+from shadow.policy import UNRESTRICTED, Policy
+from shadow.signing import TrustedKeys
 from transport import BrokerOptions
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,11 @@ class AgentSettings:
     progress_interval: float = 2.0  # health polling while an app is progressing
     reconnect_max_delay: int = 30  # longest wait between broker reconnect attempts
     max_rejections: int = 10  # rejections kept for the next report
+    # [--trust-key] accept only documents signed by one of these keys (None: unsigned too)
+    trusted_keys: TrustedKeys | None = None
+    # [--allow-namespace, --allow-kind, --allow-cluster-kind, --deny-privileged-rbac]
+    # the node owner's policy: objects must pass it and their app's (shadow/policy.py).
+    local_policy: Policy = UNRESTRICTED
 
 
 _STOP = object()
@@ -102,7 +109,7 @@ class Agent:
     def start(self) -> Agent:
         """Open the store (StoreError if another agent holds it), then run in the background."""
         self.store.open()
-        self.reconciler = Reconciler(self.runtime, self.store)
+        self.reconciler = Reconciler(self.runtime, self.store, self.settings.local_policy)
         self._worker = threading.Thread(
             target=self._work, name=f"shoal-edge-{self.settings.node}", daemon=True
         )
@@ -205,7 +212,13 @@ class Agent:
     def _receive(self, payload: bytes) -> None:
         reconciler = self.reconciler
         assert reconciler is not None
-        verdict = judge(payload, self.settings.node, reconciler.document, reconciler.applied_digest)
+        verdict = judge(
+            payload,
+            self.settings.node,
+            reconciler.document,
+            reconciler.applied_digest,
+            trusted=self.settings.trusted_keys,
+        )
         if verdict.outcome == "duplicate":
             log.debug("desired generation already accepted; nothing to do")
             # The broker holds what the node runs again (the controller repaired a topic a
