@@ -34,8 +34,13 @@ FIELDS = {
     "topicPrefix": "topic_prefix",
     "reportInterval": "report_interval",
     "reconcileInterval": "reconcile_interval",
+    "trustKeys": "trust_key",
+    "ageIdentities": "age_identity",
+    "selfUpdate": "self_update",
+    "http": "http",
 }
 PATH_FIELDS = ("caFile", "certFile", "keyFile", "kubeconfig", "stateDir")
+PATH_LIST_FIELDS = ("trustKeys", "ageIdentities")
 
 
 class ConfigError(ValueError):
@@ -91,6 +96,8 @@ def read_config(path: Path) -> EdgeConfig:
     for key, value in data.items():
         if key in PATH_FIELDS:
             value = str(base / Path(value).expanduser())
+        elif key in PATH_LIST_FIELDS:
+            value = [base / Path(item).expanduser() for item in value]
         values[FIELDS[key]] = value
     return EdgeConfig(path, values)
 

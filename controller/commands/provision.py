@@ -45,6 +45,7 @@ from controller.identity.provisioning import (
     parse_tags,
     read_csv,
 )
+from shadow.sealing import new_identity
 
 EXIT_OK, EXIT_INVALID = 0, 1
 
@@ -104,6 +105,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="PATH",
         help="the node's kubeconfig, for the systemd install (default: %(default)s)",
     )
+    parser.add_argument(
+        "--trust-key",
+        type=Path,
+        metavar="FILE",
+        help="the controller's signing public key (shoal signing-key create): bundled, and "
+        "the only key the nodes accept documents from",
+    )
     add_ca_dir_argument(parser)
     return parser
 
@@ -132,9 +140,10 @@ def run(args: argparse.Namespace) -> int:
             kubeconfig=args.kubeconfig_path,
             days=args.days,
             rules=_rules(fleet, registrations),
+            trust_key=_trust_key(args.trust_key),
         )
         started = time.monotonic()
-        _write_bundles(args.out, registrations, authority, settings)
+        registrations = _write_bundles(args.out, registrations, authority, settings)
         if commit:
             try:
                 files = {r.node_file(): node_text(r) for r in registrations}
@@ -228,15 +237,20 @@ def _rules(fleet: Fleet, registrations: list[Registration]) -> tuple[tuple[str, 
 
 def _write_bundles(
     out: Path, registrations: list[Registration], authority: Authority, settings: BundleSettings
-) -> None:
+) -> list[Registration]:
+    """Write every bundle, each with a fresh age identity; the registrations with the
+    recipients their node files record."""
     out = out.absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     progress = sys.stderr.isatty()
     try:
         total = len(registrations)
+        keyed = []
         for done, reg in enumerate(registrations, 1):
-            write_bundle(staging, reg.name, bundle_files(reg.name, authority, settings))
+            identity, recipient = new_identity()
+            keyed.append(replace(reg, recipient=recipient))
+            write_bundle(staging, reg.name, bundle_files(reg.name, authority, settings, identity))
             if progress and (done == total or done % 25 == 0):
                 print(
                     f"\rprovisioning: {done}/{total} bundles", end="", file=sys.stderr, flush=True
@@ -250,3 +264,20 @@ def _write_bundles(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    return keyed
+
+
+def _trust_key(path: Path | None) -> bytes:
+    """The controller's public key to bundle, checked; b"" without --trust-key."""
+    if path is None:
+        return b""
+    from shadow.signing import KeyFileError, load_public_key
+
+    try:
+        data = path.read_bytes()
+        load_public_key(data)
+    except OSError as exc:
+        raise ProvisionError(f"--trust-key {path}: {exc.strerror or exc}") from exc
+    except KeyFileError as exc:
+        raise ProvisionError(f"--trust-key {path}: {exc}") from exc
+    return data

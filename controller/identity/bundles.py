@@ -31,7 +31,10 @@ import yaml
 
 from controller.identity.authority import Authority, write_private
 
-PRIVATE_FILES = ("node.key", "kubernetes.yaml")  # the manifest holds the key in its Secret
+# The manifest holds the keys in its Secret; age.key opens the node's sealed secrets.
+PRIVATE_FILES = ("node.key", "age.key", "kubernetes.yaml")
+# What the agent's Secret carries into its pod (edge.yaml comes on top, in-cluster flavour).
+POD_FILES = ("node.key", "node.crt", "ca.crt", "age.key", "controller.pub")
 NAMESPACE = "shoal-system"
 VERBS = ["get", "list", "watch", "create", "update", "patch", "delete"]
 KEY_DIR = "/etc/shoal"
@@ -45,6 +48,7 @@ class BundleSettings:
     kubeconfig: str = "/etc/rancher/k3s/k3s.yaml"  # for the systemd install
     days: int = 365
     rules: tuple[tuple[str, str], ...] = ()  # (apiGroup, resource) the agent may manage
+    trust_key: bytes = b""  # the controller's signing public key (PEM): nodes trust only it
 
 
 def plural(kind: str) -> str:
@@ -79,7 +83,10 @@ def edge_config(name: str, settings: BundleSettings, *, in_cluster: bool) -> str
         "certFile": "node.crt",
         "keyFile": "node.key",
         "topicPrefix": settings.topic_prefix,
+        "ageIdentities": ["age.key"],
     }
+    if settings.trust_key:
+        config["trustKeys"] = ["controller.pub"]
     if in_cluster:
         config["inCluster"] = True
         config["stateDir"] = "/var/lib/shoal/edge"
@@ -115,7 +122,7 @@ def kubernetes_manifest(name: str, files: Mapping[str, bytes], settings: BundleS
     """The manifest for `name`: the fleet-wide template with the node's name and bundle
     filled in (JSON-quoted strings are valid YAML)."""
     text = _manifest_template(settings).replace(NODE_MARK, name)
-    secret = {k: files[k].decode() for k in ("node.key", "node.crt", "ca.crt")}
+    secret = {k: files[k].decode() for k in POD_FILES if k in files}
     secret["edge.yaml"] = edge_config(name, settings, in_cluster=True)
     for key, value in secret.items():
         text = text.replace(_mark(key), json.dumps(value))
@@ -142,7 +149,8 @@ def _manifest_template(settings: BundleSettings) -> str:
             by_group.setdefault(group, []).append(resource)
     for group in sorted(by_group):
         rules.append({"apiGroups": [group], "resources": by_group[group], "verbs": VERBS})
-    secret_files = {k: _mark(k) for k in ("node.key", "node.crt", "ca.crt", "edge.yaml")}
+    present = [k for k in POD_FILES if k != "controller.pub" or settings.trust_key]
+    secret_files = {k: _mark(k) for k in (*present, "edge.yaml")}
     meta = {"namespace": NAMESPACE, "labels": labels}
     objects: list[dict[str, Any]] = [
         {
@@ -233,9 +241,16 @@ def _manifest_template(settings: BundleSettings) -> str:
     return head + yaml.safe_dump_all(objects, sort_keys=False)
 
 
-def bundle_files(name: str, authority: Authority, settings: BundleSettings) -> dict[str, bytes]:
+def bundle_files(
+    name: str, authority: Authority, settings: BundleSettings, age_identity: str
+) -> dict[str, bytes]:
     issued = authority.issue(name, days=settings.days)
     files = {"node.key": issued.key, "node.crt": issued.cert, "ca.crt": authority.cert_pem}
+    files["age.key"] = (
+        f"# age identity of node {name}: opens its sealed secrets\n{age_identity}\n".encode()
+    )
+    if settings.trust_key:
+        files["controller.pub"] = settings.trust_key
     files["edge.yaml"] = edge_config(name, settings, in_cluster=False).encode()
     files["shoal-edge.service"] = systemd_unit(name).encode()
     files["kubernetes.yaml"] = kubernetes_manifest(name, files, settings).encode()

@@ -40,6 +40,7 @@ class Registration:
     name: str
     tags: dict[str, str] = field(default_factory=dict)
     where: str = ""  # "nodes.csv:3", or "--count" for generated names
+    recipient: str = ""  # the node's age recipient (its identity goes into the bundle)
 
     def node_file(self) -> str:
         return f"nodes/{self.name}.yaml"
@@ -49,6 +50,8 @@ class Registration:
         data: dict[str, Any] = {"name": self.name}
         if self.tags:
             data["tags"] = dict(self.tags)
+        if self.recipient:
+            data["recipient"] = self.recipient
         return data
 
 

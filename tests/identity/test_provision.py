@@ -18,6 +18,7 @@ from tests.support.controller import GIT_ENV, FleetRepo, git
 
 BUNDLE_FILES = {
     "node.key",
+    "age.key",
     "node.crt",
     "ca.crt",
     "edge.yaml",
@@ -88,7 +89,15 @@ def test_a_thousand_nodes_make_a_thousand_valid_bundles_and_one_commit(
         text=True,
         check=True,
     ).stdout
-    assert "PRIVATE KEY" not in objects
+    assert "PRIVATE KEY" not in objects and "AGE-SECRET-KEY" not in objects
+    # Each node file records the recipient of the age identity its bundle holds.
+    from pyrage import x25519
+
+    identity = (out / "edge-0500" / "age.key").read_text().split()[-1]
+    assert stat.S_IMODE((out / "edge-0500" / "age.key").stat().st_mode) == 0o600
+    node_file = yaml.safe_load(git(fleet.work, "show", f"{branch}:nodes/edge-0500.yaml"))
+    assert node_file["recipient"] == str(x25519.Identity.from_str(identity).to_public())
+    assert edge["ageIdentities"] == ["age.key"]
     git(fleet.work, "checkout", "--quiet", branch)
     assert shoal(["validate", str(fleet.work)]) == 0
 
@@ -100,6 +109,7 @@ def test_a_csv_registers_its_nodes_with_their_tags(
     csv.write_text("# name,tags\nlyon-01,site=lyon,model=rpi4\n\nlyon-02, site=lyon\n")
     assert provision(fleet, ca, tmp_path / "b", "--csv", str(csv), "--branch", "add-lyon") == 0
     node = yaml.safe_load(git(fleet.work, "show", "add-lyon:nodes/lyon-01.yaml"))
+    assert node.pop("recipient").startswith("age1")
     assert node == {"name": "lyon-01", "tags": {"site": "lyon", "model": "rpi4"}}
     manifest = list(
         yaml.safe_load_all((tmp_path / "b" / "lyon-02" / "kubernetes.yaml").read_text())
