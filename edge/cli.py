@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from shadow import DEFAULT_PREFIX, Topics, is_valid_node_name
+from shadow.errors import ExitCode
 from transport import BrokerOptions, BrokerURLError, add_broker_arguments, positive_seconds
 
 log = logging.getLogger(__name__)
-
-EXIT_OK, EXIT_UNAVAILABLE = 0, 2
 
 
 def default_state_dir(node: str) -> Path:
@@ -87,7 +86,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> ExitCode:
     from edge.agent import Agent, AgentSettings
     from edge.runtime.kubernetes import KubernetesRuntime, check_config, client_factory
     from edge.store import StoreError
@@ -98,16 +97,16 @@ def run(args: argparse.Namespace) -> int:
             "(lowercase letters, digits, '.', '-', '_')",
             file=sys.stderr,
         )
-        return EXIT_UNAVAILABLE
+        return ExitCode.USAGE
     try:
         broker = BrokerOptions.from_args(args)
     except BrokerURLError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return ExitCode.USAGE
     problem = check_config(args.kubeconfig, args.context, args.in_cluster)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return ExitCode.UNAVAILABLE
     state_dir = args.state_dir or default_state_dir(args.node)
     if not args.debug:
         # urllib3 warns on every retried connection; the agent reports the outcome once.
@@ -128,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         agent = Agent(settings, runtime, broker)
     except BrokerURLError as exc:  # TLS files that exist but cannot be loaded
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return ExitCode.USAGE
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -136,14 +135,14 @@ def run(args: argparse.Namespace) -> int:
         agent.start()
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return ExitCode.UNAVAILABLE
     log.info("edge agent for node %s running (state dir %s)", args.node, state_dir)
     try:
         while not stop.wait(1.0):
             if not agent.alive():
                 print("error: the edge agent's loop stopped unexpectedly", file=sys.stderr)
-                return EXIT_UNAVAILABLE
+                return ExitCode.UNAVAILABLE
     finally:
         agent.stop()
     log.info("edge agent for node %s stopped", args.node)
-    return EXIT_OK
+    return ExitCode.OK  # a requested stop (SIGTERM, Ctrl-C) is a normal end

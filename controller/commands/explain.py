@@ -16,6 +16,7 @@ from controller.commands.reporting import add_repo_argument, load_node
 from controller.fleet.model import Fleet, Node
 from controller.fleet.selectors import Selector
 from controller.fleet.variables import Layer, MergedVars, node_vars
+from shadow.errors import ExitCode
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -33,16 +34,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> ExitCode:
     loaded = load_node(args.repo, args.node)
     if loaded is None:
-        return 1
+        return ExitCode.BAD_INPUT
     explanation = explain_node(*loaded)
     if args.format == "json":
         print(json.dumps(explanation, indent=2, ensure_ascii=False, default=str))
     else:
         print(as_text(explanation))
-    return 0
+    return ExitCode.OK
 
 
 def _selection(selector: Selector, node: Node) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any
 from controller.commands.reporting import add_repo_argument, describe, grouped
 from controller.fleet.model import Fleet
 from controller.render.checking import check_repository
+from shadow.errors import ExitCode
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -34,7 +35,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> ExitCode:
     summary: dict[str, Any] = {"repo": args.repo}
     check = check_repository(Path(args.repo))
     problems = check.problems
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         summary["notes"] = notes
         summary["problems"] = [p.to_dict() for p in problems]
         print(json.dumps(summary, indent=2))
-        return 1 if problems else 0
+        return ExitCode.BAD_INPUT if problems else ExitCode.OK
     if problems:
         lines = [describe(problem, nodes) for problem, nodes in grouped(problems)]
         print("\n".join(lines))
@@ -64,14 +65,14 @@ def run(args: argparse.Namespace) -> int:
                 "(until then, every node's variables are unknown)",
                 file=sys.stderr,
             )
-        return 1
+        return ExitCode.BAD_INPUT
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     print(
         f"ok: {summary['nodes']} nodes, {summary['apps']} apps, {summary['groups']} groups, "
         f"{summary['appRenders']} app renders ({summary['distinctRenders']} distinct)"
     )
-    return 0
+    return ExitCode.OK
 
 
 def _unmatched(fleet: Fleet) -> list[str]:

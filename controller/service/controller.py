@@ -21,19 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from controller.gitcli import local_path
+from controller.gitcli import GitFailed, local_path
 from controller.service.http import Endpoints, HttpServer
 from controller.service.metrics import Metrics
-from controller.service.publisher import Publisher, PublishError
+from controller.service.publisher import Publisher
 from controller.service.readback import read_retained
-from controller.service.reconciler import BrokerUnavailable, Outcome, Reconciler
-from controller.service.source import GitSource, RefWatcher, SourceError
+from controller.service.reconciler import Outcome, Reconciler
+from controller.service.source import GitSource, RefWatcher
 from shadow import Topics
-from transport import BrokerOptions, EmbeddedBroker
+from shadow.errors import ExitCode
+from transport import BrokerOptions, BrokerUnavailable, EmbeddedBroker
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_BAD_COMMIT, EXIT_UNAVAILABLE = 0, 1, 2
 RETRY_SECONDS = 2.0  # after a git or broker failure, sooner than the poll interval
 STOP_GRACE_SECONDS = 5.0  # on stop, wait this long for unacknowledged documents
 
@@ -203,7 +203,7 @@ class Controller:
                 return None
             fetched = time.monotonic()
             root = self.source.checkout(revision)
-        except SourceError as exc:
+        except GitFailed as exc:
             self._source_failed(str(exc))
             return None
         log.debug(
@@ -274,19 +274,19 @@ class Controller:
 
     # --- --once ----------------------------------------------------------------------------
 
-    def run_once(self, ack_timeout: float = 60.0) -> int:
+    def run_once(self, ack_timeout: float = 60.0) -> ExitCode:
         """Fetch, reconcile, publish, wait for acknowledgements. Returns the exit code."""
         try:
             revision = self.source.fetch()
             root = self.source.checkout(revision)
-        except SourceError as exc:
+        except GitFailed as exc:
             log.error("%s", exc)
-            return EXIT_UNAVAILABLE
+            return ExitCode.UNAVAILABLE
         try:
             self._start_broker()  # connects in the background while the fleet renders
             outcome = self.reconciler.reconcile(revision, root)  # a bad commit needs no broker
             if not outcome.ok:
-                return EXIT_BAD_COMMIT
+                return ExitCode.BAD_INPUT
             self.publisher.wait_connected(self.settings.connect_timeout, fail_fast=True)
             if not self.publisher.wait_confirmed(ack_timeout):
                 log.error(
@@ -294,10 +294,10 @@ class Controller:
                     self.publisher.unconfirmed,
                     ack_timeout,
                 )
-                return EXIT_UNAVAILABLE
-        except (PublishError, BrokerUnavailable) as exc:
+                return ExitCode.UNAVAILABLE
+        except BrokerUnavailable as exc:
             log.error("%s", exc)
-            return EXIT_UNAVAILABLE
+            return ExitCode.UNAVAILABLE
         finally:
             self.publisher.stop()
             if self.embedded is not None:
@@ -306,4 +306,4 @@ class Controller:
             f"revision {revision[:12]}: {outcome.nodes} nodes, "
             f"{outcome.published} documents published and confirmed"
         )
-        return EXIT_OK
+        return ExitCode.OK

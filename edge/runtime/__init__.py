@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shadow import DesiredApp
+from shadow.errors import Unavailable
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "shoal"
@@ -25,7 +26,7 @@ APP_LABEL = "shoal.dev/app"
 FIELD_MANAGER = "shoal"
 
 
-class RuntimeUnavailable(Exception):
+class RuntimeUnavailable(Unavailable):
     """The cluster cannot be reached; nothing was applied. Retried on the next reconcile."""
 
 
