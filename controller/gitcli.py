@@ -41,13 +41,21 @@ class GitFailed(Unavailable):
 
 
 _ENGLISH = {"LC_ALL": "C", "LANGUAGE": "C"}
+# How git starts each message it prints on stderr.
+_MESSAGE_KINDS = frozenset({"fatal", "error", "warning", "hint", "remote", "usage"})
 
 
 def one_line(stderr: bytes | str) -> str:
-    """git's message on one line: its lines, stripped, joined by "; " (hooks pad
-    `remote:` lines with blanks, hints span several lines)."""
+    """git's message on one line: each of git's messages (`fatal: ...`, `error: ...`)
+    after a "; ", and the lines that continue a message after a space (hooks pad
+    `remote:` lines with blanks, advice spans several lines)."""
     text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
-    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+    out = ""
+    for line in (raw.strip() for raw in text.splitlines()):
+        if line:
+            starts = line.split(":", 1)[0] in _MESSAGE_KINDS
+            out += ("; " if starts else " ") + line if out else line
+    return out
 
 
 def git(
@@ -95,7 +103,7 @@ def git(
         raise GitFailed(f"cannot run git: {exc}", args) from exc
     if done.returncode != 0:
         detail = one_line(done.stderr or done.stdout)
-        where = repo_dir if repo_dir is not None else (cwd or Path.cwd())
+        where = repo_dir if repo_dir is not None else Path(cwd or ".").absolute()
         subcommand = args[0] if args else "git"
         raise GitFailed(
             f"git {subcommand} failed in {where}: {detail or f'exit code {done.returncode}'}",
