@@ -8,18 +8,28 @@ person (or the supervisor) should do about it:
     │   │                   (the fleet does not load, a template fails, a selector does
     │   │                   not parse, a Desired document is malformed)
     │   └── UsageError      exit 2, as argparse's own errors: the command line is wrong
-    │                       (a broker URL, an --http address)
+    │                       (transport.BrokerURLError, controller.service.http.AddressError)
     └── Unavailable         exit 2: retry later; something shoal needs is not there now
-        ├── controller.gitcli.GitFailed        git failed, with git's own message
-        │   └── controller.status.branch.PushRejected   the remote moved on: re-apply
-        ├── transport.BrokerUnavailable        the MQTT broker cannot be reached/read
-        └── ...                                the cluster, the state dir, a port
+        ├── controller.gitcli.GitFailed         git failed, with git's own message
+        │   └── controller.status.branch.PushRejected    the remote moved on: re-apply
+        ├── transport.BrokerUnavailable         the broker cannot be reached or read
+        │   └── transport.embedded.EmbeddedBrokerError   the embedded broker cannot start
+        ├── edge.runtime.RuntimeUnavailable     the cluster cannot be reached
+        ├── edge.store.StoreError               the edge's state dir cannot be used
+        └── shoal.demo.supervisor.PartExited    a process the demo started died
 
-`shoal/cli.py` maps the branches to `ExitCode`s, once. Anything else that reaches it is a bug in shoal: one line, the hint
-"this is a bug in shoal: run with --debug and report it", and exit 70 (sysexits'
-EX_SOFTWARE). `--debug` prints the traceback, with the chained cause, for any error.
+The bad inputs: controller.fleet (FleetError, YamlSyntaxError, SelectorError),
+controller.render (TemplateFailure, TemplateFileError, MissingValue),
+controller.review.diffing.RenderFailed, shadow.documents.DocumentError,
+controller.commands.init.InitError, shoal.demo.progress.NotSyncedInTime.
 
-Library errors (GitPython, subprocess, paho, kubernetes, OSError, yaml, json) are
+`shoal/cli.py` maps the branches to `ExitCode`s, once (`EXIT_CODES`). Anything else
+that reaches it is a bug in shoal: one line, the hint "this is a bug in shoal: run with
+--debug and report it", and exit 70 (sysexits' EX_SOFTWARE). `--debug` prints the
+traceback, with the chained cause, for any error. tests/test_errors.py checks that every
+exception class shoal defines is in this tree (or on its short list, with the reason).
+
+Library errors (subprocess, paho, kubernetes, OSError, yaml, json) are
 wrapped where shoal calls the library, with the cause chained:
 `raise GitFailed(...) from exc`. Each error lives with the layer that raises it;
 this module holds only the branches, so both the controller and the edge (which
