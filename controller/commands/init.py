@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from controller.gitcli import GitFailed, git
-from shadow.errors import BadInput, ExitCode
+from shadow.errors import BadInput, ExitCode, Unavailable
 
 # Used only when git knows no identity at all (a fresh machine or CI container), so the
 # first commit can be made; the next steps tell the user how to set their own.
@@ -46,7 +46,8 @@ def add_parser(
 
 
 def run(args: argparse.Namespace) -> ExitCode:
-    """InitError (exit 1) when DIR cannot be used; GitFailed (exit 2) when git fails."""
+    """InitError (exit 1) when DIR is not empty; Unavailable (exit 2) when it cannot be
+    written or git fails (GitFailed)."""
     target = Path(args.dir)
     _check_target(target)
     template = template_dir()
@@ -74,12 +75,15 @@ def _check_target(target: Path) -> None:
 
 
 def _copy(template: Path, target: Path) -> None:
-    shutil.copytree(
-        template,
-        target,
-        dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".git"),
-    )
+    try:
+        shutil.copytree(
+            template,
+            target,
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".git"),
+        )
+    except OSError as exc:  # shutil.Error too: a permission, a full disk
+        raise Unavailable(f"cannot write the fleet repository into {target}: {exc}") from exc
 
 
 def commit_template(target: Path, name: str, email: str) -> bool:

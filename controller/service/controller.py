@@ -29,7 +29,7 @@ from controller.service.readback import read_retained
 from controller.service.reconciler import Outcome, Reconciler
 from controller.service.source import GitSource, RefWatcher
 from shadow import Topics
-from shadow.errors import ExitCode
+from shadow.errors import ExitCode, Unavailable
 from transport import BrokerOptions, BrokerUnavailable, EmbeddedBroker
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,10 @@ class Controller:
     # --- lifecycle ----------------------------------------------------------------------
 
     def _start_broker(self) -> None:
-        self.settings.work_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.settings.work_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise Unavailable(f"cannot use the work dir {self.settings.work_dir}: {exc}") from exc
         if self.settings.broker is None:
             self.embedded = EmbeddedBroker("127.0.0.1", self.settings.embedded_port)
             self.embedded.start()

@@ -20,7 +20,6 @@ processes; `shoal.demo.progress` shows the fleet converging and what to try next
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -125,9 +124,7 @@ def _run(
     except FleetError as exc:
         print(f"error: the fleet in {parts.fleet} does not load:\n{exc}", file=sys.stderr)
         return ExitCode.BAD_INPUT
-    if parts.run_dir.exists():
-        shutil.rmtree(parts.run_dir)  # a fresh simulated fleet every run
-    parts.logs.mkdir(parents=True)
+    parts.fresh_run_dir()
 
     branch = git_text("rev-parse", "--abbrev-ref", "HEAD", cwd=parts.fleet)
     if branch in ("HEAD", "shoal-status"):  # detached, or someone is looking at the status

@@ -77,11 +77,23 @@ class Supervisor:
             return False
         from controller.commands.init import commit_template, template_dir
 
-        shutil.copytree(
-            template_dir(), self.fleet, ignore=shutil.ignore_patterns("__pycache__", ".git")
-        )
+        try:
+            shutil.copytree(
+                template_dir(), self.fleet, ignore=shutil.ignore_patterns("__pycache__", ".git")
+            )
+        except OSError as exc:  # shutil.Error too: a permission, a full disk
+            raise Unavailable(f"cannot write the demo's fleet into {self.fleet}: {exc}") from exc
         commit_template(self.fleet, DEMO_NAME, DEMO_EMAIL)
         return True
+
+    def fresh_run_dir(self) -> None:
+        """An empty `<dir>/run` with its `logs/`: a fresh simulated fleet every run."""
+        try:
+            if self.run_dir.exists():
+                shutil.rmtree(self.run_dir)
+            self.logs.mkdir(parents=True)
+        except OSError as exc:
+            raise Unavailable(f"cannot use {self.run_dir}: {exc}") from exc
 
     def nodes_and_prefix(self) -> tuple[list[str], str]:
         from controller.fleet.loading import load_fleet
