@@ -1,7 +1,7 @@
 """`shoal` — one entry point for every command.
 
 Each command lives in its own module exposing `add_parser(subparsers)` and
-`run(args) -> int`; modules keep heavy imports (kubernetes, git) inside `run` so
+`run(args) -> ExitCode`; modules keep heavy imports (kubernetes, jinja2) inside `run` so
 `shoal --help` stays fast. This module is the only place that sees both the
 controller's and the edge's commands (they never import each other).
 
@@ -133,7 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.BAD_INPUT if argv else ExitCode.OK
     setup_logging(args.log_level, args.debug)
     try:
-        return ExitCode(args._run(args))
+        code: int = args._run(args)  # an ExitCode
+        return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
