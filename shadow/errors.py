@@ -21,7 +21,8 @@ person (or the supervisor) should do about it:
 The bad inputs: controller.fleet (FleetError, YamlSyntaxError, SelectorError),
 controller.render (TemplateFailure, TemplateFileError, MissingValue),
 controller.review.diffing.RenderFailed, shadow.documents.DocumentError,
-controller.commands.init.InitError, shoal.demo.progress.NotSyncedInTime.
+shadow.release.ReleaseError, controller.commands.init.InitError,
+edge.selfupdate.installer.UpdateFailed, shoal.demo.progress.NotSyncedInTime.
 
 `shoal/cli.py` maps the branches to `ExitCode`s, once (`EXIT_CODES`). Anything else
 that reaches it is a bug in shoal: one line, the hint "this is a bug in shoal: run with
@@ -69,6 +70,7 @@ class ExitCode(IntEnum):
     UNAVAILABLE = 2  # retry later: git, the broker, the cluster
     USAGE = 2  # the command line is wrong (argparse's own code); an alias of UNAVAILABLE
     BUG = 70  # an unexpected error: a bug in shoal (sysexits' EX_SOFTWARE)
+    RESTART = 75  # `shoal edge` asks its --self-update supervisor to start it again (EX_TEMPFAIL)
     INTERRUPTED = 130  # a one-shot command stopped by Ctrl-C (128 + SIGINT)
 
 

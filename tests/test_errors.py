@@ -84,7 +84,14 @@ def test_the_tree_is_the_one_the_docstring_draws() -> None:
         assert name in doc
     assert "BrokerUnavailable" in doc and "exit 70" in doc
     codes = {code.name: int(code) for code in ExitCode}
-    assert codes == {"OK": 0, "BAD_INPUT": 1, "UNAVAILABLE": 2, "BUG": 70, "INTERRUPTED": 130}
+    assert codes == {
+        "OK": 0,
+        "BAD_INPUT": 1,
+        "UNAVAILABLE": 2,
+        "BUG": 70,
+        "RESTART": 75,
+        "INTERRUPTED": 130,
+    }
     assert ExitCode.USAGE == 2
 
 
