@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         namespace, _, name = where.partition("/")
         if not name:
             print(f"error: --agent-deployment {where!r}: expected NAMESPACE/NAME", file=sys.stderr)
-            return EXIT_UNAVAILABLE
+            return ExitCode.USAGE
         updater = ClusterUpdater(
             client_factory(args.kubeconfig, args.context, args.in_cluster), namespace, name
         )

@@ -21,7 +21,8 @@ person (or the supervisor) should do about it:
 The bad inputs: controller.fleet (FleetError, YamlSyntaxError, SelectorError),
 controller.render (TemplateFailure, TemplateFileError, MissingValue),
 controller.review.diffing.RenderFailed, shadow.documents.DocumentError,
-shadow.release.ReleaseError, controller.commands.init.InitError,
+shadow.release.ReleaseError, shadow.signing (SignatureError, KeyFileError),
+controller.commands.init.InitError,
 edge.selfupdate.installer.UpdateFailed, shoal.demo.progress.NotSyncedInTime.
 
 `shoal/cli.py` maps the branches to `ExitCode`s, once (`EXIT_CODES`). Anything else
