@@ -20,10 +20,10 @@ person (or the supervisor) should do about it:
 
 The bad inputs: controller.fleet (FleetError, YamlSyntaxError, SelectorError),
 controller.render (TemplateFailure, TemplateFileError, MissingValue),
-controller.review.diffing.RenderFailed, shadow.documents.DocumentError,
-shadow.release.ReleaseError, shadow.signing (SignatureError, KeyFileError),
-controller.commands.init.InitError,
-edge.selfupdate.installer.UpdateFailed, shoal.demo.progress.NotSyncedInTime.
+controller.review.diffing.RenderFailed, controller.commands.init.InitError,
+shadow.documents.DocumentError, shadow.release.ReleaseError, shadow.policy.PolicyError,
+shadow.signing (SignatureError, KeyFileError), edge.selfupdate.installer.UpdateFailed,
+shoal.demo.progress.NotSyncedInTime.
 
 `shoal/cli.py` maps the branches to `ExitCode`s, once (`EXIT_CODES`). Anything else
 that reaches it is a bug in shoal: one line, the hint "this is a bug in shoal: run with
