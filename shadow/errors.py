@@ -22,8 +22,8 @@ The bad inputs: controller.fleet (FleetError, YamlSyntaxError, SelectorError),
 controller.render (TemplateFailure, TemplateFileError, MissingValue),
 controller.review.diffing.RenderFailed, controller.commands.init.InitError,
 shadow.documents.DocumentError, shadow.release.ReleaseError, shadow.policy.PolicyError,
-shadow.signing (SignatureError, KeyFileError), edge.selfupdate.installer.UpdateFailed,
-shoal.demo.progress.NotSyncedInTime.
+shadow.signing (SignatureError, KeyFileError), shadow.sealing.SealingError,
+edge.selfupdate.installer.UpdateFailed, shoal.demo.progress.NotSyncedInTime.
 
 `shoal/cli.py` maps the branches to `ExitCode`s, once (`EXIT_CODES`). Anything else
 that reaches it is a bug in shoal: one line, the hint "this is a bug in shoal: run with

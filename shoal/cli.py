@@ -38,6 +38,7 @@ COMMAND_MODULES = (
     "controller.commands.status",
     "controller.commands.run",
     "controller.commands.signingkey",
+    "controller.commands.secret",
     "edge.cli",
 )
 
