@@ -8,7 +8,8 @@ person (or the supervisor) should do about it:
     │   │                   (the fleet does not load, a template fails, a selector does
     │   │                   not parse, a Desired document is malformed)
     │   └── UsageError      exit 2, as argparse's own errors: the command line is wrong
-    │                       (transport.BrokerURLError, controller.service.http.AddressError)
+    │                       (transport.BrokerURLError, controller.service.http.AddressError,
+    │                       edge.http.HttpAddressError)
     └── Unavailable         exit 2: retry later; something shoal needs is not there now
         ├── controller.gitcli.GitFailed         git failed, with git's own message
         │   └── controller.status.branch.PushRejected    the remote moved on: re-apply
@@ -23,7 +24,8 @@ controller.render (TemplateFailure, TemplateFileError, MissingValue),
 controller.review.diffing.RenderFailed, controller.commands.init.InitError,
 shadow.documents.DocumentError, shadow.release.ReleaseError, shadow.policy.PolicyError,
 shadow.signing (SignatureError, KeyFileError), shadow.sealing.SealingError,
-edge.selfupdate.installer.UpdateFailed, shoal.demo.progress.NotSyncedInTime.
+edge.selfupdate.installer.UpdateFailed, controller.dashboard.queries.QueryError,
+shoal.demo.progress.NotSyncedInTime.
 
 `shoal/cli.py` maps the branches to `ExitCode`s, once (`EXIT_CODES`). Anything else
 that reaches it is a bug in shoal: one line, the hint "this is a bug in shoal: run with

@@ -27,7 +27,7 @@ from typing import Any
 
 from shadow.errors import ExitCode
 from shoal.demo.progress import NotSyncedInTime, ReportWatcher, Screen
-from shoal.demo.supervisor import Interrupted, Supervisor
+from shoal.demo.supervisor import Interrupted, Supervisor, free_port, port_free
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -133,6 +133,7 @@ def _run(
     screen.say(f"Started an embedded MQTT broker on {broker}")
     parts.check()  # a Ctrl-C while starting up stops here, not after every part is up
     reports.start(broker, prefix)
+    web = 8080 if port_free(8080) else free_port()  # the controller's dashboard
     parts.spawn(
         "controller",
         "controller",
@@ -148,8 +149,11 @@ def _run(
         "10",
         "--status-interval",
         str(args.status_interval),
+        "--http",
+        f"127.0.0.1:{web}",
     )
     screen.say(f"Started shoal controller following {parts.fleet} (branch {branch})")
+    screen.say(f"Dashboard: http://127.0.0.1:{web}/ (open it in a browser)")
     parts.start_edges(nodes, broker, prefix)
     screen.say(
         f"Started {len(nodes)} edge agents ({', '.join(nodes)}).\n"
