@@ -152,3 +152,21 @@ def git_dir(path: Path) -> Path:
         if text.startswith("gitdir:"):
             return (path / text.split(":", 1)[1].strip()).resolve()
     return dot_git if dot_git.is_dir() else path
+
+
+def remove_stale_locks(repository: Path) -> list[Path]:
+    """Delete the `*.lock` files a killed git left in one of the controller's own
+    repositories (a ref, packed-refs, a worktree's index); the paths removed.
+
+    git takes such a lock for the instant it rewrites a file and refuses to run while one
+    exists, so a controller killed at that instant would retry forever after its restart.
+    Call it only before this controller runs any git in `repository` (at start): the
+    work dir belongs to one controller, so no other git can be holding the lock.
+    """
+    removed = []
+    for path in sorted(repository.rglob("*.lock")):
+        if "objects" in path.relative_to(repository).parts or not path.is_file():
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed

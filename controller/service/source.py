@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from controller.gitcli import GitFailed, git, git_dir, git_text, local_path
+from controller.gitcli import GitFailed, git, git_dir, git_text, local_path, remove_stale_locks
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class GitSource:
         self._checkout = self.work_dir / "checkout"
         self._lock = threading.Lock()
         self.fetches = 0  # `git fetch` runs so far (for /metrics and the idle-watcher test)
+        self._locks_checked = False  # stale git locks removed (once, before any git runs)
         local = local_path(url)
         # A local path is fetched by its absolute path, so the work dir may live anywhere.
         self._fetch_url = str(local) if local is not None else url
@@ -56,6 +57,10 @@ class GitSource:
         return git_text(*args, repo_dir=self._repo())
 
     def _repo(self) -> Path:
+        if not self._locks_checked:
+            self._locks_checked = True
+            for path in remove_stale_locks(self._repo_dir):
+                log.warning("removed %s, left behind by a git that was killed", path)
         if not (self._repo_dir / "HEAD").exists():
             try:
                 self._repo_dir.mkdir(parents=True, exist_ok=True)
