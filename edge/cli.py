@@ -19,12 +19,12 @@ from typing import Any
 
 from edge.selfupdate.agentdir import ENV as SUPERVISED
 from shadow import DEFAULT_PREFIX, Topics, is_valid_node_name
+from shadow.errors import ExitCode
 from shadow.policy import UNRESTRICTED, Policy
 from transport import BrokerOptions, BrokerURLError, add_broker_arguments, positive_seconds
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_INVALID, EXIT_UNAVAILABLE = 0, 1, 2
 DEFAULTS: dict[str, Any] = {
     "broker": "mqtt://127.0.0.1:1883",
     "report_interval": 30.0,
@@ -204,38 +204,38 @@ def run(args: argparse.Namespace) -> int:
         merge(args, read_config(args.config) if args.config else None, DEFAULTS)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+        return ExitCode.BAD_INPUT
     if not args.node:
         print(
             "error: the node's name is missing: --node NAME, or node: in --config", file=sys.stderr
         )
-        return EXIT_INVALID
+        return ExitCode.BAD_INPUT
     if not is_valid_node_name(args.node):
         print(
             f"error: --node {args.node!r} is not a valid node name "
             "(lowercase letters, digits, '.', '-', '_')",
             file=sys.stderr,
         )
-        return EXIT_UNAVAILABLE
+        return ExitCode.USAGE
     try:
         broker = BrokerOptions.from_args(args)
     except BrokerURLError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return ExitCode.USAGE
     try:
         not_after = certificate_not_after(broker.cert_file) if broker.cert_file else ""
     except IdentityError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+        return ExitCode.BAD_INPUT
     problem = check_config(args.kubeconfig, args.context, args.in_cluster)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return ExitCode.UNAVAILABLE
     try:
         http_address = parse_address(args.http) if args.http else None
     except HttpAddressError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return ExitCode.UNAVAILABLE
     state_dir = args.state_dir or default_state_dir(args.node)
     if args.self_update == "host" and not os.environ.get(SUPERVISED):
         return _supervise(state_dir)
@@ -252,10 +252,10 @@ def run(args: argparse.Namespace) -> int:
                 keys.append(load_public_key(path.read_bytes()))
             except OSError as exc:
                 print(f"error: --trust-key {path}: {exc.strerror or exc}", file=sys.stderr)
-                return EXIT_UNAVAILABLE
+                return ExitCode.UNAVAILABLE
             except KeyFileError as exc:
                 print(f"error: --trust-key {path}: {exc}", file=sys.stderr)
-                return 1
+                return ExitCode.BAD_INPUT
         trusted = TrustedKeys(keys)
         log.info("accepting documents signed by %s", ", ".join(sorted(trusted.keys)))
     settings = AgentSettings(
@@ -279,7 +279,7 @@ def run(args: argparse.Namespace) -> int:
             ]
         except OSError as exc:
             print(f"error: --age-identity {path}: {exc.strerror or exc}", file=sys.stderr)
-            return EXIT_UNAVAILABLE
+            return ExitCode.UNAVAILABLE
     runtime = KubernetesRuntime(
         client_factory(args.kubeconfig, args.context, args.in_cluster),
         discovery_cache=state_dir / "discovery-cache.json",
@@ -291,7 +291,7 @@ def run(args: argparse.Namespace) -> int:
         namespace, _, name = where.partition("/")
         if not name:
             print(f"error: --agent-deployment {where!r}: expected NAMESPACE/NAME", file=sys.stderr)
-            return EXIT_UNAVAILABLE
+            return ExitCode.USAGE
         updater = ClusterUpdater(
             client_factory(args.kubeconfig, args.context, args.in_cluster), namespace, name
         )
@@ -299,7 +299,7 @@ def run(args: argparse.Namespace) -> int:
         agent = Agent(settings, runtime, broker, updater)
     except BrokerURLError as exc:  # TLS files that exist but cannot be loaded
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return ExitCode.USAGE
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -312,7 +312,7 @@ def run(args: argparse.Namespace) -> int:
         if http is not None:
             http.stop()
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return ExitCode.UNAVAILABLE
     if http is not None:
         http.start()
     log.info("edge agent for node %s running (state dir %s)", args.node, state_dir)
@@ -324,7 +324,7 @@ def run(args: argparse.Namespace) -> int:
         while not stop.wait(0.5):
             if not agent.alive():
                 print("error: the edge agent's loop stopped unexpectedly", file=sys.stderr)
-                return EXIT_UNAVAILABLE
+                return ExitCode.UNAVAILABLE
             if agent.restart_requested:
                 log.info("a new agent version is selected; handing over to it")
                 return RESTART_EXIT
@@ -333,7 +333,7 @@ def run(args: argparse.Namespace) -> int:
             http.stop()
         agent.stop()
     log.info("edge agent for node %s stopped", args.node)
-    return EXIT_OK
+    return ExitCode.OK  # a requested stop (SIGTERM, Ctrl-C) is a normal end
 
 
 def _supervise(state_dir: Path) -> int:

@@ -21,6 +21,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from shadow.errors import UsageError
+
 if TYPE_CHECKING:
     from edge.agent import Agent
 
@@ -39,7 +41,7 @@ FAILURE_REASONS = (
 )
 
 
-class HttpAddressError(ValueError):
+class HttpAddressError(UsageError, ValueError):
     """`--http` is not `[HOST]:PORT`, or nothing can listen there."""
 
 

@@ -28,11 +28,12 @@ from typing import IO, Any
 
 from edge.runtime import ObjectRef
 from shadow import DesiredDocument, DocumentError
+from shadow.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
 
-class StoreError(Exception):
+class StoreError(Unavailable):
     """The state dir cannot be used (permissions, another agent holds it)."""
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal, cast
 
 from shadow.canonical import apps_digest, canonical_json, digest
+from shadow.errors import BadInput
 from shadow.policy import Policy, PolicyError, policies_from_list, policies_to_list
 from shadow.release import AgentRelease, AgentUpdate, ReleaseError
 
@@ -28,7 +29,7 @@ APP_STATES: Final[tuple[AppState, ...]] = ("Ready", "Progressing", "Failed")
 Resource = dict[str, Any]
 
 
-class DocumentError(ValueError):
+class DocumentError(BadInput, ValueError):
     """A shadow document is malformed. `path` is where (`apps.web.version`)."""
 
     def __init__(self, path: str, message: str) -> None:

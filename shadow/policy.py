@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, Final
 
+from shadow.errors import BadInput
+
 RBAC_GROUP: Final = "rbac.authorization.k8s.io"
 POWERFUL_ROLES: Final = ("cluster-admin", "admin", "edit", "system:*")
 POWERFUL_VERBS: Final = frozenset({"*", "escalate", "bind", "impersonate"})
@@ -38,7 +40,7 @@ SYSTEM_NAMESPACES: Final = ("kube-system", "kube-public", "kube-node-lease")
 _FIELDS: Final = ("namespaces", "kinds", "clusterKinds", "privilegedRbac")
 
 
-class PolicyError(ValueError):
+class PolicyError(BadInput, ValueError):
     """A policy is malformed; `path` says where (`policy.kinds[2]`)."""
 
     def __init__(self, path: str, message: str) -> None:

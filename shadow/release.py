@@ -15,11 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from shadow.errors import BadInput
+
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 DEFAULT_HEALTH_TIMEOUT = 120  # seconds for a new agent to become healthy before reverting
 
 
-class ReleaseError(ValueError):
+class ReleaseError(BadInput, ValueError):
     """An `agent` block that does not describe a release; `path` names the field."""
 
     def __init__(self, path: str, message: str) -> None:

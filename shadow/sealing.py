@@ -28,13 +28,15 @@ from typing import Any
 import pyrage
 from pyrage import x25519
 
+from shadow.errors import BadInput
+
 PREFIX = "shoal-sealed:v1:"
 TOKEN = re.compile(r"shoal-sealed:v1:([a-z0-9]([-a-z0-9.]*[a-z0-9])?):([A-Za-z0-9+/=]+)")
 SECRET_KINDS = {("v1", "Secret")}
 SEALABLE_FIELDS = ("data", "stringData")
 
 
-class SealingError(ValueError):
+class SealingError(BadInput, ValueError):
     """A recipient, identity or sealed value that cannot be used; the message says why."""
 
 

@@ -25,15 +25,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from shadow.canonical import canonical_json
+from shadow.errors import BadInput
 
 SCHEME = "ed25519"
 
 
-class SignatureError(ValueError):
+class SignatureError(BadInput, ValueError):
     """A document's signature is missing, malformed, from an untrusted key, or wrong."""
 
 
-class KeyFileError(ValueError):
+class KeyFileError(BadInput, ValueError):
     """Bytes that are not an Ed25519 key in PEM; the message says what they are."""
 
 

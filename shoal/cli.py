@@ -1,14 +1,17 @@
 """`shoal` — one entry point for every command.
 
 Each command lives in its own module exposing `add_parser(subparsers)` and
-`run(args) -> int`; modules keep heavy imports (kubernetes, git) inside `run` so
+`run(args) -> ExitCode`; modules keep heavy imports (kubernetes, jinja2) inside `run` so
 `shoal --help` stays fast. This module is the only place that sees both the
 controller's and the edge's commands (they never import each other).
 
-Exit codes, for scripts: 0 success; 1 the input is bad (validation, render, a diff
-with --exit-code); 2 cannot run (usage, unreachable git or broker, unexpected error);
-130 a one-shot command interrupted. Long-running commands (controller, edge, demo) handle
-Ctrl-C/SIGTERM themselves as a requested stop and exit 0.
+Errors, and the exit codes they mean, are mapped here once (`EXIT_CODES`): a command
+returns an `ExitCode` or raises one of shoal's errors (`shadow.errors`). 0 success;
+1 bad input, a person must fix a file or a document (validation, render, a diff with
+--exit-code); 2 unavailable, retry later (git, the broker, the cluster), or a usage
+error; 70 anything else, a bug in shoal (one line and how to report it; `--debug` shows
+the traceback); 130 a one-shot command interrupted. Long-running commands (controller,
+edge, demo) handle Ctrl-C/SIGTERM themselves as a requested stop and exit 0.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import traceback
 from collections.abc import Sequence
 from types import ModuleType
 
+from shadow.errors import BadInput, ExitCode, ShoalError, Unavailable, UsageError
 from shoal import __version__
 
 # Order is the order of `shoal --help`.
@@ -41,7 +45,14 @@ COMMAND_MODULES = (
     "controller.commands.provision",
 )
 
-EXIT_OK, EXIT_INVALID, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 0, 1, 2, 130
+# Exception class -> exit code, the most specific first; anything else is a bug.
+EXIT_CODES: tuple[tuple[type[BaseException], ExitCode], ...] = (
+    (KeyboardInterrupt, ExitCode.INTERRUPTED),
+    (UsageError, ExitCode.USAGE),
+    (BadInput, ExitCode.BAD_INPUT),
+    (Unavailable, ExitCode.UNAVAILABLE),
+)
+BUG_HINT = "this is a bug in shoal: run with --debug and report it"
 
 
 def _load_commands() -> list[ModuleType]:
@@ -111,25 +122,44 @@ def setup_logging(level: str, debug: bool) -> None:
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def exit_code(error: BaseException) -> ExitCode:
+    """The exit code an error that ended a command means (`EXIT_CODES`)."""
+    for kind, code in EXIT_CODES:
+        if isinstance(error, kind):
+            return code
+    return ExitCode.BUG
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
-        return EXIT_INVALID if argv else EXIT_OK
+        return ExitCode.BAD_INPUT if argv else ExitCode.OK
     setup_logging(args.log_level, args.debug)
     try:
-        code: int = args._run(args)
+        code: int = args._run(args)  # an ExitCode
         return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     except BrokenPipeError:
-        return EXIT_OK
+        return ExitCode.OK
     except Exception as exc:  # the last line of defence: one line, no traceback
-        if args.debug:
-            traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
-        if not args.debug:
-            print("(run with --debug for details)", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return report(exc, debug=args.debug)
+
+
+def report(error: Exception, *, debug: bool) -> ExitCode:
+    """Say why a command failed, on stderr, and return its exit code.
+
+    One of shoal's errors is one line (its message says what and where); anything else
+    is a bug: its type and message, and how to report it. `--debug` first prints the
+    traceback, with every chained cause (the library error behind a shoal error)."""
+    if debug:
+        traceback.print_exception(error)
+    if isinstance(error, ShoalError):
+        print(f"error: {error}", file=sys.stderr)
+    else:
+        what = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        print(f"error: {what} ({BUG_HINT})", file=sys.stderr)
+    return exit_code(error)

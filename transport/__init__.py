@@ -6,6 +6,7 @@ It knows the shadow contract and nothing of the controller or the edge.
 
 from transport.broker import (
     BrokerOptions,
+    BrokerUnavailable,
     BrokerURLError,
     add_broker_arguments,
     describe_disconnect,
@@ -17,6 +18,7 @@ from transport.embedded import EmbeddedBroker
 __all__ = [
     "BrokerOptions",
     "BrokerURLError",
+    "BrokerUnavailable",
     "EmbeddedBroker",
     "add_broker_arguments",
     "describe_disconnect",

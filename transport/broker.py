@@ -19,11 +19,18 @@ from urllib.parse import unquote, urlsplit
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from shadow.errors import Unavailable, UsageError
+
 DEFAULT_PORTS = {"mqtt": 1883, "tcp": 1883, "mqtts": 8883, "ssl": 8883}
 
 
-class BrokerURLError(ValueError):
-    """A broker URL or TLS option that cannot be used."""
+class BrokerURLError(UsageError, ValueError):
+    """A broker URL or TLS option that cannot be used (fix the command line: exit 2)."""
+
+
+class BrokerUnavailable(Unavailable):
+    """The broker cannot be reached, refused the connection, or did not answer (confirm
+    documents, return retained ones) in time. Both sides raise it; both retry."""
 
 
 @dataclass(frozen=True)

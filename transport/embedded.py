@@ -19,10 +19,12 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
+from transport.broker import BrokerUnavailable
+
 log = logging.getLogger(__name__)
 
 
-class EmbeddedBrokerError(RuntimeError):
+class EmbeddedBrokerError(BrokerUnavailable):
     """The embedded broker could not start (port taken, amqtt missing)."""
 
 

@@ -31,8 +31,7 @@ from controller.identity.brokerconfig import (
     find_plugin,
     write_mosquitto,
 )
-
-EXIT_OK, EXIT_INVALID = 0, 1
+from shadow.errors import ExitCode
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -134,10 +133,10 @@ def run(args: argparse.Namespace) -> int:
         )
     except (BrokerConfigError, AuthorityError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+        return ExitCode.BAD_INPUT
     print(
         f"wrote {args.mosquitto}/mosquitto.conf: TLS on port {args.port}, {len(nodes)} nodes "
         f"and {args.controller_name!r} confined (dynamic-security.json)"
     )
     print(f"  run: mosquitto -c {layout.install_dir}/mosquitto.conf")
-    return EXIT_OK
+    return ExitCode.OK

@@ -31,8 +31,7 @@ from controller.identity.authority import (
     write_private,
 )
 from shadow import is_valid_node_name
-
-EXIT_OK, EXIT_INVALID = 0, 1
+from shadow.errors import ExitCode
 
 
 def add_ca_dir_argument(parser: argparse.ArgumentParser) -> None:
@@ -122,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except AuthorityError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+        return ExitCode.BAD_INPUT
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -132,7 +131,7 @@ def _init(args: argparse.Namespace) -> int:
     print(
         f"  cert {authority.cert_path} (valid until {authority.cert.not_valid_after_utc:%Y-%m-%d})"
     )
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _issue(args: argparse.Namespace) -> int:
@@ -159,7 +158,7 @@ def _issue(args: argparse.Namespace) -> int:
     print(
         f"issued {args.kind} certificate {name!r} until {issued.not_after:%Y-%m-%d}: {targets[1]}"
     )
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _renew(args: argparse.Namespace) -> int:
@@ -177,7 +176,7 @@ def _renew(args: argparse.Namespace) -> int:
         os.chmod(tmp, 0o644)
         os.replace(tmp, cert_path)
         print(f"renewed {cert_path} until {issued.not_after:%Y-%m-%d}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -197,4 +196,4 @@ def _show(args: argparse.Namespace) -> int:
             f"{common_name(cert)!r:28} until {cert.not_valid_after_utc:%Y-%m-%d} "
             f"({left} days){note}{signed}  {path}"
         )
-    return EXIT_OK
+    return ExitCode.OK

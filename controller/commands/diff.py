@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_INVALID, EXIT_UNAVAILABLE = 0, 1, 2
+from shadow.errors import ExitCode
 
 USAGE = "shoal diff [options] [REPO] BASE [HEAD]"
 
@@ -68,25 +68,23 @@ def _use_color(choice: str) -> bool:
     return choice == "always"
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> ExitCode:
+    """GitFailed (no repository, an unknown revision) reaches shoal/cli.py: exit 2."""
     from controller.commands.reporting import describe, grouped
     from controller.review import diffreport
-    from controller.review.checkouts import WORKING_TREE, FleetRepository, GitError
+    from controller.review.checkouts import WORKING_TREE, FleetRepository
     from controller.review.diffing import RenderFailed, diff_revisions
 
     arguments: list[str] = args.arguments
     if len(arguments) > 3:
         print(f"usage: {USAGE}\nerror: too many arguments", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return ExitCode.USAGE
     try:
         repo_path, base_rev, head_rev = _split(arguments)
         repo = FleetRepository.open(Path(repo_path))
         base = repo.resolve(base_rev)
         head = repo.resolve(head_rev) if head_rev is not None else WORKING_TREE
         diff = diff_revisions(repo, base, head, context=max(0, args.unified))
-    except GitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
     except RenderFailed as exc:
         # A mistake shared by 500 nodes is one line naming a few of them.
         failures = [
@@ -101,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(diffreport.failure_markdown(failures))
         elif args.format == "json":
             sys.stdout.write(diffreport.failure_json(exc))
-        return EXIT_INVALID
+        return ExitCode.BAD_INPUT
 
     if args.format == "markdown":
         sys.stdout.write(diffreport.format_markdown(diff))
@@ -109,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(diffreport.format_json(diff))
     else:
         sys.stdout.write(diffreport.format_text(diff, color=_use_color(args.color)))
-    return EXIT_INVALID if args.exit_code and diff.changed else EXIT_OK
+    return ExitCode.BAD_INPUT if args.exit_code and diff.changed else ExitCode.OK
 
 
 def _split(arguments: list[str]) -> tuple[str, str, str | None]:
@@ -117,7 +115,8 @@ def _split(arguments: list[str]) -> tuple[str, str, str | None]:
 
     Two arguments are REPO BASE when the first is a directory, else BASE HEAD; a name that
     is both a directory and a revision is refused rather than guessed."""
-    from controller.review.checkouts import FleetRepository, GitError
+    from controller.gitcli import GitFailed
+    from controller.review.checkouts import FleetRepository
 
     if len(arguments) == 3:
         return arguments[0], arguments[1], arguments[2]
@@ -128,10 +127,10 @@ def _split(arguments: list[str]) -> tuple[str, str, str | None]:
         return ".", first, second
     try:
         ambiguous = FleetRepository.open(Path(".")).is_revision(first)
-    except GitError:  # the current directory is no repository: `first` can only be REPO
+    except GitFailed:  # the current directory is no repository: `first` can only be REPO
         ambiguous = False
     if ambiguous:
-        raise GitError(
+        raise GitFailed(
             f"{first!r} is both a directory and a revision: give all three, "
             f"e.g. `shoal diff . {first} {second}` or `shoal diff {first} {second} HEAD`"
         )

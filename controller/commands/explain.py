@@ -14,6 +14,7 @@ from typing import Any
 
 from controller.commands.reporting import add_repo_argument, load_node
 from controller.fleet.explanation import explain_node
+from shadow.errors import ExitCode
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -31,16 +32,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> ExitCode:
     loaded = load_node(args.repo, args.node)
     if loaded is None:
-        return 1
+        return ExitCode.BAD_INPUT
     explanation = explain_node(*loaded)
     if args.format == "json":
         print(json.dumps(explanation, indent=2, ensure_ascii=False, default=str))
     else:
         print(as_text(explanation))
-    return 0
+    return ExitCode.OK
 
 
 def _value(value: Any) -> str:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_INVALID, EXIT_UNAVAILABLE = 0, 1, 2
+from controller.gitcli import GitFailed, git
+from shadow.errors import BadInput, ExitCode, Unavailable
 
 # Used only when git knows no identity at all (a fresh machine or CI container), so the
 # first commit can be made; the next steps tell the user how to set their own.
@@ -21,7 +21,7 @@ FALLBACK_NAME = "shoal init"
 FALLBACK_EMAIL = "shoal@localhost"
 
 
-class InitError(Exception):
+class InitError(BadInput):
     """DIR cannot be made into a fleet repository; the message says why."""
 
 
@@ -43,28 +43,23 @@ def add_parser(
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> ExitCode:
+    """InitError (exit 1) when DIR is not empty; Unavailable (exit 2) when it cannot be
+    written or git fails (GitFailed)."""
     target = Path(args.dir)
-    try:
-        _check_target(target)
-        template = template_dir()
-        if not (template / "fleet.yaml").is_file():
-            print(
-                f"error: the fleet template is missing: expected {template} "
-                "(the shoal installation is incomplete: reinstall it)",
-                file=sys.stderr,
-            )
-            return EXIT_UNAVAILABLE
-        _copy(template, target)
-        fallback_identity = _commit(target)
-    except InitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_INVALID
-    except GitFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+    _check_target(target)
+    template = template_dir()
+    if not (template / "fleet.yaml").is_file():
+        print(
+            f"error: the fleet template is missing: expected {template} "
+            "(the shoal installation is incomplete: reinstall it)",
+            file=sys.stderr,
+        )
+        return ExitCode.UNAVAILABLE
+    _copy(template, target)
+    fallback_identity = commit_template(target, FALLBACK_NAME, FALLBACK_EMAIL)
     print(_next_steps(target, fallback_identity))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _check_target(target: Path) -> None:
@@ -78,38 +73,32 @@ def _check_target(target: Path) -> None:
 
 
 def _copy(template: Path, target: Path) -> None:
-    shutil.copytree(
-        template,
-        target,
-        dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".git"),
-    )
-
-
-class GitFailed(Exception):
-    """A git command failed (git missing, or an error it printed)."""
-
-
-def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     try:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
-    except FileNotFoundError as exc:
-        raise GitFailed("git is not installed: install git and run shoal init again") from exc
-    if check and done.returncode != 0:
-        raise GitFailed(f"git {' '.join(args)} failed in {cwd}: {done.stderr.strip()}")
-    return done
+        shutil.copytree(
+            template,
+            target,
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".git"),
+        )
+    except OSError as exc:  # shutil.Error too: a permission, a full disk
+        raise Unavailable(f"cannot write the fleet repository into {target}: {exc}") from exc
 
 
-def _commit(target: Path) -> bool:
-    """git init + first commit. True when a fallback identity had to be configured."""
-    _git(target, "init", "--quiet", "-b", "main")
+def commit_template(target: Path, name: str, email: str) -> bool:
+    """git init + first commit on `main` (also used by `shoal demo`). True when git knew
+    no identity and `name <email>` had to be configured for the repository."""
+    git("init", "--quiet", "-b", "main", cwd=target)
     fallback = False
-    for key, value in (("user.name", FALLBACK_NAME), ("user.email", FALLBACK_EMAIL)):
-        if not _git(target, "config", key, check=False).stdout.strip():
-            _git(target, "config", "--local", key, value)
+    for key, value in (("user.name", name), ("user.email", email)):
+        try:
+            known = git("config", key, cwd=target).strip()
+        except GitFailed:  # `git config KEY` exits 1 when the key is not set
+            known = b""
+        if not known:
+            git("config", "--local", key, value, cwd=target)
             fallback = True
-    _git(target, "add", "--all")
-    _git(target, "commit", "--quiet", "-m", "Start the fleet from the shoal template")
+    git("add", "--all", cwd=target)
+    git("commit", "--quiet", "-m", "Start the fleet from the shoal template", cwd=target)
     return fallback
 
 

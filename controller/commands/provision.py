@@ -45,9 +45,8 @@ from controller.identity.provisioning import (
     parse_tags,
     read_csv,
 )
+from shadow.errors import ExitCode
 from shadow.sealing import new_identity
-
-EXIT_OK, EXIT_INVALID = 0, 1
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -153,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
                 raise
     except (ProvisionError, AuthorityError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+        return ExitCode.BAD_INPUT
     seconds = time.monotonic() - started
     count = len(registrations)
     print(
@@ -165,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"  next: git push origin {branch}, open a pull request, merge it;")
         print("  then install each node from its bundle (docs/security.md)")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _registrations(args: argparse.Namespace, fleet: Fleet) -> tuple[list[Registration], bool]:

@@ -19,6 +19,7 @@ from controller.fleet.agent import agent_release
 from controller.render.rendering import render_fleet
 from controller.review.revision import working_revision
 from shadow import DesiredDocument
+from shadow.errors import ExitCode
 
 
 class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
@@ -43,17 +44,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> ExitCode:
     loaded = load_node(args.repo, args.node)
     if loaded is None:
-        return 1
+        return ExitCode.BAD_INPUT
     fleet, node = loaded
     if args.app is not None:
         app = fleet.apps.get(args.app)
         if app is None:
             known = ", ".join(sorted(fleet.apps)) or "none"
             print(f"error: no app named {args.app!r} (known: {known})", file=sys.stderr)
-            return 1
+            return ExitCode.BAD_INPUT
         failing = app.selector.explain(node.tags)
         if failing is not None:
             print(
@@ -61,11 +62,11 @@ def run(args: argparse.Namespace) -> int:
                 f"{app.selector.text!r} fails at {failing!r} ({app.file})",
                 file=sys.stderr,
             )
-            return 1
+            return ExitCode.BAD_INPUT
     result = render_fleet(fleet, [node.name])
     if result.problems:
         print_problems(result.problems, sys.stderr)
-        return 1
+        return ExitCode.BAD_INPUT
     apps = result.apps[node.name]
     if args.app is not None:
         apps = {args.app: apps[args.app]}
@@ -85,4 +86,4 @@ def run(args: argparse.Namespace) -> int:
                 allow_unicode=True,
             )
         )
-    return 0
+    return ExitCode.OK

@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from shadow.errors import ExitCode
 from transport import BrokerOptions, BrokerURLError, add_broker_arguments, positive_seconds
 
 log = logging.getLogger(__name__)
@@ -172,23 +173,23 @@ def default_work_dir(repo: str, branch: str) -> Path:
     return cache / f"{stem}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', branch)}-{key}"
 
 
-def run(args: argparse.Namespace) -> int:
-    from controller.service.controller import EXIT_UNAVAILABLE, Controller, ControllerSettings
+def run(args: argparse.Namespace) -> ExitCode:
+    from controller.service.controller import Controller, ControllerSettings
     from controller.service.http import AddressError, parse_address
     from transport.embedded import EmbeddedBrokerError
 
     if args.dynamic_security and not (args.broker and args.cert_file):
         log.error("--dynamic-security needs --broker and the controller's --cert-file/--key-file")
-        return EXIT_UNAVAILABLE
+        return ExitCode.UNAVAILABLE
     if args.once and not args.broker:
         log.error("--once needs --broker: the embedded broker would vanish with the process")
-        return EXIT_UNAVAILABLE
+        return ExitCode.USAGE
     try:
         broker = BrokerOptions.from_args(args) if args.broker else None
         http = parse_address(args.http) if args.http else None
     except (BrokerURLError, AddressError) as exc:
         log.error("%s", exc)
-        return EXIT_UNAVAILABLE
+        return ExitCode.USAGE
     signing_key = None
     if args.signing_key:
         from shadow.signing import KeyFileError, SigningKey
@@ -197,10 +198,10 @@ def run(args: argparse.Namespace) -> int:
             signing_key = SigningKey.from_pem(Path(args.signing_key).read_bytes())
         except OSError as exc:
             log.error("--signing-key %s: %s", args.signing_key, exc.strerror or exc)
-            return EXIT_UNAVAILABLE
+            return ExitCode.UNAVAILABLE
         except KeyFileError as exc:
             log.error("--signing-key %s: %s", args.signing_key, exc)
-            return 1
+            return ExitCode.BAD_INPUT
         log.info("signing Desired documents with key %s", signing_key.key_id)
     settings = ControllerSettings(
         signing_key=signing_key,
@@ -228,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
     except (AddressError, EmbeddedBrokerError) as exc:
         controller.stop()
         log.error("%s", exc)
-        return EXIT_UNAVAILABLE
+        return ExitCode.UNAVAILABLE
     except Exception:
         controller.stop()
         raise
@@ -240,4 +241,4 @@ def run(args: argparse.Namespace) -> int:
     finally:
         log.info("stopping")
         controller.stop()
-    return 0
+    return ExitCode.OK  # a requested stop (Ctrl-C, SIGTERM) is a normal end

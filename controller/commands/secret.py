@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from controller.commands.reporting import add_repo_argument, print_problems
+from shadow.errors import ExitCode
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -61,7 +62,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> ExitCode:
     from controller.fleet.loading import load_fleet
     from controller.fleet.problems import FleetError
     from controller.fleet.selectors import SelectorError, parse_selector
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         fleet = load_fleet(root)
     except FleetError as exc:
         print_problems(exc.problems, sys.stderr)
-        return 1
+        return ExitCode.BAD_INPUT
     if args.verb == "list":
         return _list(fleet, args.format)
     path = root / "secrets" / f"{args.name}.yaml"
@@ -81,13 +82,13 @@ def run(args: argparse.Namespace) -> int:
             return _unknown(args.name, fleet)
         path.unlink()
         print(f"removed {path.relative_to(root)}; commit it to take the secret off its nodes")
-        return 0
+        return ExitCode.OK
     if args.verb == "set":
         try:
             selector = parse_selector(args.selector)
         except SelectorError as exc:
             print(f"error: --selector {args.selector!r}: {exc}", file=sys.stderr)
-            return 1
+            return ExitCode.BAD_INPUT
         text, keep = args.selector, {}
     else:
         if existing is None:
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     matched = sorted(n for n, node in fleet.nodes.items() if selector.matches(node.tags))
     if not matched:
         print(f"error: selector {text!r} matches no node of the fleet", file=sys.stderr)
-        return 1
+        return ExitCode.BAD_INPUT
     unready = [n for n in matched if not fleet.nodes[n].recipient]
     if unready:
         print(
@@ -106,14 +107,14 @@ def run(args: argparse.Namespace) -> int:
             "or add recipient: to their node files",
             file=sys.stderr,
         )
-        return 1
+        return ExitCode.BAD_INPUT
     still = {n: keep[n] for n in matched if n in keep and keep[n][0] == fleet.nodes[n].recipient}
     joined = [n for n in matched if n not in still]
     if joined:
         value = _read_value(args.name)
         if value is None:
             print("error: no value on standard input", file=sys.stderr)
-            return 1
+            return ExitCode.BAD_INPUT
         from shadow.sealing import seal
 
         for node in joined:
@@ -134,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         f"sealed {args.name} to {len(still)} nodes ({len(joined)} new, {len(left)} dropped) "
         f"in {path.relative_to(root)}; commit it"
     )
-    return 0
+    return ExitCode.OK
 
 
 def _read_value(name: str) -> bytes | None:
@@ -146,14 +147,14 @@ def _read_value(name: str) -> bytes | None:
     return data or None
 
 
-def _unknown(name: str, fleet: Any) -> int:
+def _unknown(name: str, fleet: Any) -> ExitCode:
     from controller.commands.reporting import unknown_name
 
     print(f"error: {unknown_name('secret', name, sorted(fleet.secrets))}", file=sys.stderr)
-    return 1
+    return ExitCode.BAD_INPUT
 
 
-def _list(fleet: Any, fmt: str) -> int:
+def _list(fleet: Any, fmt: str) -> ExitCode:
     rows = []
     for name, secret in sorted(fleet.secrets.items()):
         matched = sorted(n for n, node in fleet.nodes.items() if secret.selector.matches(node.tags))
@@ -173,7 +174,7 @@ def _list(fleet: Any, fmt: str) -> int:
         )
     if fmt == "json":
         print(json.dumps(rows, indent=2))
-        return 0
+        return ExitCode.OK
     if not rows:
         print("no secrets (shoal secret set NAME --selector S < value)")
     for row in rows:
@@ -186,4 +187,4 @@ def _list(fleet: Any, fmt: str) -> int:
             )
         if row["stale"]:
             print(f"    sealed to nodes it no longer selects: {', '.join(row['stale'])}")
-    return 0
+    return ExitCode.OK

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from shadow.errors import ExitCode
+
 ENV = "SHOAL_SIGNING_KEY"
 
 
@@ -44,7 +46,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> ExitCode:
     from shadow.signing import KeyFileError, SigningKey, key_id, load_public_key, public_pem
 
     if args.verb == "create":
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         data = args.path.read_bytes()
     except OSError as exc:
         print(f"error: {args.path}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        return ExitCode.BAD_INPUT
     try:
         if b"PRIVATE KEY" in data:
             public = SigningKey.from_pem(data).public
@@ -61,23 +63,23 @@ def run(args: argparse.Namespace) -> int:
             public = load_public_key(data)
     except KeyFileError as exc:
         print(f"error: {args.path}: {exc}", file=sys.stderr)
-        return 1
+        return ExitCode.BAD_INPUT
     pem = public_pem(public).decode()
     if args.format == "json":
         print(json.dumps({"keyId": key_id(public), "publicKey": pem}, indent=2))
     else:
         print(f"key id {key_id(public)}\n{pem}", end="")
-    return 0
+    return ExitCode.OK
 
 
-def _create(path: Path) -> int:
+def _create(path: Path) -> ExitCode:
     from shadow.signing import SigningKey
 
     public = path.with_name(path.name + ".pub")
     for target in (path, public):
         if target.exists():
             print(f"error: {target} exists; shoal never overwrites a key", file=sys.stderr)
-            return 1
+            return ExitCode.BAD_INPUT
     key = SigningKey.generate()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +89,7 @@ def _create(path: Path) -> int:
         public.write_bytes(key.public_pem())
     except OSError as exc:
         print(f"error: cannot write {exc.filename or path}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return ExitCode.UNAVAILABLE
     print(f"signing key {key.key_id}: private {path} (keep it out of git), public {public}")
     print(f"next: shoal controller --signing-key {path} ...; shoal edge --trust-key {public} ...")
-    return 0
+    return ExitCode.OK

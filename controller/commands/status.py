@@ -28,10 +28,10 @@ from controller.status.rows import (
     message_lines,
     needs_a_look,
 )
+from shadow.errors import ExitCode
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_INVALID, EXIT_UNAVAILABLE = 0, 1, 2
 CERTIFICATE_WARNING_DAYS = 30  # `shoal status` warns about identities expiring sooner
 
 
@@ -82,17 +82,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> ExitCode:
     from controller.status.expected import expected_fleet
-    from controller.status.reading import StatusReadError, fetch_status, read_status
+    from controller.status.reading import fetch_status, read_status
 
-    try:
-        if args.fetch:
-            fetch_status(args.repo, args.branch, args.remote)
-        status = read_status(args.repo, branch=args.branch, remote=args.remote, ref=args.ref)
-    except StatusReadError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+    # git failing (no repository, no status branch, a remote that cannot be fetched) raises
+    # GitFailed: shoal/cli.py says so and exits 2.
+    if args.fetch:
+        fetch_status(args.repo, args.branch, args.remote)
+    status = read_status(args.repo, branch=args.branch, remote=args.remote, ref=args.ref)
     view, problem = expected_fleet(args.repo, status.head)
     if view is None:
         log.debug("no fleet view at %s: %s", args.ref, problem)
@@ -101,18 +99,18 @@ def run(args: argparse.Namespace) -> int:
         known = known_apps(status, view)
         if args.app not in known:
             print(f"error: --app: {unknown_name('app', args.app, known)}", file=sys.stderr)
-            return EXIT_INVALID
+            return ExitCode.BAD_INPUT
     if args.selector:
         if tags is None:
             print(f"error: --selector needs the fleet at {args.ref}: {problem}", file=sys.stderr)
-            return EXIT_INVALID
+            return ExitCode.BAD_INPUT
         try:
             from controller.fleet.selectors import parse_selector
 
             selector = parse_selector(args.selector)
         except ValueError as exc:
             print(f"error: --selector {args.selector!r}: {exc}", file=sys.stderr)
-            return EXIT_INVALID
+            return ExitCode.BAD_INPUT
         names = {n for n, t in tags.items() if selector.matches(t)}
     else:
         names = set(status.nodes) | set(tags or {})
@@ -130,8 +128,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_table(status, rows, args.app)
     if args.exit_code and any(needs_a_look(row) for row in rows):
-        return EXIT_INVALID
-    return EXIT_OK
+        return ExitCode.BAD_INPUT
+    return ExitCode.OK
 
 
 def as_json(status: Any, rows: list[dict[str, Any]], app: str | None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any
 from controller.commands.reporting import add_repo_argument, describe, grouped
 from controller.fleet.model import Fleet
 from controller.render.checking import check_repository
+from shadow.errors import ExitCode
 from shadow.policy import beyond
 
 
@@ -35,7 +36,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> ExitCode:
     summary: dict[str, Any] = {"repo": args.repo}
     check = check_repository(Path(args.repo))
     problems = check.problems
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         summary["notes"] = notes
         summary["problems"] = [p.to_dict() for p in problems]
         print(json.dumps(summary, indent=2))
-        return 1 if problems else 0
+        return ExitCode.BAD_INPUT if problems else ExitCode.OK
     if problems:
         lines = [describe(problem, nodes) for problem, nodes in grouped(problems)]
         print("\n".join(lines))
@@ -66,14 +67,14 @@ def run(args: argparse.Namespace) -> int:
                 "(until then, every node's variables are unknown)",
                 file=sys.stderr,
             )
-        return 1
+        return ExitCode.BAD_INPUT
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     print(
         f"ok: {summary['nodes']} nodes, {summary['apps']} apps, {summary['groups']} groups, "
         f"{summary['appRenders']} app renders ({summary['distinctRenders']} distinct)"
     )
-    return 0
+    return ExitCode.OK
 
 
 def _policies_beyond_the_fleet(fleet: Fleet) -> list[str]:

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode
 
 from controller.fleet.selectors import Selector, SelectorError, parse_selector
+from shadow.errors import BadInput
 
 PER_PAGE = 100  # rows per page: a page of 100 nodes stays far under 1 MB
 MAX_TEXT = 200  # longest selector or search text taken
 PARAMETERS = ("state", "selector", "q", "page")
 
 
-class QueryError(ValueError):
+class QueryError(BadInput, ValueError):
     """A malformed query parameter; the message says which and why."""
 
 

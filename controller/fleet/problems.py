@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from shadow.errors import BadInput
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -66,7 +68,7 @@ def sort_key(problem: Problem) -> tuple[str, int, str, str, str]:
     )
 
 
-class FleetError(Exception):
+class FleetError(BadInput):
     """A fleet repository cannot be used as it is; `problems` says everything wrong."""
 
     def __init__(self, problems: Iterable[Problem]) -> None:

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from shadow.errors import BadInput
+
 T = TypeVar("T")
 
 _KEY = re.compile(
@@ -29,7 +31,7 @@ _VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
 _TOKEN = re.compile(r"\s*(==|!=|=|!|,|\(|\)|[^\s=!,()]+)")
 
 
-class SelectorError(ValueError):
+class SelectorError(BadInput, ValueError):
     """A selector that does not parse; `position` is the 0-based offset of the problem."""
 
     def __init__(self, text: str, message: str, position: int) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from shadow.errors import BadInput
+
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 Path = tuple[str | int, ...]
@@ -31,7 +33,7 @@ PlainLoader.yaml_implicit_resolvers = {
 }
 
 
-class YamlSyntaxError(ValueError):
+class YamlSyntaxError(BadInput, ValueError):
     """Text that is not valid YAML; `line` is 1-based when known."""
 
     def __init__(self, message: str, line: int | None) -> None:

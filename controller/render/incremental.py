@@ -3,17 +3,22 @@
 The reconciler calls `render_changes(baseline, root, changed)` for a new revision
 when it holds the previous good revision's fleet and render (`Baseline`) and git
 named the files that changed between the two. When every changed file is a node or
-group file — the common edit (tag a node, change a group's vars) — it loads just
-`fleet.yaml` and the changed files (`load_fleet` on a small copy), splices them
-into the previous fleet (checking names stay unique) and re-renders only the affected nodes:
+group file or lies in an app's folder (`apps/<app>/...`) — the common edits: tag a
+node, change a group's vars, change an app's template — it loads just `fleet.yaml`,
+the changed node and group files and the changed apps' whole folders (`load_fleet`
+on a small copy), splices them into the previous fleet (checking names stay unique)
+and re-renders only the affected nodes:
 
 - nodes whose file was added, changed or deleted;
-- nodes matched by a changed, added or removed group's old or new selector.
+- nodes matched by a changed, added or removed group's old or new selector;
+- nodes matched by a changed app's old or new selector.
 
-Anything else (fleet.yaml, apps/, files git could not diff) returns None: the caller
-loads and renders the whole revision. For a 10,000-node fleet that is the difference
-between seconds and tenths of a second per push. tests/controller/test_incremental.py
-checks the result equals a full render for each kind of change.
+Anything else (fleet.yaml, a file outside nodes/, groups/ and apps/<app>/, a symbolic
+link among the files) returns None: the caller loads and renders the whole revision,
+as it does when git cannot name the changed files. For a 10,000-node fleet that is the
+difference between seconds and tenths of a second per push.
+tests/controller/test_incremental.py checks the result equals a full render for each
+kind of change.
 """
 
 from __future__ import annotations

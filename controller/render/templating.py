@@ -32,11 +32,12 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from controller.fleet.model import TEMPLATE_SUFFIX, App
 from controller.render.filters import FILTERS
 from controller.render.undefined import MissingValue, TracedUndefined, describe_missing
+from shadow.errors import BadInput
 
 Reference = tuple[str, ...]
 
 
-class TemplateFailure(Exception):
+class TemplateFailure(BadInput):
     """A template could not be compiled or rendered; names the file and line."""
 
     def __init__(self, file: str, message: str, line: int | None = None) -> None:
@@ -46,7 +47,7 @@ class TemplateFailure(Exception):
         super().__init__(f"{file}:{line}: {message}" if line else f"{file}: {message}")
 
 
-class TemplateFileError(Exception):
+class TemplateFileError(BadInput):
     """`file(...)` was asked for something outside the app folder or missing."""
 
 

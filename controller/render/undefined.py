@@ -18,12 +18,14 @@ from typing import Any
 import jinja2
 from jinja2.utils import missing, object_type_repr
 
+from shadow.errors import BadInput
+
 # Containers visited at most when looking for the object: a failure in a template
 # reading a huge variable must not turn into a long search.
 SEARCH_LIMIT = 10_000
 
 
-class MissingValue(jinja2.UndefinedError):
+class MissingValue(jinja2.UndefinedError, BadInput):
     """An undefined value was used: `name` was not found in `obj` (or, with `obj`
     missing, at the top level of the context)."""
 

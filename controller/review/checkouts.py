@@ -8,17 +8,13 @@ the length of a `with` block. Used by `shoal diff` (`controller.review.diffing`)
 
 from __future__ import annotations
 
-import os
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-
-class GitError(Exception):
-    """The repository or a revision cannot be read (not a git repository, unknown revision)."""
+from controller.gitcli import GitFailed, git, git_succeeds, git_text
 
 
 @dataclass(frozen=True)
@@ -42,16 +38,6 @@ class Revision:
         return f"{self.label} ({self.commit[:7]})"
 
 
-def _git(cwd: Path, *args: str) -> str:
-    try:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
-    except FileNotFoundError as exc:
-        raise GitError("git is not installed (it is needed to read revisions)") from exc
-    if done.returncode != 0:
-        raise GitError(done.stderr.strip() or f"git {' '.join(args)} failed")
-    return done.stdout.strip()
-
-
 @dataclass(frozen=True)
 class FleetRepository:
     """A fleet directory inside a git work tree (the fleet may live in a subfolder)."""
@@ -63,30 +49,34 @@ class FleetRepository:
     @classmethod
     def open(cls, path: Path) -> FleetRepository:
         if not path.is_dir():
-            raise GitError(f"{path}: no such directory")
+            raise GitFailed(f"{path}: no such directory")
         try:
-            toplevel = _git(path, "rev-parse", "--show-toplevel")
-            prefix = _git(path, "rev-parse", "--show-prefix")
-        except GitError as exc:
-            raise GitError(f"{path} is not inside a git repository ({exc})") from exc
+            toplevel = git_text("rev-parse", "--show-toplevel", cwd=path)
+            prefix = git_text("rev-parse", "--show-prefix", cwd=path)
+        except GitFailed as exc:
+            raise GitFailed(
+                f"{path} is not inside a git repository ({exc.detail or exc})", exc.command
+            ) from exc
         return cls(path, Path(toplevel), prefix)
 
     def resolve(self, revision: str) -> Revision:
-        """The commit a revision names, or GitError naming the revision."""
+        """The commit a revision names, or GitFailed naming the revision."""
         try:
-            commit = _git(
-                self.toplevel, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"
+            commit = git_text(
+                "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}", cwd=self.toplevel
             )
-        except GitError:
+        except GitFailed as exc:
+            if exc.returncode is None:  # git could not run: say that, not "unknown revision"
+                raise
             commit = ""
         if not commit:
-            raise GitError(f"unknown revision {revision!r} in {self.toplevel}")
+            raise GitFailed(f"unknown revision {revision!r} in {self.toplevel}")
         return Revision(revision, commit)
 
     def is_revision(self, revision: str) -> bool:
         try:
             self.resolve(revision)
-        except GitError:
+        except GitFailed:
             return False
         return True
 
@@ -114,21 +104,19 @@ class FleetRepository:
         if side.commit is None:
             return None
         try:
-            return _git(
-                self.toplevel, "rev-parse", "--verify", "--quiet", f"{side.commit}:{self.prefix}"
+            return git_text(
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                f"{side.commit}:{self.prefix}",
+                cwd=self.toplevel,
             )
-        except GitError:
+        except GitFailed:
             return None
 
     def exists_at(self, commit: str) -> bool:
         """Whether the fleet directory exists at `commit` (it may be created later)."""
-        done = subprocess.run(
-            ["git", "cat-file", "-e", f"{commit}:{self.prefix}"],
-            cwd=self.toplevel,
-            capture_output=True,
-            check=False,
-        )
-        return done.returncode == 0
+        return git_succeeds("cat-file", "-e", f"{commit}:{self.prefix}", cwd=self.toplevel)
 
     def _unpack(self, commit: str, target: Path) -> None:
         """Write the fleet's files at `commit` under `target`.
@@ -138,17 +126,18 @@ class FleetRepository:
         extracting `git archive` with tarfile), the user's index and worktree are never
         touched, and unlike `git archive` no `export-ignore` attribute can drop a file."""
         tree = target / "tree"
-        env = {**os.environ, "GIT_INDEX_FILE": str(target / "index")}
+        env = {"GIT_INDEX_FILE": str(target / "index")}
         for args in (
             ("read-tree", f"{commit}:{self.prefix}"),
             ("checkout-index", "--all", "--force", f"--prefix={tree}/"),
         ):
-            done = subprocess.run(
-                ["git", *args], cwd=self.toplevel, env=env, capture_output=True, text=True
-            )
-            if done.returncode != 0:
+            try:
+                git(*args, cwd=self.toplevel, env=env)
+            except GitFailed as exc:
                 where = self.prefix.rstrip("/") or "the repository"
-                raise GitError(f"cannot read {where} at {commit[:12]}: {done.stderr.strip()}")
+                raise GitFailed(
+                    f"cannot read {where} at {commit[:12]}: {exc.detail or exc}", exc.command
+                ) from exc
 
 
 WORKING_TREE = Revision(None, None)

@@ -22,12 +22,13 @@ from controller.render.rendering import load_and_render
 from controller.review.checkouts import FleetRepository, Revision
 from controller.review.objectdiff import AppDiffs, FieldChange
 from shadow import DesiredApp
+from shadow.errors import BadInput
 
 Change = Literal["added", "changed", "removed"]
 CHANGES: tuple[Change, ...] = ("added", "changed", "removed")
 
 
-class RenderFailed(Exception):
+class RenderFailed(BadInput):
     """One or both sides do not load or render. `failures` holds each broken side's problems."""
 
     def __init__(self, failures: list[tuple[Revision, list[Problem]]]) -> None:

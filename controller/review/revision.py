@@ -7,8 +7,9 @@ controller's git source knows its exact commit and passes that instead.)
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
+
+from controller.gitcli import GitFailed, git_text
 
 WORKING_TREE = "working-tree"
 
@@ -16,14 +17,7 @@ WORKING_TREE = "working-tree"
 def working_revision(root: Path) -> str:
     """HEAD's commit sha of the git repository at `root`, or "working-tree"."""
     try:
-        done = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--verify", "--quiet", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
+        sha = git_text("rev-parse", "--verify", "--quiet", "HEAD", cwd=root, timeout=30)
+    except GitFailed:  # not a git working copy (or no git): the files as they are
         return WORKING_TREE
-    sha = done.stdout.strip()
-    return sha if done.returncode == 0 and len(sha) == 40 else WORKING_TREE
+    return sha if len(sha) == 40 else WORKING_TREE

@@ -22,23 +22,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from controller.gitcli import local_path
+from controller.gitcli import GitFailed, local_path
 from controller.service.http import Endpoints, HttpServer, PageHandler
 from controller.service.metrics import LiveValues, Metrics
-from controller.service.publisher import Publisher, PublishError
+from controller.service.publisher import Publisher
 from controller.service.readback import read_retained
-from controller.service.reconciler import BrokerUnavailable, Outcome, Reconciler
-from controller.service.source import GitSource, RefWatcher, SourceError
+from controller.service.reconciler import Outcome, Reconciler
+from controller.service.source import GitSource, RefWatcher
 from shadow import Topics
+from shadow.errors import ExitCode, Unavailable
 from shadow.signing import SigningKey
-from transport import BrokerOptions, EmbeddedBroker
+from transport import BrokerOptions, BrokerUnavailable, EmbeddedBroker
 
 if TYPE_CHECKING:
     from controller.fleet.model import Fleet
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_BAD_COMMIT, EXIT_UNAVAILABLE = 0, 1, 2
 RETRY_SECONDS = 2.0  # after a git or broker failure, sooner than the poll interval
 STOP_GRACE_SECONDS = 5.0  # on stop, wait this long for unacknowledged documents
 
@@ -117,7 +117,10 @@ class Controller:
     # --- lifecycle ----------------------------------------------------------------------
 
     def _start_broker(self) -> None:
-        self.settings.work_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.settings.work_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise Unavailable(f"cannot use the work dir {self.settings.work_dir}: {exc}") from exc
         if self.settings.broker is None:
             self.embedded = EmbeddedBroker("127.0.0.1", self.settings.embedded_port)
             self.embedded.start()
@@ -220,7 +223,7 @@ class Controller:
                 return None
             fetched = time.monotonic()
             root = self.source.checkout(revision)
-        except SourceError as exc:
+        except GitFailed as exc:
             self._source_failed(str(exc))
             return None
         log.debug(
@@ -295,19 +298,19 @@ class Controller:
 
     # --- --once ----------------------------------------------------------------------------
 
-    def run_once(self, ack_timeout: float = 60.0) -> int:
+    def run_once(self, ack_timeout: float = 60.0) -> ExitCode:
         """Fetch, reconcile, publish, wait for acknowledgements. Returns the exit code."""
         try:
             revision = self.source.fetch()
             root = self.source.checkout(revision)
-        except SourceError as exc:
+        except GitFailed as exc:
             log.error("%s", exc)
-            return EXIT_UNAVAILABLE
+            return ExitCode.UNAVAILABLE
         try:
             self._start_broker()  # connects in the background while the fleet renders
             outcome = self.reconciler.reconcile(revision, root)  # a bad commit needs no broker
             if not outcome.ok:
-                return EXIT_BAD_COMMIT
+                return ExitCode.BAD_INPUT
             self.publisher.wait_connected(self.settings.connect_timeout, fail_fast=True)
             if not self.publisher.wait_confirmed(ack_timeout):
                 log.error(
@@ -315,10 +318,10 @@ class Controller:
                     self.publisher.unconfirmed,
                     ack_timeout,
                 )
-                return EXIT_UNAVAILABLE
-        except (PublishError, BrokerUnavailable) as exc:
+                return ExitCode.UNAVAILABLE
+        except BrokerUnavailable as exc:
             log.error("%s", exc)
-            return EXIT_UNAVAILABLE
+            return ExitCode.UNAVAILABLE
         finally:
             self.publisher.stop()
             if self.embedded is not None:
@@ -327,4 +330,4 @@ class Controller:
             f"revision {revision[:12]}: {outcome.nodes} nodes, "
             f"{outcome.published} documents published and confirmed"
         )
-        return EXIT_OK
+        return ExitCode.OK

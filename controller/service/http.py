@@ -22,14 +22,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from controller.service.webhook import check_push
+from shadow.errors import UsageError
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 
 
-class AddressError(ValueError):
-    """`--http` is not `[HOST]:PORT`, or nothing can listen there."""
+class AddressError(UsageError, ValueError):
+    """`--http` is not `[HOST]:PORT`, or nothing can listen there (choose another: exit 2)."""
 
 
 def parse_address(text: str) -> tuple[str, int]:

@@ -26,17 +26,13 @@ from controller.render.payloads import DesiredEncoder
 from controller.service.ledger import Ledger
 from shadow import DesiredDocument, Topics
 from shadow.signing import SigningKey
-from transport import BrokerOptions, describe_disconnect, make_client
+from transport import BrokerOptions, BrokerUnavailable, describe_disconnect, make_client
 
 log = logging.getLogger(__name__)
 
 # Measured on this project's machines: paho's window of 20 in-flight messages is as fast
 # as larger ones for 10,000 retained documents (DESIGN.md), and it bounds broker memory.
 DEFAULT_INFLIGHT = 20
-
-
-class PublishError(RuntimeError):
-    """The broker cannot be reached, or did not confirm documents in time."""
 
 
 @dataclass(frozen=True)
@@ -96,13 +92,13 @@ class Publisher:
         self._client.loop_start()
 
     def wait_connected(self, timeout: float, *, fail_fast: bool = False) -> None:
-        """Raise PublishError unless connected within `timeout` seconds; with `fail_fast`,
+        """Raise BrokerUnavailable unless connected within `timeout` seconds; with `fail_fast`,
         as soon as one attempt fails (for `--once`: a refused connection is an answer)."""
         deadline = time.monotonic() + timeout
         while not self._connected.wait(0.05):
             if time.monotonic() > deadline or (fail_fast and self._failed.is_set()):
                 reason = self._refused or "no answer"
-                raise PublishError(f"cannot reach the broker at {self.options.url} ({reason})")
+                raise BrokerUnavailable(f"cannot reach the broker at {self.options.url} ({reason})")
 
     def stop(self) -> None:
         if not self._started:

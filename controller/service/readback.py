@@ -19,17 +19,13 @@ import uuid
 import paho.mqtt.client as mqtt
 
 from shadow import Topics
-from transport import BrokerOptions, make_client
+from transport import BrokerOptions, BrokerUnavailable, make_client
 
 log = logging.getLogger(__name__)
 
 QUIET_SECONDS = 0.1
 # A broker whose queue overflowed may drop the marker too: then a long silence ends it.
 FALLBACK_QUIET_SECONDS = 3.0
-
-
-class ReadbackError(RuntimeError):
-    """The broker could not be reached or did not answer in time."""
 
 
 def read_retained(
@@ -79,7 +75,7 @@ def read_retained(
     try:
         client.connect(options.host, options.port, options.keepalive)
     except OSError as exc:
-        raise ReadbackError(f"cannot reach the broker at {options.url}: {exc}") from exc
+        raise BrokerUnavailable(f"cannot reach the broker at {options.url}: {exc}") from exc
     client.loop_start()
     try:
         deadline = time.monotonic() + timeout
@@ -98,8 +94,8 @@ def read_retained(
             time.sleep(0.01)
         else:
             if failed:
-                raise ReadbackError(failed[0])
-            raise ReadbackError(
+                raise BrokerUnavailable(failed[0])
+            raise BrokerUnavailable(
                 f"the broker at {options.url} did not return the retained documents "
                 f"within {timeout:.0f}s"
             )

@@ -1,6 +1,6 @@
 """One reconcile: a revision's files in, changed Desired documents out.
 
-Called by `controller.controller.Controller` for each new commit (and by `--once`).
+Called by `controller.service.controller.Controller` for each new commit (and by `--once`).
 The steps, in order: load + validate + render the fleet (`controller.fleet.loading`,
 `controller.render.rendering`) → diff each node's digest against the ledger → issue a
 generation per changed node → publish. A revision that fails to load or render
@@ -28,6 +28,7 @@ from controller.service.ledger import Ledger
 from controller.service.metrics import Metrics
 from controller.service.publisher import Publisher
 from shadow import DesiredApp, DesiredDocument, Topics, node_digest, now_ms
+from transport import BrokerUnavailable
 
 if TYPE_CHECKING:
     from controller.fleet.model import Fleet
@@ -40,10 +41,6 @@ EMPTY_DIGEST = node_digest({})
 
 RetainedReader = Callable[[Topics], Mapping[str, tuple[int, str]]]
 ChangedFiles = Callable[[str], list[str] | None]
-
-
-class BrokerUnavailable(RuntimeError):
-    """The broker could not be read or written; the reconcile will be retried."""
 
 
 @dataclass(frozen=True)
@@ -139,9 +136,9 @@ class Reconciler:
         digest is harmless: an edge skips a digest it already applied.
         """
         try:
-            retained = self._read_retained(Topics(prefix))
-        except Exception as exc:
-            raise BrokerUnavailable(str(exc)) from exc
+            retained = self._read_retained(Topics(prefix))  # BrokerUnavailable: retried
+        except OSError as exc:
+            raise BrokerUnavailable(f"cannot read the broker: {exc}") from exc
         ledger.merge_broker(retained)
         stale = {
             node

@@ -3,8 +3,9 @@
 `GitSource(url, branch, work_dir)` keeps one bare clone in the work dir and fetches
 the branch into it (`fetch()` returns the branch's commit sha); `checkout(sha)`
 moves the controller's own detached worktree to that revision (git rewrites only
-the files that changed). The git CLI runs through
-GitPython's `repo.git` (GitPython's own object code is far slower).
+the files that changed). git runs through `controller.gitcli` (one process per
+command, as GitPython's `repo.git` ran it; GitPython's own object code is far slower);
+its failures become `GitFailed` naming the branch or revision and git's message.
 
 `RefWatcher` (watchdog) notices a commit in a *local* repository within a second by
 watching its refs; the controller also polls and takes push webhooks.
@@ -17,19 +18,12 @@ import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from controller.gitcli import git_dir, local_path, remove_stale_locks
-
-if TYPE_CHECKING:
-    import git
+from controller.gitcli import GitFailed, git, git_dir, git_text, local_path, remove_stale_locks
 
 log = logging.getLogger(__name__)
-
-
-class SourceError(RuntimeError):
-    """git could not fetch the repository or branch (unreachable, missing, not a repo)."""
 
 
 class GitSource:
@@ -58,51 +52,54 @@ class GitSource:
             return self.url.replace(f":{parts.password}@", ":***@")
         return self.url
 
-    def _repo(self) -> git.Repo:
-        import git
+    def _git(self, *args: str) -> str:
+        """git on the bare clone (made on first use)."""
+        return git_text(*args, repo_dir=self._repo())
 
+    def _repo(self) -> Path:
         if not self._locks_checked:
             self._locks_checked = True
             for path in remove_stale_locks(self._repo_dir):
                 log.warning("removed %s, left behind by a git that was killed", path)
         if not (self._repo_dir / "HEAD").exists():
-            self._repo_dir.mkdir(parents=True, exist_ok=True)
-            return git.Repo.init(self._repo_dir, bare=True)
-        return git.Repo(self._repo_dir)
+            try:
+                self._repo_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise GitFailed(f"cannot use the work dir {self.work_dir}: {exc}") from exc
+            git("init", "--quiet", "--bare", repo_dir=self._repo_dir)
+        return self._repo_dir
 
     def fetch(self) -> str:
-        """Fetch the branch; return its commit sha. Raises SourceError."""
-        import git
-
+        """Fetch the branch; return its commit sha. Raises GitFailed."""
         ref = f"refs/shoal/{self.branch}"
         with self._lock:
             self.fetches += 1
             try:
-                repo = self._repo()
-                repo.git.fetch(
+                self._git(
+                    "fetch",
                     "--quiet",
                     "--no-tags",
                     "--force",
                     self._fetch_url,
                     f"+refs/heads/{self.branch}:{ref}",
                 )
-                sha: str = repo.git.rev_parse("--verify", f"{ref}^{{commit}}")
-            except git.GitCommandError as exc:
-                raise SourceError(
-                    f"cannot fetch branch {self.branch!r} from {self.display_url}: {_git_message(exc)}"
+                sha = self._git("rev-parse", "--verify", f"{ref}^{{commit}}")
+            except GitFailed as exc:
+                raise GitFailed(
+                    f"cannot fetch branch {self.branch!r} from {self.display_url}: "
+                    f"{exc.detail or exc}",
+                    exc.command,
+                    exc.detail,
+                    exc.returncode,
                 ) from exc
-            except (git.InvalidGitRepositoryError, OSError) as exc:
-                raise SourceError(f"cannot use the work dir {self.work_dir}: {exc}") from exc
-        return sha.strip()
+        return sha
 
     def changed_files(self, old: str, new: str) -> list[str] | None:
         """Repo-relative paths that differ between two revisions; None when git cannot tell."""
-        import git
-
         try:
             with self._lock:
-                out: str = self._repo().git.diff("--name-only", "--no-renames", "-z", old, new)
-        except git.GitCommandError:
+                out = self._git("diff", "--name-only", "--no-renames", "-z", old, new)
+        except GitFailed:
             return None
         return [p for p in out.split("\0") if p]
 
@@ -114,33 +111,31 @@ class GitSource:
         extract of a 10,000-node repository. Only the reconcile worker calls this,
         one revision at a time, so nothing reads the folder while it changes.
         """
-        import git
-
         with self._lock:
             try:
-                repo = self._repo()
                 if not (self._checkout / ".git").exists():
                     shutil.rmtree(self._checkout, ignore_errors=True)
-                    repo.git.worktree("prune")
-                    repo.git.worktree(
-                        "add", "--quiet", "--detach", "--force", str(self._checkout), sha
+                    self._git("worktree", "prune")
+                    self._git(
+                        "worktree",
+                        "add",
+                        "--quiet",
+                        "--detach",
+                        "--force",
+                        str(self._checkout),
+                        sha,
                     )
                 else:
-                    tree = git.Repo(self._checkout).git
                     # Only git writes in this worktree, so no `git clean` (a 10,000-file scan).
-                    tree.checkout("--quiet", "--detach", "--force", sha)
-            except git.GitCommandError as exc:
-                raise SourceError(
-                    f"cannot check out revision {sha[:12]}: {_git_message(exc)}"
+                    git("checkout", "--quiet", "--detach", "--force", sha, cwd=self._checkout)
+            except GitFailed as exc:
+                raise GitFailed(
+                    f"cannot check out revision {sha[:12]}: {exc.detail or exc}",
+                    exc.command,
+                    exc.detail,
+                    exc.returncode,
                 ) from exc
         return self._checkout
-
-
-def _git_message(exc: Exception) -> str:
-    stderr = getattr(exc, "stderr", "") or ""
-    lines = [line.strip() for line in str(stderr).splitlines() if line.strip()]
-    lines = [line.removeprefix("stderr: ").strip("'").strip() for line in lines]
-    return "; ".join(line for line in lines if line) or str(exc)
 
 
 # watchdog's event types that mean a file changed; open/close/access events are not, and

@@ -9,7 +9,7 @@ part (reports -> files + commit message); `StatusBranch` is the git part;
 """
 
 from controller.status.book import NODES_DIR, SUMMARY_FILE, StatusBook, StatusChange
-from controller.status.branch import StatusBranch, StatusBranchError
+from controller.status.branch import StatusBranch
 from controller.status.writer import DEFAULT_BRANCH, DEFAULT_INTERVAL, StatusWriter
 
 __all__ = [
@@ -19,7 +19,6 @@ __all__ = [
     "SUMMARY_FILE",
     "StatusBook",
     "StatusBranch",
-    "StatusBranchError",
     "StatusChange",
     "StatusWriter",
 ]

@@ -19,13 +19,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
-import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from controller.gitcli import local_path, remove_stale_locks
+from controller.gitcli import GitFailed, git, local_path, remove_stale_locks
 from controller.status.book import NODES_DIR, parse_entry
 from shadow import is_valid_node_name
 
@@ -42,12 +41,11 @@ GC_EVERY = 50
 _REJECTED = ("non-fast-forward", "fetch first", "[rejected]", "stale info", "cannot lock ref")
 
 
-class StatusBranchError(RuntimeError):
-    """git failed (remote unreachable, bad URL); the writer keeps its state and retries."""
+class PushRejected(GitFailed):
+    """The remote branch moved on since our last fetch: re-apply on the new tip.
 
-
-class PushRejected(StatusBranchError):
-    """The remote branch moved on since our last fetch: re-apply on the new tip."""
+    Any other `GitFailed` (remote unreachable, bad URL): the writer keeps its state
+    and retries."""
 
 
 def blob_id(data: bytes) -> str:
@@ -76,34 +74,24 @@ class StatusBranch:
 
     def _git(self, *args: str, input: bytes | None = None) -> str:
         try:
-            done = subprocess.run(
-                ["git", "--git-dir", str(self.path), *args],
-                input=input,
-                capture_output=True,
-                check=False,
-            )
-        except OSError as exc:
-            raise StatusBranchError(f"cannot run git: {exc}") from exc
-        if done.returncode != 0:
-            # One line: git's stderr spans lines and hooks pad "remote:" lines with blanks.
-            detail = " ".join((done.stderr or done.stdout).decode(errors="replace").split())
-            message = f"git {args[0]} failed: {detail}"
-            if args[0] == "push" and any(word in detail for word in _REJECTED):
-                raise PushRejected(message)
-            raise StatusBranchError(message)
-        return done.stdout.decode(errors="replace").strip()
+            out = git(*args, repo_dir=self.path, input=input)
+        except GitFailed as exc:
+            if args[0] == "push" and any(word in exc.detail for word in _REJECTED):
+                raise PushRejected(str(exc), exc.command, exc.detail, exc.returncode) from exc
+            raise
+        return out.decode(errors="replace").strip()
 
     def _ok(self, *args: str) -> bool:
         try:
             self._git(*args)
             return True
-        except StatusBranchError:
+        except GitFailed:
             return False
 
     def _sha(self, ref: str) -> str | None:
         try:
             return self._git("rev-parse", "--verify", "-q", f"{ref}^{{commit}}")
-        except StatusBranchError:
+        except GitFailed:
             return None
 
     # --- setup -----------------------------------------------------------------------
@@ -165,12 +153,7 @@ class StatusBranch:
         if head is None or not names:
             return {}
         request = "".join(f"{head}:{name}\n" for name in names).encode()
-        out = subprocess.run(
-            ["git", "--git-dir", str(self.path), "cat-file", "--batch"],
-            input=request,
-            capture_output=True,
-            check=True,
-        ).stdout
+        out = git("cat-file", "--batch", repo_dir=self.path, input=request)
         entries: dict[str, dict[str, Any]] = {}
         pos = 0
         for name in names:
@@ -242,7 +225,7 @@ class StatusBranch:
         self.fetch()
         remote = self._sha(self.remote_ref)
         if remote is None:
-            raise StatusBranchError(f"the remote has no branch {self.branch} to re-apply onto")
+            raise GitFailed(f"the remote has no branch {self.branch} to re-apply onto")
         self._git("update-ref", self.local_ref, remote)
         self._load_blobs()
         return self.commit(files, message)

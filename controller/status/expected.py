@@ -10,7 +10,6 @@ re-publishes a node when its render changes). The revision is read with
 from __future__ import annotations
 
 import io
-import subprocess
 import tarfile
 import tempfile
 from collections.abc import Collection, Mapping
@@ -21,6 +20,7 @@ from controller.fleet.agent import agent_release
 from controller.fleet.loading import load_fleet
 from controller.fleet.model import Fleet
 from controller.fleet.problems import FleetError
+from controller.gitcli import GitFailed, git
 from controller.render.rendering import render_fleet
 from shadow import DesiredApp, node_digest
 
@@ -41,12 +41,11 @@ def expected_fleet(repo: Path, head: str | None) -> tuple[ExpectedFleet | None, 
     if head is None:
         return None, "the repository has no such revision"
     with tempfile.TemporaryDirectory(prefix="shoal-status-") as tmp:
-        archive = subprocess.run(
-            ["git", "-C", str(repo), "archive", head], capture_output=True, check=False
-        )
-        if archive.returncode != 0:
-            return None, archive.stderr.decode(errors="replace").strip()
-        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        try:
+            archive = git("archive", head, cwd=repo)
+        except GitFailed as exc:
+            return None, exc.detail or str(exc)
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(tmp, filter="data")
         if not (Path(tmp) / "fleet.yaml").exists():
             return None, f"no fleet.yaml at {head[:7]}"

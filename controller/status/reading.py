@@ -8,35 +8,24 @@ fleet head (`git rev-list --count`, once per distinct revision).
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller.gitcli import GitFailed
+from controller.gitcli import git as run_git
 from controller.status.book import NODES_DIR, parse_entry
 
 
-class StatusReadError(RuntimeError):
-    """The repository or its status branch cannot be read; the message says which."""
-
-
 def git(repo: Path, *args: str, input: bytes | None = None) -> bytes:
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(repo), *args], input=input, capture_output=True, check=False
-        )
-    except OSError as exc:
-        raise StatusReadError(f"cannot run git: {exc}") from exc
-    if done.returncode != 0:
-        detail = done.stderr.decode(errors="replace").strip()
-        raise StatusReadError(f"git {args[0]} in {repo}: {detail}")
-    return done.stdout
+    """git's output for `args` run in `repo`; `GitFailed` with git's message."""
+    return run_git(*args, cwd=repo, input=input)
 
 
 def _verify(repo: Path, ref: str) -> str | None:
     try:
         return git(repo, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}").decode().strip()
-    except StatusReadError:
+    except GitFailed:
         return None
 
 
@@ -67,13 +56,13 @@ def resolve_status_ref(repo: Path, branch: str, remote: str) -> tuple[str, str]:
         try:
             git(repo, "merge-base", "--is-ancestor", local, tracking)
             return f"{remote}/{branch}", tracking
-        except StatusReadError:
+        except GitFailed:
             return branch, local
     if local:
         return branch, local
     if tracking:
         return f"{remote}/{branch}", tracking
-    raise StatusReadError(
+    raise GitFailed(
         f"no status branch {branch!r} in {repo} (neither {branch} nor {remote}/{branch}): "
         f"the controller creates it when the first edge reports; in a clone, run "
         f"`git fetch {remote} {branch}`"
@@ -121,8 +110,8 @@ def read_status(
     if _verify(repo, "HEAD") is None and not (repo / "HEAD").exists():
         try:
             git(repo, "rev-parse", "--git-dir")
-        except StatusReadError as exc:
-            raise StatusReadError(f"{repo} is not a git repository") from exc
+        except GitFailed as exc:
+            raise GitFailed(f"{repo} is not a git repository", exc.command) from exc
     status_ref, commit = resolve_status_ref(repo, branch, remote)
     time = git(repo, "log", "-1", "--format=%ci", commit).decode().strip()
     nodes = read_entries(repo, commit)

@@ -25,8 +25,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from controller.gitcli import GitFailed
 from controller.status.book import StatusBook, StatusChange
-from controller.status.branch import PushRejected, StatusBranch, StatusBranchError
+from controller.status.branch import PushRejected, StatusBranch
 from shadow import DEFAULT_PREFIX, DocumentError, ReportedDocument, Topics
 from transport import BrokerOptions, make_client
 
@@ -111,7 +112,7 @@ class StatusWriter:
             self._thread = None
         try:
             self.flush()
-        except StatusBranchError as exc:
+        except GitFailed as exc:
             log.warning("status: could not write the last status before stopping: %s", exc)
 
     def wait_subscribed(self, timeout: float = 10.0) -> bool:
@@ -194,7 +195,7 @@ class StatusWriter:
             try:
                 entries = self.branch.open()
                 self._push_due = self.branch.ahead()
-            except StatusBranchError as exc:
+            except GitFailed as exc:
                 self._schedule_retry(f"cannot open the status branch: {exc}")
                 return False
             with self._lock:
@@ -255,7 +256,7 @@ class StatusWriter:
     def _flush_quietly(self) -> None:
         try:
             self.flush()
-        except StatusBranchError as exc:
+        except GitFailed as exc:
             self._schedule_retry(str(exc))
         except Exception as exc:  # a disk error, say: never let the writer thread die
             log.exception("status: unexpected error while committing")
@@ -265,7 +266,7 @@ class StatusWriter:
         try:
             with self._git_lock:
                 self._push()
-        except StatusBranchError as exc:
+        except GitFailed as exc:
             self._schedule_retry(f"push to {self.branch.repo_url} failed: {exc}")
         except Exception as exc:
             log.exception("status: unexpected error while pushing")
@@ -274,11 +275,11 @@ class StatusWriter:
     def flush(self) -> str | None:
         """Commit what is pending now and push; the new commit's sha, or None if none.
 
-        Raises `StatusBranchError` when git fails; the commit (if made) is kept and
+        Raises `GitFailed` when git fails; the commit (if made) is kept and
         pushed on a later try.
         """
         if not self._open_branch():
-            raise StatusBranchError("the status branch is not open yet")
+            raise GitFailed("the status branch is not open yet")
         with self._git_lock:
             with self._lock:
                 change = self.book.changes()
@@ -318,7 +319,7 @@ class StatusWriter:
                 log.info("status: the status branch moved on the remote; re-applying (%d)", attempt)
                 self._reapply()
                 continue
-            except StatusBranchError:
+            except GitFailed:
                 self.push_failures += 1
                 raise
             self._push_due = False
@@ -332,7 +333,7 @@ class StatusWriter:
             self._failures = 0
             self.last_error = None
             return
-        raise StatusBranchError(f"push still rejected after {PUSH_ATTEMPTS} re-applies")
+        raise GitFailed(f"push still rejected after {PUSH_ATTEMPTS} re-applies")
 
     def _reapply(self) -> None:
         subjects = self.branch.unpushed_subjects()

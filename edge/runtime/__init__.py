@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shadow import DesiredApp
+from shadow.errors import Unavailable
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "shoal"
@@ -28,7 +29,7 @@ ADOPT_ANNOTATION = "shoal.dev/adopt"
 FIELD_MANAGER = "shoal"
 
 
-class RuntimeUnavailable(Exception):
+class RuntimeUnavailable(Unavailable):
     """The cluster cannot be reached; nothing was applied. Retried on the next reconcile."""
 
 

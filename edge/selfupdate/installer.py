@@ -24,14 +24,16 @@ from urllib.parse import unquote, urlsplit
 from edge.selfupdate.agentdir import COMPLETE, AgentDir, power_cut
 from edge.store import write_atomic
 from shadow import AgentRelease
+from shadow.errors import BadInput
 
 MAX_WHEEL_BYTES = 256 * 1024 * 1024
 DOWNLOAD_TIMEOUT = 60.0
 PIP_TIMEOUT = 600.0
 
 
-class UpdateFailed(Exception):
-    """The release cannot be installed; the message is what the node reports."""
+class UpdateFailed(BadInput):
+    """The release cannot be installed; the message is what the node reports (the fleet
+    repository's `agent:` must name a wheel that installs, or its host come back)."""
 
 
 def install(release: AgentRelease, agent_dir: AgentDir) -> Path:

@@ -22,10 +22,11 @@ from pathlib import Path
 from edge.selfupdate.agentdir import ENV, AgentDir, UpdateRecord, power_cut
 from edge.selfupdate.installer import UpdateFailed, install
 from shadow import AgentRelease, AgentUpdate
+from shadow.errors import ExitCode
 
 log = logging.getLogger(__name__)
 
-RESTART_EXIT = 75  # "start me again": the selection changed (EX_TEMPFAIL)
+RESTART_EXIT = ExitCode.RESTART  # "start me again": the selection changed
 
 
 class Updater:

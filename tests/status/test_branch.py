@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.status.branch import PushRejected, StatusBranch, StatusBranchError
+from controller.gitcli import GitFailed
+from controller.status.branch import PushRejected, StatusBranch
 from tests.status.conftest import git
 
 NODE = "node: edge-01\nstate: Synced\n"
@@ -60,7 +61,7 @@ def test_unpushed_commits_survive_a_restart_and_a_moved_remote_is_followed(
 
 def test_an_unreachable_remote_is_a_status_branch_error(tmp_path: Path) -> None:
     branch = StatusBranch(str(tmp_path / "missing.git"), tmp_path / "w")
-    with pytest.raises(StatusBranchError, match="ls-remote"):
+    with pytest.raises(GitFailed, match="ls-remote"):
         branch.open()
 
 
