@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 import schemas
+from shadow.errors import BadInput
 
 # file key -> argparse destination of the flag that overrides it
 FIELDS = {
@@ -43,7 +44,7 @@ PATH_FIELDS = ("caFile", "certFile", "keyFile", "kubeconfig", "stateDir")
 PATH_LIST_FIELDS = ("trustKeys", "ageIdentities")
 
 
-class ConfigError(ValueError):
+class ConfigError(BadInput, ValueError):
     """An edge configuration file that cannot be used; the message says where."""
 
 

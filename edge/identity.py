@@ -13,8 +13,10 @@ from pathlib import Path
 
 from cryptography import x509
 
+from shadow.errors import BadInput
 
-class IdentityError(ValueError):
+
+class IdentityError(BadInput, ValueError):
     """The node's certificate cannot be used; the message names the file."""
 
 

@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from shadow.errors import BadInput
+
 CA_KEY, CA_CERT = "ca.key", "ca.crt"
 DEFAULT_CA_DAYS = 3650
 DEFAULT_DAYS = 365
@@ -35,7 +37,7 @@ EXPIRY_WARNING_DAYS = 30
 KEY_MODE = 0o600
 
 
-class AuthorityError(ValueError):
+class AuthorityError(BadInput, ValueError):
     """A CA or certificate that cannot be used; the message names the file."""
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from controller.identity import confinement
 from controller.identity.authority import write_private
+from shadow.errors import BadInput
 
 PLUGIN_PATHS = (
     "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
@@ -36,7 +37,7 @@ PLUGIN_PATHS = (
 DYNSEC_FILE = "dynamic-security.json"
 
 
-class BrokerConfigError(ValueError):
+class BrokerConfigError(BadInput, ValueError):
     """The configuration cannot be written; the message names the folder or file."""
 
 

@@ -25,11 +25,12 @@ import yaml
 import schemas
 from controller.identity.authority import CONTROLLER_NAME
 from shadow import is_valid_node_name
+from shadow.errors import BadInput
 
 RESERVED_NAMES = frozenset({CONTROLLER_NAME})
 
 
-class ProvisionError(ValueError):
+class ProvisionError(BadInput, ValueError):
     """Input that cannot be provisioned; the message names the file and line."""
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from controller.fleet.model import Fleet
 from controller.identity import confinement
+from shadow.errors import Unavailable
 from transport import BrokerOptions, make_client
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ ANSWER_SECONDS = 10.0
 RESPONSE_TOPIC = confinement.CONTROL_TOPIC + "/response"
 
 
-class BrokerRefused(RuntimeError):
+class BrokerRefused(Unavailable):
     """The dynamic-security plugin did not answer, or answered with errors."""
 
 
