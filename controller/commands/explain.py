@@ -3,7 +3,8 @@
 Lists every group and app with whether its selector matches the node, and for
 those that do not, the first selector term that fails and the node's actual tag.
 Then every variable with the layer and file its value came from (and the layers it
-overrode), following the precedence in docs/fleet-repository.md.
+overrode), following the precedence in docs/fleet-repository.md, each layer also named
+as in Ansible (`group_vars/paris (priority 10)`), whose precedence shoal's is.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def _origin(layer: Layer) -> dict[str, Any]:
         "name": layer.name,
         "file": layer.file,
         "describe": layer.describe(),
+        "ansible": layer.ansible(),
     }
 
 
@@ -115,9 +117,14 @@ def _variable_lines(variables: dict[str, Any], indent: str) -> list[str]:
     width = max((len(k) for k in variables), default=0)
     for key, info in variables.items():
         origin = info["from"]
-        line = f"{indent}{key.ljust(width)} = {_value(info['value'])}   <- {origin['describe']} ({origin['file']})"
+        line = (
+            f"{indent}{key.ljust(width)} = {_value(info['value'])}   <- {origin['describe']} "
+            f"({origin['file']}) [Ansible: {origin['ansible']}]"
+        )
         if info["overrides"]:
-            line += "; overrides " + ", ".join(o["describe"] for o in info["overrides"])
+            line += "; overrides " + ", ".join(
+                f"{o['describe']} [{o['ansible']}]" for o in info["overrides"]
+            )
         lines.append(line)
     return lines
 
@@ -144,7 +151,11 @@ def as_text(explanation: dict[str, Any]) -> str:
         lines.append(_selection_line(a, a["name"]))
     if not explanation["apps"]:
         lines.append("  (no apps)")
-    lines += ["", "variables (precedence: fleet < app defaults < groups < node):"]
+    lines += [
+        "",
+        "variables (lowest precedence first: app defaults < fleet < groups < node; in Ansible:",
+        "role defaults < group_vars/all < group_vars/<group> by priority, then name < host_vars):",
+    ]
     lines += _variable_lines(explanation["variables"], "  ") or ["  (none)"]
     for a in explanation["apps"]:
         if a["matches"] and a["variables"]:
