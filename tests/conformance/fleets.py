@@ -36,7 +36,7 @@ VAR_NAMES = (
     "_internal",
     "tls2",
 )
-KEYS = ("cpu", "memory", "enabled", "hosts", "limits", "a", "B", "x_1")
+KEYS = ("cpu", "memory", "enabled", "hosts", "limits", "a", "B", "x_1", "nvidia.com/gpu", "a key")
 STRINGS = ("paris", "1.4.2", "007", "yes", "no", "null", "~", "", "with space", "é-utf8", "0x1F")
 TAGS = {
     "site": ("paris", "lyon", "nice"),
@@ -171,17 +171,17 @@ def _selector(rng: random.Random) -> str:
 def generate(seed: int) -> FleetSpec:
     """A fleet drawn from `seed`: 2-8 nodes, 1-6 groups, 1-3 apps."""
     rng = random.Random(seed)
-    names = rng.sample(VAR_NAMES, rng.randint(2, 7))
-    spec = FleetSpec(seed, _vars(rng, names, 4))
+    names = rng.sample(VAR_NAMES, rng.randint(2, 9))
+    spec = FleetSpec(seed, _vars(rng, names, 5))
     for i in range(rng.randint(2, 8)):
         tags = {k: rng.choice(v) for k, v in TAGS.items() if rng.random() < 0.6}
         spec.nodes.append(NodeSpec(f"{spec.name}-n{i}", tags, _vars(rng, names, 2)))
     for name in rng.sample(GROUP_NAMES, rng.randint(1, 6)):
         spec.groups.append(
-            GroupSpec(name, _selector(rng), rng.choice(PRIORITIES), _vars(rng, names, 4))
+            GroupSpec(name, _selector(rng), rng.choice(PRIORITIES), _vars(rng, names, 5))
         )
     for name in rng.sample(APP_NAMES, rng.randint(1, 3)):
-        spec.apps.append(AppSpec(name, _selector(rng), _vars(rng, names, 4)))
+        spec.apps.append(AppSpec(name, _selector(rng), _vars(rng, names, 5)))
     return spec
 
 

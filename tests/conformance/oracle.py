@@ -45,7 +45,7 @@ CALLBACKS = Path(__file__).resolve().parent / "callback_plugins"
 
 
 @dataclass(frozen=True)
-class Translated:
+class LoadedFleet:
     """A fleet as loaded by shoal, with its spec (the seed names its hosts)."""
 
     spec: FleetSpec
@@ -57,7 +57,7 @@ def _dump(path: Path, data: Any) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
-def project(root: Path, fleets: list[Translated]) -> Path:
+def project(root: Path, fleets: list[LoadedFleet]) -> Path:
     """Write one Ansible project for `fleets` under `root`; returns the playbook."""
     literal = len(fleets) == 1
     inventory = root / "inventory"

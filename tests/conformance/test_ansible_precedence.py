@@ -9,7 +9,9 @@ hand-written fleets pin the rules the docs' precedence table states.
 
 SHOAL_CONFORMANCE_FLEETS=N (default 200) sets how many random fleets, and
 SHOAL_CONFORMANCE_SEED=S (default 0) the first seed: a failure names its seed, and
-`SHOAL_CONFORMANCE_SEED=<seed> SHOAL_CONFORMANCE_FLEETS=1` reruns that fleet alone.
+`SHOAL_CONFORMANCE_SEED=<seed> SHOAL_CONFORMANCE_FLEETS=1` reruns that fleet. A long run
+needs pytest's per-test timeout lifted and `-s` prints what was compared:
+`SHOAL_CONFORMANCE_FLEETS=3000 python -m pytest tests/conformance --timeout=0 -s`.
 """
 
 from __future__ import annotations
@@ -136,11 +138,11 @@ class Outcome:
     literal: dict[tuple[str, str], dict[str, Any]] | None = None
 
 
-def _shoal_side(spec: FleetSpec, root: Path) -> oracle.Translated:
-    return oracle.Translated(spec, load_fleet(fleets.write(spec, root).root))
+def _shoal_side(spec: FleetSpec, root: Path) -> oracle.LoadedFleet:
+    return oracle.LoadedFleet(spec, load_fleet(fleets.write(spec, root).root))
 
 
-def _rendered(entry: oracle.Translated) -> dict[tuple[str, str], dict[str, Any]]:
+def _rendered(entry: oracle.LoadedFleet) -> dict[tuple[str, str], dict[str, Any]]:
     result = render_fleet(entry.fleet)
     assert not result.problems, f"seed {entry.spec.seed}: {result.problems[:3]}"
     return {
@@ -150,7 +152,7 @@ def _rendered(entry: oracle.Translated) -> dict[tuple[str, str], dict[str, Any]]
     }
 
 
-def _explained(entry: oracle.Translated) -> dict[tuple[str, str], MergedVars]:
+def _explained(entry: oracle.LoadedFleet) -> dict[tuple[str, str], MergedVars]:
     fleet = entry.fleet
     return {
         (node.name, app.name): node_vars(fleet, node, app)
@@ -178,7 +180,7 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> list[Outcome]:
     batches = [entries[i : i + PER_RUN] for i in range(0, len(entries), PER_RUN)]
     alone = [[e] for e in entries[len(CASES) : len(CASES) + LITERAL]] if len(entries) > 1 else []
 
-    def ansible(index_batch: tuple[int, list[oracle.Translated]]) -> Any:
+    def ansible(index_batch: tuple[int, list[oracle.LoadedFleet]]) -> Any:
         index, batch = index_batch
         root = base / f"ansible-{index}"
         root.mkdir()
@@ -191,7 +193,7 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> list[Outcome]:
         merged.update(run)
     result = []
     for entry in entries:
-        prefix = "" if len(entries) == 1 else f"{entry.spec.name}_"
+        prefix = f"{entry.spec.name}_"  # a fleet alone in a run has its roles unprefixed
         result.append(
             Outcome(
                 entry.spec,
