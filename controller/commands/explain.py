@@ -24,7 +24,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "explain",
         help="show which groups and apps match a node, and where each variable comes from",
         description="Explain one node: matching and non-matching groups and apps (with the "
-        "selector term that fails) and the origin of every variable.",
+        "selector term that fails) and the origin of every variable: the layer and file it "
+        "comes from, named also as in Ansible (role defaults, group_vars/all, "
+        "group_vars/<group> (priority N), host_vars/<node>), whose precedence shoal follows.",
     )
     add_repo_argument(parser)
     parser.add_argument("--node", required=True, metavar="NAME", help="the node to explain")
