@@ -3,8 +3,8 @@
 Lists every group and app with whether its selector matches the node, and for
 those that do not, the first selector term that fails and the node's actual tag.
 Then every variable with the layer and file its value came from (and the layers it
-overrode), following the precedence in docs/fleet-repository.md, each layer also named
-as in Ansible (`group_vars/paris (priority 10)`), whose precedence shoal's is.
+overrode), following the precedence in docs/fleet-repository.md — Ansible's — with each
+layer also named as in Ansible (`group_vars/paris (priority 10)`).
 """
 
 from __future__ import annotations
