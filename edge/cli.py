@@ -90,6 +90,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "replaces the other (default: accept unsigned documents, with a warning)",
     )
     parser.add_argument(
+        "--age-identity",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="the node's age identity (age.key in its install bundle): sealed secrets are "
+        "opened with it just before they are applied; repeatable",
+    )
+    parser.add_argument(
         "--http",
         metavar="[HOST]:PORT",
         help="serve /healthz and /metrics (Prometheus) here, e.g. :9100 (default: off)",
@@ -229,9 +237,21 @@ def run(args: argparse.Namespace) -> int:
         progress_interval=min(2.0, args.reconcile_interval),
         local_policy=local_policy(args),
     )
+    identities = []
+    for path in args.age_identity or ():
+        try:
+            identities += [
+                line.strip()
+                for line in path.read_text().splitlines()
+                if line.strip().startswith("AGE-SECRET-KEY-")
+            ]
+        except OSError as exc:
+            print(f"error: --age-identity {path}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_UNAVAILABLE
     runtime = KubernetesRuntime(
         client_factory(args.kubeconfig, args.context, args.in_cluster),
         discovery_cache=state_dir / "discovery-cache.json",
+        age_identities=identities,
     )
     updater: Any = from_environment(nodeinfo.agent_version())
     if args.self_update == "cluster":
