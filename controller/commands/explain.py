@@ -3,7 +3,8 @@
 Lists every group and app with whether its selector matches the node, and for
 those that do not, the first selector term that fails and the node's actual tag.
 Then every variable with the layer and file its value came from (and the layers it
-overrode), following the precedence in docs/fleet-repository.md.
+overrode), following the precedence in docs/fleet-repository.md — Ansible's — with each
+layer also named as in Ansible (`group_vars/paris (priority 10)`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "explain",
         help="show which groups and apps match a node, and where each variable comes from",
         description="Explain one node: matching and non-matching groups and apps (with the "
-        "selector term that fails) and the origin of every variable.",
+        "selector term that fails) and the origin of every variable: the layer and file it "
+        "comes from, named also as in Ansible (role defaults, group_vars/all, "
+        "group_vars/<group> (priority N), host_vars/<node>), whose precedence shoal follows.",
     )
     add_repo_argument(parser)
     parser.add_argument("--node", required=True, metavar="NAME", help="the node to explain")
@@ -54,9 +57,14 @@ def _variable_lines(variables: dict[str, Any], indent: str) -> list[str]:
     width = max((len(k) for k in variables), default=0)
     for key, info in variables.items():
         origin = info["from"]
-        line = f"{indent}{key.ljust(width)} = {_value(info['value'])}   <- {origin['describe']} ({origin['file']})"
+        line = (
+            f"{indent}{key.ljust(width)} = {_value(info['value'])}   <- {origin['describe']} "
+            f"({origin['file']}) [Ansible: {origin['ansible']}]"
+        )
         if info["overrides"]:
-            line += "; overrides " + ", ".join(o["describe"] for o in info["overrides"])
+            line += "; overrides " + ", ".join(
+                f"{o['describe']} [{o['ansible']}]" for o in info["overrides"]
+            )
         lines.append(line)
     return lines
 
@@ -83,7 +91,11 @@ def as_text(explanation: dict[str, Any]) -> str:
         lines.append(_selection_line(a, a["name"]))
     if not explanation["apps"]:
         lines.append("  (no apps)")
-    lines += ["", "variables (precedence: fleet < app defaults < groups < node):"]
+    lines += [
+        "",
+        "variables (lowest precedence first: app defaults < fleet < groups < node; in Ansible:",
+        "role defaults < group_vars/all < group_vars/<group> by priority, then name < host_vars):",
+    ]
     lines += _variable_lines(explanation["variables"], "  ") or ["  (none)"]
     for a in explanation["apps"]:
         if a["matches"] and a["variables"]:

@@ -1,5 +1,6 @@
 """Why a node gets what it gets, as plain data: matching groups and apps (with the
-selector term that fails) and the origin of every variable.
+selector term that fails) and the origin of every variable, its layer named also as in
+Ansible (`ansible`: `group_vars/paris (priority 10)`).
 
 `shoal explain` (controller/commands/explain.py) prints it as text or JSON; the
 dashboard's node page (controller/dashboard) shows the same facts.
@@ -33,6 +34,7 @@ def _origin(layer: Layer) -> dict[str, Any]:
         "name": layer.name,
         "file": layer.file,
         "describe": layer.describe(),
+        "ansible": layer.ansible(),
     }
 
 

@@ -1,16 +1,20 @@
 """Variable precedence: which value each template variable has for one node and app.
 
-Layers, lowest to highest (documented once, in docs/fleet-repository.md):
+Layers, lowest to highest, exactly as Ansible's (documented once, with the Ansible
+name of each layer, in docs/fleet-repository.md; tests/conformance checks it against
+ansible-playbook itself):
 
-1. fleet vars (`fleet.yaml`)
-2. app defaults (`apps/<app>/app.yaml`)
-3. groups whose selector matches the node, by ascending `priority`, then name
-4. node vars (`nodes/<file>.yaml`)
+1. app defaults (`apps/<app>/app.yaml`) — a role's `defaults/main.yml`
+2. fleet vars (`fleet.yaml`) — `group_vars/all`
+3. groups whose selector matches the node, by ascending `priority`, then name —
+   `group_vars/<group>` with `ansible_group_priority`
+4. node vars (`nodes/<file>.yaml`) — `host_vars/<node>`
 
-A higher layer replaces a value whole (no deep merge; the `combine` filter merges
-dicts for templates that want it). `merge_layers` also keeps, for each variable,
-the layer that won and the layers it overrode — `shoal explain` shows them.
-Called by rendering (values only) and the explain command (with provenance).
+A higher layer replaces a value whole (Ansible's default `hash_behaviour = replace`;
+the `combine` filter merges dicts for templates that want it). `merge_layers` also
+keeps, for each variable, the layer that won and the layers it overrode — `shoal
+explain` shows them. Called by rendering (`context_values`, values only) and the
+explain command (`node_vars`, with provenance); both take the order from `layers`.
 """
 
 from __future__ import annotations
@@ -37,6 +41,17 @@ class Layer:
         text = f"{self.kind} {self.name}"
         return f"{text} (priority {self.priority})" if self.kind == "group" else text
 
+    def ansible(self) -> str:
+        """The same layer in an Ansible project: `roles/web/defaults/main.yml`,
+        `group_vars/all`, `group_vars/paris (priority 10)`, `host_vars/paris-gw-01`."""
+        if self.kind == "app":
+            return f"roles/{self.name}/defaults/main.yml"
+        if self.kind == "fleet":
+            return "group_vars/all"
+        if self.kind == "group":
+            return f"group_vars/{self.name} (priority {self.priority})"
+        return f"host_vars/{self.name}"
+
 
 @dataclass(frozen=True)
 class MergedVars:
@@ -53,9 +68,8 @@ def layers(fleet: Fleet, node: Node, app: App | None, groups: Sequence[Group]) -
     `groups` are the groups matching the node, already in precedence order
     (`Fleet.groups_for`).
     """
-    result = [Layer("fleet", fleet.name, fleet.file, fleet.vars)]
-    if app is not None:
-        result.append(Layer("app", app.name, app.file, app.vars))
+    result = [] if app is None else [Layer("app", app.name, app.file, app.vars)]
+    result.append(Layer("fleet", fleet.name, fleet.file, fleet.vars))
     result.extend(Layer("group", g.name, g.file, g.vars, g.priority) for g in groups)
     result.append(Layer("node", node.name, node.file, node.vars))
     return result
@@ -81,6 +95,12 @@ def merge_values(ordered: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for layer in ordered:
         values.update(layer)
     return values
+
+
+def context_values(fleet: Fleet, node: Node, app: App, groups: Sequence[Group]) -> dict[str, Any]:
+    """What `merge_layers(layers(...)).values` gives, without the provenance (the
+    render's hot path): app defaults < fleet vars < `groups` (in order) < node vars."""
+    return merge_values([app.vars, fleet.vars, *(g.vars for g in groups), node.vars])
 
 
 def node_vars(fleet: Fleet, node: Node, app: App | None = None) -> MergedVars:

@@ -35,7 +35,7 @@ from controller.fleet.loading import load_fleet
 from controller.fleet.model import App, Fleet, Group, Node
 from controller.fleet.problems import FleetError, Problem
 from controller.fleet.selectors import SelectorIndex
-from controller.fleet.variables import merge_values
+from controller.fleet.variables import context_values
 from controller.render.manifests import (
     duplicates,
     parse_objects,
@@ -246,7 +246,7 @@ class _Renderer:
         """Matching groups, and per matching app the part of the first memo key that
         nodes with these tags share.
 
-        Fleet vars and app defaults are the same for every node; what varies is which
+        App defaults and fleet vars are the same for every node; what varies is which
         groups (among those defining a variable the templates read) match, what the
         templates read of the node's tags, and (`own_inputs`) the node's own variables
         and name.
@@ -275,7 +275,7 @@ class _Renderer:
         return (own, node.name if compiled.uses_node_identity else None)
 
     def context(self, app: App, node: Node, groups: list[Group]) -> dict[str, Any]:
-        values = merge_values([self.fleet.vars, app.vars, *(g.vars for g in groups), node.vars])
+        values = context_values(self.fleet, node, app, groups)
         values["node"] = {"name": node.name, "tags": node.tags}
         values["app"] = {"name": app.name, "version": app.version, "namespace": app.namespace}
         values["fleet"] = self.fleet_context

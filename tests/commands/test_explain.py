@@ -23,10 +23,22 @@ def test_text_explains_selection_and_variable_origins(
     ) in out
     assert "  - sensors  (apps/sensors/app.yaml): selector 'site=lyon' fails at 'site=lyon'" in out
     assert (
-        "  replicas   = 3   <- group paris (priority 10) (groups/paris.yaml); overrides fleet test"
-        in out
-    )
+        "  replicas   = 3   <- group paris (priority 10) (groups/paris.yaml) "
+        "[Ansible: group_vars/paris (priority 10)]; overrides fleet test [group_vars/all]"
+    ) in out
+    assert (
+        "  threads    = 2   <- group rpi4 (priority 0) (groups/rpi4.yaml) "
+        "[Ansible: group_vars/rpi4 (priority 0)]"
+    ) in out
+    assert "role defaults < group_vars/all < group_vars/<group> by priority, then name" in out
     assert "app web defaults, as they end up on this node:" in out
+    # The app's default (2) is the lowest layer: the fleet's and the group's replace it.
+    web = out.split("app web defaults, as they end up on this node:\n", 1)[1]
+    assert web.splitlines()[0] == (
+        "  replicas = 3   <- group paris (priority 10) (groups/paris.yaml) "
+        "[Ansible: group_vars/paris (priority 10)]; overrides app web "
+        "[roles/web/defaults/main.yml], fleet test [group_vars/all]"
+    )
 
 
 def test_json_gives_layer_and_file_of_every_variable(
@@ -40,7 +52,12 @@ def test_json_gives_layer_and_file_of_every_variable(
     assert [o["layer"] for o in replicas["overrides"]] == ["fleet"]
     web = next(a for a in explanation["apps"] if a["name"] == "web")
     assert web["variables"]["replicas"]["from"]["layer"] == "node"
-    assert [o["layer"] for o in web["variables"]["replicas"]["overrides"]] == ["fleet", "app"]
+    assert [o["layer"] for o in web["variables"]["replicas"]["overrides"]] == ["app", "fleet"]
+    assert [o["ansible"] for o in web["variables"]["replicas"]["overrides"]] == [
+        "roles/web/defaults/main.yml",
+        "group_vars/all",
+    ]
+    assert replicas["from"]["ansible"] == "host_vars/lyon-1"
     paris = next(g for g in explanation["groups"] if g["name"] == "paris")
     assert paris == {
         "name": "paris",

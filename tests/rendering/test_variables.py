@@ -1,5 +1,7 @@
-"""Variable precedence, rule by rule (docs/fleet-repository.md, "Variables"):
-fleet < app defaults < groups (ascending priority, then name) < node; whole values."""
+"""Variable precedence, rule by rule (docs/fleet-repository.md, "Variables"): app
+defaults < fleet < groups (ascending priority, then name) < node; whole values — as
+Ansible's role defaults < group_vars/all < group_vars/<group> < host_vars
+(tests/conformance checks the same against ansible-playbook itself)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Any
 import pytest
 
 from controller.fleet.loading import load_fleet
-from controller.fleet.variables import layers, node_vars
+from controller.fleet.variables import context_values, layers, merge_layers, node_vars
 from controller.render.rendering import render_node
 from tests.support.render import FleetRepo
 
@@ -43,18 +45,22 @@ def origin(repo: FleetRepo, app: str | None = "show") -> str:
     return merged.origins["value"].describe()
 
 
-def test_fleet_vars_are_the_default(repo: FleetRepo) -> None:
-    repo.fleet(vars={"value": "fleet"})
-    repo.app("show", {"show.yaml.j2": SHOW})
-    assert rendered_value(repo) == "fleet"
-    assert origin(repo) == "fleet test"
-
-
-def test_app_defaults_override_fleet_vars(repo: FleetRepo) -> None:
-    repo.fleet(vars={"value": "fleet"})
+def test_app_defaults_are_the_default(repo: FleetRepo) -> None:
     repo.app("show", {"show.yaml.j2": SHOW}, value="app")
     assert rendered_value(repo) == "app"
     assert origin(repo) == "app show"
+
+
+def test_fleet_vars_override_app_defaults_as_group_vars_all_overrides_role_defaults(
+    repo: FleetRepo,
+) -> None:
+    repo.fleet(vars={"value": "fleet"})
+    repo.app("show", {"show.yaml.j2": SHOW}, value="app")
+    assert rendered_value(repo) == "fleet"
+    assert origin(repo) == "fleet test"
+    fleet = load_fleet(repo.root)
+    merged = node_vars(fleet, fleet.nodes["n1"], fleet.apps["show"])
+    assert [layer.describe() for layer in merged.overridden["value"]] == ["app show"]
 
 
 def test_groups_override_app_defaults(repo: FleetRepo) -> None:
@@ -94,8 +100,8 @@ def test_node_vars_override_everything(repo: FleetRepo) -> None:
     fleet = load_fleet(repo.root)
     merged = node_vars(fleet, fleet.nodes["n1"], fleet.apps["show"])
     assert [layer.describe() for layer in merged.overridden["value"]] == [
-        "fleet test",
         "app show",
+        "fleet test",
         "group paris (priority 100)",
     ]
     assert merged.origins["value"].file == "nodes/n1.yaml"
@@ -123,10 +129,10 @@ def test_fleet_vars_stay_readable_under_fleet_vars(repo: FleetRepo) -> None:
 
 
 def test_app_defaults_are_seen_only_by_their_own_app(repo: FleetRepo) -> None:
-    repo.fleet(vars={"value": "fleet"})
     repo.app("other", value="other")
-    repo.app("show", {"show.yaml.j2": SHOW})
-    assert rendered_value(repo) == "fleet"
+    template = SHOW.replace("{{ value |", "{{ (value if value is defined else 'unset') |")
+    repo.app("show", {"show.yaml.j2": template})
+    assert rendered_value(repo) == "unset"
 
 
 def test_null_replaces_a_lower_value(repo: FleetRepo) -> None:
@@ -141,7 +147,7 @@ def test_the_documented_order_is_the_order_applied(repo: FleetRepo) -> None:
     docs = (Path(__file__).resolve().parents[2] / "docs" / "fleet-repository.md").read_text()
     section = docs.split("\n## Variables\n", 1)[1].split("\n## ", 1)[0]
     documented = re.findall(r"^\d+\. \*\*([a-z ]+)\*\*", section, re.MULTILINE)
-    assert documented == ["fleet vars", "app defaults", "groups", "node vars"]
+    assert documented == ["app defaults", "fleet vars", "groups", "node vars"]
     repo.app("show", {"show.yaml.j2": SHOW})
     repo.group("paris", "site=paris")
     fleet = load_fleet(repo.root)
@@ -149,4 +155,43 @@ def test_the_documented_order_is_the_order_applied(repo: FleetRepo) -> None:
     kinds = [
         layer.kind for layer in layers(fleet, node, fleet.apps["show"], [fleet.groups["paris"]])
     ]
-    assert kinds == ["fleet", "app", "group", "node"]
+    assert kinds == ["app", "fleet", "group", "node"]
+
+
+def test_each_layer_names_its_ansible_equivalent(repo: FleetRepo) -> None:
+    repo.app("show", {"show.yaml.j2": SHOW})
+    repo.group("site-paris", "site=paris", priority=10)
+    fleet = load_fleet(repo.root)
+    node = fleet.nodes["n1"]
+    named = [
+        layer.ansible() for layer in layers(fleet, node, fleet.apps["show"], fleet.groups_for(node))
+    ]
+    assert named == [
+        "roles/show/defaults/main.yml",
+        "group_vars/all",
+        "group_vars/site-paris (priority 10)",
+        "host_vars/n1",
+    ]
+
+
+def test_rendering_and_explain_merge_in_the_same_order(repo: FleetRepo) -> None:
+    repo.fleet(vars={"a": "fleet", "b": "fleet", "c": "fleet"})
+    repo.app("show", {"show.yaml.j2": SHOW}, a="app", d="app")
+    repo.group("paris", "site=paris", b="paris", c="paris")
+    repo.group("rpi4", "model=rpi4", c="rpi4")
+    repo.node("n1", vars={"e": "node"}, site="paris", model="rpi4")
+    fleet = load_fleet(repo.root)
+    node, app = fleet.nodes["n1"], fleet.apps["show"]
+    groups = fleet.groups_for(node)
+    merged = merge_layers(layers(fleet, node, app, groups)).values
+    assert merged == context_values(fleet, node, app, groups)
+    assert merged == {"a": "fleet", "b": "paris", "c": "rpi4", "d": "app", "e": "node"}
+
+
+def test_names_ansible_reserves_are_ordinary_variables(repo: FleetRepo) -> None:
+    """docs: only node, app and fleet are reserved; Ansible's magic names are plain data."""
+    magic = {"inventory_hostname": "x", "hostvars": {"a": 1}, "omit": 1, "ansible_host": "h"}
+    repo.fleet(vars=magic)
+    template = SHOW.replace("{{ value |", "{{ [inventory_hostname, hostvars, omit, ansible_host] |")
+    repo.app("show", {"show.yaml.j2": template})
+    assert rendered_value(repo) == ["x", {"a": 1}, 1, "h"]
