@@ -32,6 +32,7 @@ from edge.reporter import Reporter, build_report
 from edge.runtime import Runtime
 from edge.store import Store
 from shadow import NodeInfo, Rejection, Topics
+from shadow.limits import DESIRED_LIMITS, DecodeLimits
 from transport import BrokerOptions
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,9 @@ class AgentSettings:
     progress_interval: float = 2.0  # health polling while an app is progressing
     reconnect_max_delay: int = 30  # longest wait between broker reconnect attempts
     max_rejections: int = 10  # rejections kept for the next report
+    # Connected this long with no Desired document and none stored: say what to check.
+    silence_warning: float = 120.0
+    limits: DecodeLimits = DESIRED_LIMITS  # [--max-document-bytes] of a Desired document
 
 
 _STOP = object()
@@ -81,6 +85,9 @@ class Agent:
         self._worker: threading.Thread | None = None
         self._node_info = nodeinfo.collect()
         self._something_progressing = False
+        self._connected_at: float | None = None  # connected, no Desired document heard yet
+        self._heard = False
+        self.failures: dict[str, int] = {}  # unexpected errors by step, counted
         self.ready = threading.Event()  # set once the stored document was re-applied
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -149,19 +156,25 @@ class Agent:
             wake = min(next_reconcile, now + self.reporter.seconds_to_heartbeat())
             if self._progressing():
                 wake = min(wake, next_poll)
+            if self._connected_at is not None:
+                wake = min(wake, self._connected_at + self.settings.silence_warning)
             try:
                 item = self._inbox.get(timeout=max(0.0, wake - now))
             except queue.Empty:
                 item = None
             if item is _STOP:
                 return
+            self._guarded(self._check_silence)
             if item is _CONNECTED:
+                if not self._heard and self._connected_at is None:
+                    self._connected_at = time.monotonic()
                 self._guarded(self.reporter.reconnected)
                 continue  # link events need no new observation: the timers still apply
             if isinstance(item, _Published):
                 self._guarded(functools.partial(self.reporter.acknowledged, item.mid))
                 continue
             if isinstance(item, bytes):
+                self._heard, self._connected_at = True, None
                 self._guarded(functools.partial(self._receive, item))
             now = time.monotonic()
             # An unreachable cluster is retried at the polling pace, not the reconcile's.
@@ -178,7 +191,28 @@ class Agent:
         try:
             step()
         except Exception:
-            log.exception("unexpected error in the edge agent loop; continuing")
+            name = getattr(getattr(step, "func", step), "__name__", "step").lstrip("_")
+            self.failures[name] = self.failures.get(name, 0) + 1
+            log.exception("unexpected error in the edge agent loop (%s); continuing", name)
+
+    def _check_silence(self) -> None:
+        """Connected for a while and never told anything: say what usually causes it."""
+        since = self._connected_at
+        if since is None or time.monotonic() - since < self.settings.silence_warning:
+            return
+        self._connected_at = None  # said once
+        if self.reconciler is not None and self.reconciler.document is not None:
+            return  # working from its stored document: the controller may just be quiet
+        log.warning(
+            "no Desired document for node %s after %.0f s connected to the broker: check "
+            "that the node is in the fleet (nodes/%s.yaml in the fleet repository, rendered "
+            "by a running controller) and that this node's broker user may read %s (a "
+            "broker denies a subscription it does not allow without telling the client)",
+            self.settings.node,
+            self.settings.silence_warning,
+            self.settings.node,
+            self.settings.topics.desired(self.settings.node),
+        )
 
     def _progressing(self) -> bool:
         """Something is on its way (a rollout, a retry): poll faster than the reconcile."""
@@ -187,7 +221,13 @@ class Agent:
     def _receive(self, payload: bytes) -> None:
         reconciler = self.reconciler
         assert reconciler is not None
-        verdict = judge(payload, self.settings.node, reconciler.document, reconciler.applied_digest)
+        verdict = judge(
+            payload,
+            self.settings.node,
+            reconciler.document,
+            reconciler.applied_digest,
+            limits=self.settings.limits,
+        )
         if verdict.outcome == "duplicate":
             log.debug("desired generation already accepted; nothing to do")
             return

@@ -8,13 +8,13 @@ documents live in `schemas/` for tools and the edge's input check.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, cast
 
 from shadow.canonical import apps_digest, canonical_json, digest
+from shadow.limits import DESIRED_LIMITS, REPORTED_LIMITS, DecodeLimits, LimitError, decode_json
 
 API_VERSION: Final = "shoal/v1"
 
@@ -72,12 +72,14 @@ def _check_header(data: Mapping[str, Any], kind: str) -> None:
         raise DocumentError("kind", f"must be {kind!r}, got {got!r}")
 
 
-def parse_json(payload: bytes | str) -> Mapping[str, Any]:
-    """Decode a JSON object payload, raising DocumentError on anything else."""
+def parse_json(payload: bytes | str, limits: DecodeLimits = DESIRED_LIMITS) -> Mapping[str, Any]:
+    """Decode a JSON object payload within `limits`, raising DocumentError on anything else."""
     try:
-        data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DocumentError("", f"not valid JSON: {exc}") from exc
+        data = decode_json(payload, limits)
+    except LimitError as exc:
+        raise DocumentError("", str(exc)) from None
+    except ValueError as exc:  # JSONDecodeError, or an integer of over 4,300 digits
+        raise DocumentError("", f"not valid JSON: {exc}") from None
     return _mapping(data, "")
 
 
@@ -398,5 +400,7 @@ class ReportedDocument:
         )
 
     @classmethod
-    def from_json(cls, payload: bytes | str) -> ReportedDocument:
-        return cls.from_dict(parse_json(payload))
+    def from_json(
+        cls, payload: bytes | str, limits: DecodeLimits = REPORTED_LIMITS
+    ) -> ReportedDocument:
+        return cls.from_dict(parse_json(payload, limits))

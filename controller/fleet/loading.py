@@ -22,10 +22,18 @@ from typing import Any
 from jsonschema import ValidationError
 
 import schemas
-from controller.fleet.model import DEFAULT_TOPIC_PREFIX, TEMPLATE_SUFFIX, App, Fleet, Group, Node
+from controller.fleet.model import (
+    DEFAULT_KUBERNETES_VERSION,
+    DEFAULT_TOPIC_PREFIX,
+    TEMPLATE_SUFFIX,
+    App,
+    Fleet,
+    Group,
+    Node,
+)
 from controller.fleet.problems import FleetError, Problem, sort_key
 from controller.fleet.selectors import Selector, SelectorError, parse_selector
-from controller.fleet.yamlreader import YamlDocument, YamlSyntaxError, read_yaml
+from controller.fleet.yamlreader import YamlDocument, YamlSyntaxError, read_file, read_yaml
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -73,6 +81,8 @@ def load_usable(root: Path) -> UsableFleet:
         nodes=nodes,
         groups=groups,
         apps=apps,
+        render_limits=dict(fleet_data.get("render") or {}),
+        kubernetes_version=str(fleet_data.get("kubernetesVersion", DEFAULT_KUBERNETES_VERSION)),
     )
     return UsableFleet(
         fleet,
@@ -121,7 +131,10 @@ class _Loader:
     def read(self, rel: str, schema: str) -> tuple[dict[str, Any], YamlDocument] | None:
         """Parse and validate one file; None (with problems recorded) when it is unusable."""
         try:
-            text = (self.root / rel).read_text("utf-8")
+            text = read_file(self.root / rel)
+        except YamlSyntaxError as exc:  # over the size limit
+            self.problem(rel, exc.message)
+            return None
         except (OSError, UnicodeDecodeError) as exc:
             self.problem(rel, f"cannot read: {exc}")
             return None

@@ -14,6 +14,7 @@ from typing import Any
 from controller.fleet.selectors import Selector
 
 DEFAULT_TOPIC_PREFIX = "shoal"
+DEFAULT_KUBERNETES_VERSION = "1.33"
 TEMPLATE_SUFFIX = ".j2"  # only apps/<app>/templates/*.j2 are rendered
 
 
@@ -57,6 +58,10 @@ class Fleet:
     groups: dict[str, Group]
     apps: dict[str, App]
     file: str = field(default="fleet.yaml")
+    # `render:` of fleet.yaml (timeLimit seconds, memoryLimit MiB per app render).
+    render_limits: dict[str, Any] = field(default_factory=dict)
+    # `kubernetesVersion:` of fleet.yaml: the API whose schemas rendered objects must fit.
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
 
     def groups_for(self, node: Node) -> list[Group]:
         """Groups whose selector matches `node`, in precedence order (priority, then name)."""

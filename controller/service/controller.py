@@ -79,6 +79,7 @@ class Controller:
         self.http: HttpServer | None = None
         self.last_revision: str | None = None  # last revision fetched and reconciled
         self.last_source_error: str | None = None
+        self.last_internal_error: str | None = None  # a bug in the last reconcile, until one works
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
@@ -184,9 +185,13 @@ class Controller:
                 self.sync()
                 if self._repair.is_set():
                     self.repair_broker()
-            except Exception:  # never let the worker die: log and try again later
+            except Exception as exc:  # never let the worker die: log and try again later
                 log.exception("unexpected error while reconciling")
+                self.metrics.failed("internal")
+                self.last_internal_error = f"{type(exc).__name__}: {exc}"
                 self._retry = True
+            else:
+                self.last_internal_error = None
             timeout = RETRY_SECONDS if self._retry else self.settings.interval
             self._wake.wait(timeout)
 
@@ -261,11 +266,16 @@ class Controller:
             "broker": self.broker.url,
             "unconfirmedDocuments": self.publisher.unconfirmed,
         }
+        problems = [f"reconcile: {self.last_internal_error}"] if self.last_internal_error else []
         for component in self.components:  # e.g. the status writer's push failures
             fields = getattr(component, "health_fields", None)
             if callable(fields):
                 body.update(fields())
-        if error is not None and error.revision == self.last_revision:
+            found = getattr(component, "problems", None)
+            if callable(found):
+                problems += found()
+        body["problems"] = problems
+        if (error is not None and error.revision == self.last_revision) or problems:
             body["status"] = "degraded"  # serving the last good revision; needs a fix in git
         healthy = connected and self.last_source_error is None
         if not healthy:

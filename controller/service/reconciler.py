@@ -92,6 +92,8 @@ class Reconciler:
         self.last_error: RevisionError | None = None
         self.topics: Topics | None = None
         self._baseline: Baseline | None = None
+        # The nodes of the last good revision (the status writer records only these).
+        self.fleet_nodes: frozenset[str] | None = None
         # Compiled templates and render memos of unchanged apps, reused from commit to commit.
         self._render_cache: RenderCache | None = None
 
@@ -221,6 +223,8 @@ class Reconciler:
         ledger = self.ledger(topics.prefix)  # may raise BrokerUnavailable
         self.topics = topics
         self._baseline = Baseline(revision, fleet, render.apps)
+        if self.fleet_nodes is None or self.fleet_nodes != fleet.nodes.keys():
+            self.fleet_nodes = frozenset(fleet.nodes)
         rendered_at = time.monotonic()
         documents = self._changed_documents(
             revision, render.apps, render.rendered, ledger, topics.prefix
