@@ -69,7 +69,7 @@ def judge(
 
     `now` is the node's clock in milliseconds (default: the current time).
     """
-    if not payload.strip():
+    if len(payload) <= limits.max_bytes and not payload.strip():
         return _reject("empty payload (the retained document was cleared); keeping the last one")
     try:
         data = parse_json(payload, limits)

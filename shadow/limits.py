@@ -54,7 +54,7 @@ def nesting_depth(payload: bytes, stop: int) -> int:
     while b"()" in structure and depth <= stop:
         structure = structure.replace(b"()", b"")
         depth += 1
-    return depth
+    return depth + structure.count(b"(")  # unclosed ones nest too (and fail to parse)
 
 
 def decode_json(payload: bytes | str, limits: DecodeLimits) -> Any:
@@ -65,12 +65,15 @@ def decode_json(payload: bytes | str, limits: DecodeLimits) -> Any:
     opened = data.count(b"[") + data.count(b"{")  # an upper bound of the depth
     depth = nesting_depth(data, limits.max_depth) if opened > limits.max_depth else 0
     if depth > limits.max_depth:
-        raise LimitError(f"nested {depth} levels deep, over the depth limit of {limits.max_depth}")
+        raise LimitError(f"nested more than {limits.max_depth} levels deep (the depth limit)")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise LimitError(f"not UTF-8 text (byte {exc.start})") from None
-    value = json.loads(text)
+    try:
+        value = json.loads(text)
+    except RecursionError:  # not reached within the depth limit; a guard all the same
+        raise LimitError("nested too deeply to decode") from None
     if _SURROGATE_ESCAPE.search(text):
         try:
             json.dumps(value, ensure_ascii=False).encode("utf-8")

@@ -126,6 +126,7 @@ def default_work_dir(repo: str, branch: str) -> Path:
 def run(args: argparse.Namespace) -> int:
     from controller.service.controller import EXIT_UNAVAILABLE, Controller, ControllerSettings
     from controller.service.http import AddressError, parse_address
+    from controller.service.source import missing_source
     from transport.embedded import EmbeddedBrokerError
 
     if args.once and not args.broker:
@@ -136,6 +137,10 @@ def run(args: argparse.Namespace) -> int:
         http = parse_address(args.http) if args.http else None
     except (BrokerURLError, AddressError) as exc:
         log.error("%s", exc)
+        return EXIT_UNAVAILABLE
+    missing = missing_source(args.repo, args.branch)
+    if missing:
+        log.error("%s", missing)
         return EXIT_UNAVAILABLE
     settings = ControllerSettings(
         repo=args.repo,

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
             appRenders=sum(len(apps) for apps in check.render.apps.values()),
             distinctRenders=check.render.renders,
         )
-    notes = _unmatched(check.fleet) if check.render is not None else []
+    notes = _unmatched(check.fleet) + check.render.notes if check.render is not None else []
     if args.format == "json":
         summary["ok"] = not problems
         summary["notes"] = notes

@@ -271,7 +271,6 @@ class _Loader:
                 name=name,
                 tags=dict(data.get("tags") or {}),
                 vars=dict(data.get("vars") or {}),
-                runtime=dict(data.get("runtime") or {}),
                 file=rel,
             )
         return nodes

@@ -23,7 +23,6 @@ class Node:
     name: str
     tags: dict[str, str]
     vars: dict[str, Any]
-    runtime: dict[str, Any]
     file: str
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from controller.gitcli import local_path
+from controller.render.budget import RenderCancelled
 from controller.service.http import Endpoints, HttpServer
 from controller.service.metrics import Metrics
 from controller.service.publisher import Publisher, PublishError
@@ -87,6 +88,10 @@ class Controller:
         self._reconcile_again = False  # the broker failed mid-reconcile: redo even if unmoved
         self._repair = threading.Event()  # reconnected: check what the broker still holds
         self._internal: list[Component] = []
+        # A newer commit arrived while a revision rendered: drop that render, take the new.
+        self._superseded = threading.Event()
+        self._peeking = threading.Lock()
+        self.reconciler.cancel_render = lambda: self._stopping.is_set() or self._superseded.is_set()
 
     @property
     def topics(self) -> Topics | None:
@@ -146,6 +151,7 @@ class Controller:
         )
 
     def stop(self) -> None:
+        self._stopping.set()  # first: a render under way stops at its next step
         for component in reversed(self.components):
             try:
                 component.stop()
@@ -175,16 +181,42 @@ class Controller:
         """Ask for a fetch + reconcile soon (coalesced with others pending)."""
         log.debug("trigger: %s", reason)
         self._wake.set()
+        rendering = self.reconciler.rendering
+        if rendering is not None and self._peeking.acquire(blocking=False):
+            threading.Thread(
+                target=self._check_superseded, args=(rendering[0],), daemon=True
+            ).start()
+
+    def _check_superseded(self, revision: str) -> None:
+        """While `revision` renders: cancel it when the branch has moved on."""
+        try:
+            head = self.source.peek()
+            if head is not None and head != revision and self.reconciler.rendering:
+                log.warning(
+                    "revision %s is superseded by %s while it renders: rendering that instead",
+                    revision[:12],
+                    head[:12],
+                )
+                self._superseded.set()
+        finally:
+            self._peeking.release()
 
     # --- the work ------------------------------------------------------------------------
 
     def _work(self) -> None:
         while not self._stopping.is_set():
             self._wake.clear()
+            self._superseded.clear()
             try:
                 self.sync()
                 if self._repair.is_set():
                     self.repair_broker()
+            except RenderCancelled:
+                if self._stopping.is_set():
+                    return
+                self._superseded.clear()
+                self._reconcile_again = True
+                continue  # the newer commit, at once
             except Exception as exc:  # never let the worker die: log and try again later
                 log.exception("unexpected error while reconciling")
                 self.metrics.failed("internal")
@@ -265,6 +297,7 @@ class Controller:
             "brokerConnected": connected,
             "broker": self.broker.url,
             "unconfirmedDocuments": self.publisher.unconfirmed,
+            "rendering": self.reconciler.rendering_status(),
         }
         problems = [f"reconcile: {self.last_internal_error}"] if self.last_internal_error else []
         for component in self.components:  # e.g. the status writer's push failures

@@ -13,6 +13,7 @@ watching its refs; the controller also polls and takes push webhooks.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 from collections.abc import Callable
@@ -30,6 +31,41 @@ log = logging.getLogger(__name__)
 
 class SourceError(RuntimeError):
     """git could not fetch the repository or branch (unreachable, missing, not a repo)."""
+
+
+def missing_source(url: str, branch: str) -> str | None:
+    """Why `shoal controller` cannot follow `branch` of `url` at all, or None.
+
+    A local repository that is not there, or a branch that no reachable repository
+    has, will not appear by retrying: say so at start, with the branches there are.
+    A remote that does not answer is left to the retrying fetch (it may come back).
+    """
+    import subprocess
+
+    local = local_path(url)
+    if local is not None and not local.exists():
+        return f"--repo {url}: no such folder (expected a git repository)"
+    try:
+        listing = subprocess.run(
+            ["git", "ls-remote", "--heads", url],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if listing.returncode != 0:
+        if local is not None:
+            return f"--repo {url}: not a git repository ({listing.stderr.strip()})"
+        return None
+    branches = sorted(
+        line.split("refs/heads/", 1)[1] for line in listing.stdout.splitlines() if line.strip()
+    )
+    if branch in branches:
+        return None
+    found = ", ".join(branches) if branches else "none (an empty repository)"
+    return f"--repo {url} has no branch {branch!r}; its branches: {found} (give --branch)"
 
 
 class GitSource:
@@ -84,6 +120,19 @@ class GitSource:
             except (git.InvalidGitRepositoryError, OSError) as exc:
                 raise SourceError(f"cannot use the work dir {self.work_dir}: {exc}") from exc
         return sha.strip()
+
+    def peek(self) -> str | None:
+        """The branch's commit on the remote now, without fetching; None if unknown.
+
+        Safe beside a running `fetch` (it touches no local state): the controller asks
+        while a revision renders, to drop a render a newer commit supersedes.
+        """
+        try:
+            out = self._repo().git.ls_remote(self.url, f"refs/heads/{self.branch}")
+        except Exception as exc:  # unreachable, say: nothing to decide on
+            log.debug("cannot peek at %s: %s", self.display_url, exc)
+            return None
+        return str(out).split()[0] if out else None
 
     def changed_files(self, old: str, new: str) -> list[str] | None:
         """Repo-relative paths that differ between two revisions; None when git cannot tell."""

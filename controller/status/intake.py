@@ -45,9 +45,15 @@ class Taken:
 class Intake:
     """Judges payloads; `counts` by kind, `refused` (node -> reason) while it lasts."""
 
-    def __init__(self, topics: Topics, known_nodes: Callable[[], frozenset[str] | None]) -> None:
+    def __init__(
+        self,
+        topics: Topics,
+        known_nodes: Callable[[], frozenset[str] | None],
+        count: Callable[[str], None] = lambda kind: None,
+    ) -> None:
         self.topics = topics
         self.known_nodes = known_nodes  # None: the fleet is not known yet (take everyone)
+        self.count = count  # the controller's error counter (`Metrics.failed`), by kind
         self.counts: Counter[str] = Counter()
         self.refused: dict[str, str] = {}
         self.unknown: set[str] = set()
@@ -63,6 +69,7 @@ class Intake:
             with self._lock:
                 self.counts["failed"] += 1
                 self.last_failure = f"{topic}: {type(exc).__name__}: {exc}"
+            self.count("status-intake")
             return Taken("ignored")
 
     def _take(self, topic: str, payload: bytes) -> Taken:
@@ -76,6 +83,7 @@ class Intake:
         if known is not None and node not in known:
             with self._lock:
                 self.counts["unknown-node"] += 1
+                self.count("report-unknown-node")
                 if node not in self.unknown:
                     log.warning(
                         "status: %s is from node %r, which is not in the fleet: not recorded",
@@ -86,7 +94,9 @@ class Intake:
             return Taken("unknown", node)
         if channel == "online":
             if len(payload) > MAX_ONLINE_BYTES:
-                return self._refuse(node, topic, "online", f"{len(payload)} bytes, not a flag")
+                return self._refuse(
+                    node, topic, "online-invalid", f"{len(payload)} bytes, not a flag"
+                )
             online = payload.strip().lower() in (b"true", b"1", b"online")
             return Taken("online", node, online=online)
         try:
@@ -111,6 +121,7 @@ class Intake:
         with self._lock:
             self.counts[kind] += 1
             self.refused[node] = reason[:500]
+        self.count(kind)
         return Taken("refused", node)
 
     def forget(self, nodes: frozenset[str]) -> None:

@@ -59,9 +59,15 @@ class StatusService:
                 topic_prefix=topics.prefix,
                 interval=self.interval,
                 known_nodes=self._fleet_nodes,
+                count_error=self._count_error,
             )
             writer.start()
             self.writer = writer
+
+    def _count_error(self, kind: str) -> None:
+        metrics = getattr(self.controller, "metrics", None)
+        if metrics is not None:
+            metrics.failed(kind)
 
     def _fleet_nodes(self) -> frozenset[str] | None:
         """The nodes of the controller's last good revision (None: not known yet)."""

@@ -62,11 +62,12 @@ class StatusWriter:
         topic_prefix: str = DEFAULT_PREFIX,
         interval: float = DEFAULT_INTERVAL,
         known_nodes: Callable[[], frozenset[str] | None] = lambda: None,
+        count_error: Callable[[str], None] = lambda kind: None,
     ) -> None:
         self.options = options
         self.topics = Topics(topic_prefix)
         self.known_nodes = known_nodes
-        self.intake = Intake(self.topics, known_nodes)
+        self.intake = Intake(self.topics, known_nodes, count_error)
         self._fleet: frozenset[str] | None = None  # the membership last applied to the book
         self.interval = max(0.0, interval)
         self.book = StatusBook()
