@@ -233,7 +233,40 @@ def _construct_bounded(node: yaml.Node, loader: Any, text: str, limits: YamlLimi
     except _Unusual:
         if not measured:
             _measure(node, limits)
-        return loader.construct_document(node)
+        value = loader.construct_document(node)
+        _check_plain(value, node.start_mark.line + 1)
+        return value
+
+
+def _check_plain(value: Any, line: int) -> None:
+    """Refuse what JSON cannot hold (`!!binary` bytes, `!!set`, a key that is a list):
+    fleet files and manifests are JSON-compatible data. Each value once (aliases)."""
+    seen: set[int] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict | list):
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if not isinstance(key, str | int | float | bool) and key is not None:
+                    raise _not_plain(key, line)
+                stack.append(inner)
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif not isinstance(item, str | int | float | bool) and item is not None:
+            raise _not_plain(item, line)
+
+
+def _not_plain(value: Any, line: int) -> YamlSyntaxError:
+    kind = "bytes (!!binary)" if isinstance(value, bytes) else type(value).__name__
+    return YamlSyntaxError(
+        f"holds a value of type {kind}: only JSON-compatible data (mappings, lists, strings, "
+        "numbers, booleans, null) is allowed",
+        line,
+    )
 
 
 def _record_lines(node: yaml.Node, path: Path, document: YamlDocument, visited: set[int]) -> None:

@@ -144,3 +144,14 @@ def test_the_kubernetes_version_is_the_fleets_choice(
     [problem] = json.loads(capsys.readouterr().out)["problems"]
     assert problem["message"] == "ConfigMap c: must be string (the Kubernetes 1.29 API schema)"
     assert problem["where"] == "data.a"
+
+
+def test_a_value_json_cannot_hold_is_refused(
+    repo: FleetRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by fuzzing: `!!binary` made bytes (a key, even) that only failed later.
+    repo.write("nodes/odd.yaml", "name: odd\ntags: {}\nvars:\n  !!binary aGk=: 1\n")
+    assert validate(repo, capsys) == [
+        "nodes/odd.yaml:1: holds a value of type bytes (!!binary): only JSON-compatible data "
+        "(mappings, lists, strings, numbers, booleans, null) is allowed"
+    ]
