@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from shadow import DEFAULT_PREFIX, Topics, is_valid_node_name
+from shadow.limits import DESIRED_LIMITS, DecodeLimits
 from transport import BrokerOptions, BrokerURLError, add_broker_arguments, positive_seconds
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="check for drift and retry failures this often (default: %(default)s)",
     )
     parser.add_argument(
+        "--max-document-bytes",
+        type=int,
+        default=DESIRED_LIMITS.max_bytes,
+        metavar="BYTES",
+        help="refuse a Desired document larger than this, before decoding it "
+        "(default: %(default)s; set the broker's message_size_limit to match)",
+    )
+    parser.add_argument(
         "--topic-prefix",
         default=DEFAULT_PREFIX,
         metavar="PREFIX",
@@ -119,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
         report_interval=args.report_interval,
         reconcile_interval=args.reconcile_interval,
         progress_interval=min(2.0, args.reconcile_interval),
+        limits=DecodeLimits(args.max_document_bytes, DESIRED_LIMITS.max_depth),
     )
     runtime = KubernetesRuntime(
         client_factory(args.kubeconfig, args.context, args.in_cluster),

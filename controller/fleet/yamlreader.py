@@ -137,8 +137,11 @@ def _check_nesting(text: str, limits: YamlLimits) -> None:
     whose longest line and brackets allow no deep nesting is composed at once; any
     other is first scanned event by event (libyaml's parser does not recurse).
     """
+    brackets = text.count("[") + text.count("{")
+    if 2 * len(text) + brackets + 2 <= _SAFE_TO_COMPOSE:
+        return  # short: no line in it can be long
     longest = max(map(len, text.split("\n")), default=0)
-    if 2 * longest + text.count("[") + text.count("{") + 2 <= _SAFE_TO_COMPOSE:
+    if 2 * longest + brackets + 2 <= _SAFE_TO_COMPOSE:
         return
     depth = 0
     loader = PlainLoader(text)
@@ -159,7 +162,7 @@ def _check_nesting(text: str, limits: YamlLimits) -> None:
 
 
 # Far below the depth at which libyaml's recursive composer overflows the C stack.
-_SAFE_TO_COMPOSE = 2_000
+_SAFE_TO_COMPOSE = 5_000
 
 
 def _too_deep(line: int | None, limits: YamlLimits) -> YamlSyntaxError:

@@ -73,7 +73,7 @@ class RenderBudget:
         self.what = ""
         self.started = 0.0
         self._deadline = float("inf")
-        self._memory_ceiling = 0
+        self._memory_ceiling: int | None = None
         self._ticks = 0
 
     def begin(self, app: str, node: str) -> None:
@@ -82,8 +82,7 @@ class RenderBudget:
         self.started = time.monotonic()
         self._deadline = self.started + self.limits.seconds
         self._ticks = 0
-        resident = resident_bytes()
-        self._memory_ceiling = resident + self.limits.memory_mib * MIB if resident else 0
+        self._memory_ceiling = None  # read on the first check: most renders never need it
         if self.cancelled is not None and self.cancelled():
             raise RenderCancelled(self.what)
 
@@ -112,6 +111,10 @@ class RenderBudget:
             self._check_memory()
 
     def _check_memory(self) -> None:
+        if self._memory_ceiling is None:  # the first check: growth counts from here
+            resident = resident_bytes()
+            self._memory_ceiling = resident + self.limits.memory_mib * MIB if resident else 0
+            return
         if self._memory_ceiling and resident_bytes() > self._memory_ceiling:
             raise RenderOverBudget(
                 f"used more than the render memory limit of {self.limits.memory_mib} MiB "

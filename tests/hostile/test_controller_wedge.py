@@ -45,11 +45,14 @@ def test_a_newer_commit_supersedes_one_still_rendering(
         wait_for_revision(controller, repo.head())
         stuck = wedge(repo)
         controller.trigger("test")
-        wait_until(lambda: health(port).get("rendering"), 20, message="not rendering")
+
+        def rendering_web() -> bool:
+            rendering = health(port).get("rendering")
+            return isinstance(rendering, dict) and rendering["now"] == "app web for node oslo-1"
+
+        wait_until(rendering_web, 20, message="not rendering the app")
         rendering = health(port)["rendering"]
-        assert isinstance(rendering, dict)
-        assert rendering["revision"] == stuck
-        assert rendering["now"] == "app web for node oslo-1"
+        assert isinstance(rendering, dict) and rendering["revision"] == stuck
         repo.remove("apps/web/templates/loop.yaml.j2")
         fixed = repo.commit_and_push("drop the loop")
         controller.trigger("webhook")
