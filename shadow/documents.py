@@ -317,6 +317,16 @@ class Rejection:
         )
 
 
+def _encodable(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_encodable(k): _encodable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_encodable(v) for v in value]
+    return value
+
+
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -356,7 +366,12 @@ class ReportedDocument:
         return out
 
     def to_json(self) -> bytes:
-        return canonical_json(self.to_dict())
+        """Canonical JSON; text UTF-8 cannot hold (a lone surrogate in a message the
+        edge passes on) is replaced by `?`, so a report can always be sent."""
+        try:
+            return canonical_json(self.to_dict())
+        except UnicodeEncodeError:
+            return canonical_json(_encodable(self.to_dict()))
 
     def meaningful(self) -> dict[str, Any]:
         """The report without its timestamp and node info: what a status commit records.

@@ -78,3 +78,13 @@ def test_the_controller_adopts_no_generation_from_the_future() -> None:
 )
 def test_garbage_retained_on_a_desired_topic_is_ignored_by_the_read_back(payload: bytes) -> None:
     assert retained_entry(payload) is None
+
+
+def test_a_report_holding_a_lone_surrogate_is_still_sent_as_utf8() -> None:
+    from shadow import ReportedDocument
+    from tests.support.reports import report
+
+    # An API server message passed on as is (JSON can carry the escape, UTF-8 cannot).
+    bad = ReportedDocument(**{**report(NODE).__dict__, "message": "broken \ud800 text"})
+    payload = bad.to_json()
+    assert ReportedDocument.from_json(payload).message == "broken ? text"
