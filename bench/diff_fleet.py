@@ -2,7 +2,7 @@
 
     python -m bench.diff_fleet [--nodes 10000]
 
-Builds a fleet from `fleet-repo-template/` with N generated nodes over four sites and
+Builds a fleet from the fleet template (`shoal init`'s) with N generated nodes over four sites and
 two hardware models, commits it, changes one site group's variable, commits again,
 then measures in the same run:
   - baseline: `load_and_render` of the working tree (what one side of a diff costs);

@@ -169,8 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                 first = git(work, "rev-parse", "HEAD")
                 wait_until(
                     lambda: (
-                        controller.last_revision == first
-                        and controller.publisher.unconfirmed == 0
+                        controller.last_revision == first and controller.publisher.unconfirmed == 0
                     ),
                     600,
                     interval=0.05,
@@ -205,9 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                     t_push = time.time()
                     webhook(controller.http.port if controller.http else 0, "main")
                     t_hook = time.time()
-                wait_until(
-                    lambda: controller.metrics.reconciles > reconciles, 120, interval=0.005
-                )
+                wait_until(lambda: controller.metrics.reconciles > reconciles, 120, interval=0.005)
                 t_reconciled = time.time()
                 expected = controller.metrics.documents_published - published
                 t_last = arrivals.last_of(expected)

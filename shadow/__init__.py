@@ -24,6 +24,7 @@ from shadow.documents import (
     utc_now,
 )
 from shadow.generations import is_newer, next_generation, now_ms
+from shadow.release import AgentRelease, AgentUpdate, ReleaseError
 from shadow.topics import DEFAULT_PREFIX, Channel, Topics, is_valid_node_name
 
 __all__ = [
@@ -31,6 +32,8 @@ __all__ = [
     "APP_STATES",
     "DEFAULT_PREFIX",
     "NODE_STATES",
+    "AgentRelease",
+    "AgentUpdate",
     "AppState",
     "AppStatus",
     "Channel",
@@ -40,6 +43,7 @@ __all__ = [
     "NodeInfo",
     "NodeState",
     "Rejection",
+    "ReleaseError",
     "ReportedDocument",
     "Resource",
     "ResourceStatus",

@@ -15,6 +15,7 @@ from typing import Any, Final, Literal, cast
 
 from shadow.canonical import apps_digest, canonical_json, digest
 from shadow.limits import DESIRED_LIMITS, REPORTED_LIMITS, DecodeLimits, LimitError, decode_json
+from shadow.release import AgentRelease, AgentUpdate, ReleaseError
 
 API_VERSION: Final = "shoal/v1"
 
@@ -148,13 +149,19 @@ class DesiredDocument:
     apps: Mapping[str, DesiredApp]
     digest: str
     signature: str | None = None
+    agent: AgentRelease | None = None  # the agent release this node should run (optional)
 
     @classmethod
     def build(
-        cls, node: str, revision: str, generation: int, apps: Mapping[str, DesiredApp]
+        cls,
+        node: str,
+        revision: str,
+        generation: int,
+        apps: Mapping[str, DesiredApp],
+        agent: AgentRelease | None = None,
     ) -> DesiredDocument:
         ordered = {name: apps[name] for name in sorted(apps)}
-        return cls(node, revision, generation, ordered, node_digest(ordered))
+        return cls(node, revision, generation, ordered, node_digest(ordered, agent), agent=agent)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -168,6 +175,8 @@ class DesiredDocument:
         }
         if self.signature is not None:
             out["signature"] = self.signature
+        if self.agent is not None:
+            out["agent"] = self.agent.to_dict()
         return out
 
     def to_json(self) -> bytes:
@@ -190,8 +199,9 @@ class DesiredDocument:
             apps=apps,
             digest=_get(data, "digest", str, ""),
             signature=_opt(data, "signature", str, "", None),
+            agent=_release(data),
         )
-        if verify and node_digest(apps) != doc.digest:
+        if verify and node_digest(apps, doc.agent) != doc.digest:
             raise DocumentError("digest", "does not match the document's apps")
         return doc
 
@@ -200,9 +210,23 @@ class DesiredDocument:
         return cls.from_dict(parse_json(payload), verify)
 
 
-def node_digest(apps: Mapping[str, DesiredApp]) -> str:
-    """The Desired document's `digest`: over every app's name and digest."""
-    return apps_digest({name: app.digest for name, app in apps.items()})
+def node_digest(apps: Mapping[str, DesiredApp], agent: AgentRelease | None = None) -> str:
+    """The Desired document's `digest`: over every app's name and digest, and the agent
+    release when there is one (a document without one keeps the digest it always had)."""
+    over_apps = apps_digest({name: app.digest for name, app in apps.items()})
+    if agent is None:
+        return over_apps
+    return digest({"apps": over_apps, "agent": agent.to_dict()})
+
+
+def _release(data: Mapping[str, Any]) -> AgentRelease | None:
+    raw = data.get("agent")
+    if raw is None:
+        return None
+    try:
+        return AgentRelease.from_dict(_mapping(raw, "agent"))
+    except ReleaseError as exc:
+        raise DocumentError(f"agent.{exc.path}".rstrip("."), str(exc).split(": ", 1)[1]) from exc
 
 
 # --- Reported ---------------------------------------------------------------------------
@@ -345,6 +369,7 @@ class ReportedDocument:
     time: str = field(default_factory=utc_now)
     message: str = ""
     rejected: tuple[Rejection, ...] = ()
+    agent_update: AgentUpdate | None = None  # the last agent update that did not complete
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -363,6 +388,8 @@ class ReportedDocument:
             out["message"] = self.message
         if self.rejected:
             out["rejected"] = [r.to_dict() for r in self.rejected]
+        if self.agent_update is not None:
+            out["agentUpdate"] = self.agent_update.to_dict()
         return out
 
     def to_json(self) -> bytes:
@@ -412,6 +439,7 @@ class ReportedDocument:
                 Rejection.from_dict(_mapping(r, f"rejected[{i}]"), f"rejected[{i}]")
                 for i, r in enumerate(_opt(data, "rejected", list, "", []))
             ),
+            agent_update=_update(data),
         )
 
     @classmethod
@@ -419,3 +447,13 @@ class ReportedDocument:
         cls, payload: bytes | str, limits: DecodeLimits = REPORTED_LIMITS
     ) -> ReportedDocument:
         return cls.from_dict(parse_json(payload, limits))
+
+
+def _update(data: Mapping[str, Any]) -> AgentUpdate | None:
+    raw = data.get("agentUpdate")
+    if raw is None:
+        return None
+    try:
+        return AgentUpdate.from_dict(_mapping(raw, "agentUpdate"))
+    except ReleaseError as exc:
+        raise DocumentError(f"agentUpdate.{exc.path}", str(exc).split(": ", 1)[1]) from exc

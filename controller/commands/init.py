@@ -1,4 +1,4 @@
-"""`shoal init DIR`: start a fleet repository from `fleet-repo-template/`.
+"""`shoal init DIR`: start a fleet repository from the template in `controller/commands/fleet-template/`.
 
 Copies the template (example nodes, groups and apps, a CI workflow, a pre-commit
 config, a README for the fleet's users) into DIR, makes it a git repository on branch
@@ -26,10 +26,8 @@ class InitError(Exception):
 
 
 def template_dir() -> Path:
-    """The fleet template shipped next to the `controller` package (editable install)."""
-    import controller
-
-    return Path(controller.__file__).resolve().parents[1] / "fleet-repo-template"
+    """The fleet template, shipped inside the package (a wheel carries it as package data)."""
+    return Path(__file__).resolve().parent / "fleet-template"
 
 
 def add_parser(
@@ -53,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         if not (template / "fleet.yaml").is_file():
             print(
                 f"error: the fleet template is missing: expected {template} "
-                "(is shoal installed from a source checkout?)",
+                "(the shoal installation is incomplete: reinstall it)",
                 file=sys.stderr,
             )
             return EXIT_UNAVAILABLE

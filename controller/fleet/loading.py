@@ -83,6 +83,7 @@ def load_usable(root: Path) -> UsableFleet:
         apps=apps,
         render_limits=dict(fleet_data.get("render") or {}),
         kubernetes_version=str(fleet_data.get("kubernetesVersion", DEFAULT_KUBERNETES_VERSION)),
+        agent=fleet_data.get("agent"),
     )
     return UsableFleet(
         fleet,
@@ -272,6 +273,7 @@ class _Loader:
                 tags=dict(data.get("tags") or {}),
                 vars=dict(data.get("vars") or {}),
                 file=rel,
+                agent=data.get("agent"),
             )
         return nodes
 
@@ -307,6 +309,7 @@ class _Loader:
                 priority=data.get("priority", 0),
                 vars=dict(data.get("vars") or {}),
                 file=rel,
+                agent=data.get("agent"),
             )
         return groups
 

@@ -24,6 +24,7 @@ class Node:
     tags: dict[str, str]
     vars: dict[str, Any]
     file: str
+    agent: dict[str, Any] | None = None  # `agent:` (a release), see controller/fleet/agent.py
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Group:
     priority: int
     vars: dict[str, Any]
     file: str
+    agent: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Fleet:
     render_limits: dict[str, Any] = field(default_factory=dict)
     # `kubernetesVersion:` of fleet.yaml: the API whose schemas rendered objects must fit.
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    agent: dict[str, Any] | None = None
 
     def groups_for(self, node: Node) -> list[Group]:
         """Groups whose selector matches `node`, in precedence order (priority, then name)."""

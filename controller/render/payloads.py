@@ -18,7 +18,7 @@ def _string(value: str) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode("utf-8")
 
 
-_HEAD = b'{"apiVersion":' + _string(API_VERSION) + b',"apps":{'
+_API = b'"apiVersion":' + _string(API_VERSION) + b',"apps":{'
 
 
 class DesiredEncoder:
@@ -40,8 +40,12 @@ class DesiredEncoder:
         apps = b",".join(
             _string(name) + b":" + self._app(doc.apps[name]) for name in sorted(doc.apps)
         )
+        # "agent" sorts before "apiVersion".
+        head = (
+            b"{" if doc.agent is None else b'{"agent":' + canonical_json(doc.agent.to_dict()) + b","
+        )
         parts = [
-            _HEAD,
+            head + _API,
             apps,
             b'},"digest":',
             _string(doc.digest),

@@ -224,9 +224,7 @@ def test_documents_unconfirmed_at_stop_are_resent_with_their_generation(
         controller.trigger("test")
         wait_until(lambda: controller.last_revision == sha, 20)
         issued = controller.reconciler.ledger("shoal").snapshot()
-        assert (
-            controller.publisher.unconfirmed == 3
-        )  # the controller stops with them pending
+        assert controller.publisher.unconfirmed == 3  # the controller stops with them pending
 
     mosquitto.start()
     with (

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.commands import init
 from controller.fleet.loading import load_fleet
 from controller.fleet.model import Fleet
 from controller.fleet.problems import FleetError, Problem
@@ -491,7 +492,7 @@ def test_an_undefined_value_through_a_filter_is_an_undefined_variable(
 
 def test_the_shipped_template_on_a_node_without_a_model_tag(tmp_path: Path) -> None:
     root = tmp_path / "fleet"
-    shutil.copytree(Path(__file__).resolve().parents[2] / "fleet-repo-template", root)
+    shutil.copytree(init.template_dir(), root)
     (root / "nodes" / "lyon-new-01.yaml").write_text("name: lyon-new-01\ntags: {site: lyon}\n")
     problems = render_fleet(load_fleet(root), ["lyon-new-01"]).problems
     collector = [p for p in problems if p.app == "sensor-collector"]

@@ -1,0 +1,102 @@
+"""shoal as people install it: a wheel in a fresh virtualenv, outside the checkout.
+
+`pip install .`, `pipx install .` and an image built from the wheel all run the wheel's
+files, not the source tree's; the first commands of the README (`shoal init`, `shoal demo`)
+must work from it. The virtualenv sees the test run's site-packages for the third-party
+dependencies (so no download), but shoal itself comes only from the wheel: the test
+checks where the installed `controller` package lives.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bin/ folder of a virtualenv with shoal installed from a freshly built wheel."""
+    root = tmp_path_factory.mktemp("wheel")
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(CHECKOUT), "--no-deps", "-q", "-w", root],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = root.glob("shoal-*.whl")
+    env_dir = root / "venv"
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", wheel],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert installed.returncode == 0, installed.stderr
+    return env_dir / "bin"
+
+
+def shoal(
+    bin_dir: Path, *args: str, cwd: Path, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    return subprocess.run(
+        [str(bin_dir / "shoal"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_the_wheel_is_what_runs(installed: Path, tmp_path: Path) -> None:
+    where = subprocess.run(
+        [str(installed / "python"), "-c", "import controller, shoal; print(controller.__file__)"],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert Path(where).is_relative_to(installed.parent), where
+    version = shoal(installed, "--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("shoal "), version
+
+
+def test_init_then_validate_from_the_wheel(installed: Path, tmp_path: Path) -> None:
+    made = shoal(installed, "init", "my-fleet", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    fleet = tmp_path / "my-fleet"
+    assert (fleet / ".github" / "workflows" / "shoal.yml").is_file()
+    assert (fleet / ".pre-commit-config.yaml").is_file()
+    checked = shoal(installed, "validate", cwd=fleet)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_demo_from_the_wheel(installed: Path, tmp_path: Path) -> None:
+    demo = shoal(
+        installed,
+        "demo",
+        "--dir",
+        str(tmp_path / "demo"),
+        "--port",
+        "0",
+        "--exit-when-synced",
+        "--timeout",
+        "150",
+        cwd=tmp_path,
+        timeout=200,
+    )
+    assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
+    assert "Synced" in demo.stdout
