@@ -88,3 +88,12 @@ def test_a_report_holding_a_lone_surrogate_is_still_sent_as_utf8() -> None:
     bad = ReportedDocument(**{**report(NODE).__dict__, "message": "broken \ud800 text"})
     payload = bad.to_json()
     assert ReportedDocument.from_json(payload).message == "broken ? text"
+
+
+def test_a_ledger_that_adopted_a_forged_generation_forgets_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from controller.service.ledger import Ledger
+
+    path = tmp_path / "ledger.json"
+    ledger = Ledger(path)
+    ledger.issue({"edge-001": (10**15, "sha256:x"), "edge-002": (now_ms(), "sha256:y")})
+    assert Ledger(path).nodes() == ["edge-002"]
