@@ -35,6 +35,7 @@ from edge.selfupdate.updater import Updater
 from edge.store import Store
 from shadow import DesiredDocument, NodeInfo, Rejection, Topics
 from shadow.limits import DESIRED_LIMITS, DecodeLimits
+from shadow.policy import UNRESTRICTED, Policy
 from transport import BrokerOptions
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,9 @@ class AgentSettings:
     # Connected this long with no Desired document and none stored: say what to check.
     silence_warning: float = 120.0
     limits: DecodeLimits = DESIRED_LIMITS  # [--max-document-bytes] of a Desired document
+    # [--allow-namespace, --allow-kind, --allow-cluster-kind, --deny-privileged-rbac]
+    # the node owner's policy: objects must pass it and their app's (shadow/policy.py).
+    local_policy: Policy = UNRESTRICTED
 
 
 _STOP = object()
@@ -109,7 +113,7 @@ class Agent:
     def start(self) -> Agent:
         """Open the store (StoreError if another agent holds it), then run in the background."""
         self.store.open()
-        self.reconciler = Reconciler(self.runtime, self.store)
+        self.reconciler = Reconciler(self.runtime, self.store, self.settings.local_policy)
         self._worker = threading.Thread(
             target=self._work, name=f"shoal-edge-{self.settings.node}", daemon=True
         )

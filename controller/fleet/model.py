@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.fleet.selectors import Selector
+from shadow.policy import Policy
 
 DEFAULT_TOPIC_PREFIX = "shoal"
 DEFAULT_KUBERNETES_VERSION = "1.33"
@@ -47,6 +48,9 @@ class App:
     dir: Path  # absolute path of apps/<name>
     file: str  # "apps/<name>/app.yaml"
     templates: tuple[str, ...] = ()  # repo-relative template paths, in render order
+    # What the app may touch: fleet.yaml's policy, then app.yaml's (shadow/policy.py
+    # `effective`); () is shoal's default policy.
+    policy: tuple[Policy, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class Fleet:
     # `kubernetesVersion:` of fleet.yaml: the API whose schemas rendered objects must fit.
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
     agent: dict[str, Any] | None = None
+    policy: Policy | None = None  # fleet.yaml's `policy` (None: shoal's default)
 
     def groups_for(self, node: Node) -> list[Group]:
         """Groups whose selector matches `node`, in precedence order (priority, then name)."""

@@ -43,7 +43,12 @@ from controller.fleet.selectors import SelectorIndex
 from controller.fleet.variables import merge_values
 from controller.render.budget import RenderBudget, RenderLimits
 from controller.render.kubeschema import KubernetesSchemas
-from controller.render.manifests import duplicates, parse_objects, shared_objects
+from controller.render.manifests import (
+    duplicates,
+    parse_objects,
+    policy_problems,
+    shared_objects,
+)
 from controller.render.rendercache import AppMemo, CachedApp, RenderCache
 from controller.render.templating import (
     CompiledApp,
@@ -368,12 +373,13 @@ class _Renderer:
                 resources.extend(parsed)
                 sources.extend(template.file for _ in parsed)
         problems.extend(duplicates(app, resources, sources))
+        problems.extend(policy_problems(app, resources, sources))
         if problems:
             return _Outcome(None, problems)
         try:
             if self.memoize:
                 return _Outcome(self.assemble(memo, app, resources))
-            return _Outcome(DesiredApp.build(app.version, app.namespace, resources))
+            return _Outcome(DesiredApp.build(app.version, app.namespace, resources, app.policy))
         except (TypeError, ValueError) as exc:
             return _Outcome(
                 None, [Problem(app.file, f"rendered objects are not JSON: {exc}", app=app.name)]
@@ -394,10 +400,14 @@ class _Renderer:
             if entry is None or entry[0] is not obj:
                 entry = memo.encoded[id(obj)] = (obj, canonical_json(obj))
             parts.append(entry[1])
+        policy = b""
+        if app.policy:  # sorted keys: "policy" sits between "namespace" and "resources"
+            policy = b',"policy":' + canonical_json([p.to_dict() for p in app.policy])
         content = b"".join(
             (
                 b'{"namespace":',
                 canonical_json(app.namespace),
+                policy,
                 b',"resources":[',
                 b",".join(parts),
                 b'],"version":',
@@ -405,7 +415,9 @@ class _Renderer:
                 b"}",
             )
         )
-        return DesiredApp(app.version, app.namespace, tuple(resources), digest_bytes(content))
+        return DesiredApp(
+            app.version, app.namespace, tuple(resources), digest_bytes(content), app.policy
+        )
 
     def parse(
         self, memo: AppMemo, app: App, file: str, text: str

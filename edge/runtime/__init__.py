@@ -22,6 +22,9 @@ from shadow import DesiredApp
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "shoal"
 APP_LABEL = "shoal.dev/app"
+# In a template, `shoal.dev/adopt: "true"` lets the edge take over an existing object
+# shoal did not create (like Helm's adoption); without it such an object is refused.
+ADOPT_ANNOTATION = "shoal.dev/adopt"
 FIELD_MANAGER = "shoal"
 
 
@@ -94,6 +97,9 @@ class Applied:
     ref: ObjectRef
     error: str = ""
     fingerprint: Fingerprint | None = None
+    # Why it failed, for machines: `ApplyFailed` (the API server said no), or the
+    # reconciler's refusals before any request: `InvalidName`, `PolicyDenied`, `NotOwned`.
+    reason: str = ""
 
     @property
     def ok(self) -> bool:
@@ -117,8 +123,11 @@ class Runtime(Protocol):
         """The live object, or None when it does not exist."""
         ...
 
-    def delete(self, ref: ObjectRef) -> str:
-        """Delete an object; "" when it is gone (or was already), else the reason."""
+    def delete(self, ref: ObjectRef, uid: str = "") -> str:
+        """Delete an object; "" when it is gone (or was already), else the reason.
+
+        With `uid`, only that very object: one deleted and re-created by someone else
+        meanwhile (another uid) is left alone, and that counts as gone."""
         ...
 
     def server_version(self) -> str:
@@ -139,6 +148,7 @@ def labelled(manifest: Mapping[str, Any], app: str) -> dict[str, Any]:
 
 
 __all__ = [
+    "ADOPT_ANNOTATION",
     "APP_LABEL",
     "FIELD_MANAGER",
     "MANAGED_BY",

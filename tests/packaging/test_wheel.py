@@ -10,6 +10,7 @@ checks where the installed `controller` package lives.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -18,21 +19,30 @@ from pathlib import Path
 import pytest
 
 CHECKOUT = Path(__file__).resolve().parents[2]
+# Nothing of the checkout may leak into what is installed: no PYTHONPATH, no VIRTUAL_ENV.
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bin/ folder of a virtualenv with shoal installed from a freshly built wheel."""
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """shoal's wheel, freshly built from this checkout."""
     root = tmp_path_factory.mktemp("wheel")
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", str(CHECKOUT), "--no-deps", "-q", "-w", root],
         capture_output=True,
         text=True,
         timeout=240,
+        env=CLEAN_ENV,
     )
     assert built.returncode == 0, built.stderr
-    (wheel,) = root.glob("shoal-*.whl")
-    env_dir = root / "venv"
+    (found,) = root.glob("shoal-*.whl")
+    return found
+
+
+@pytest.fixture(scope="module")
+def installed(wheel: Path) -> Path:
+    """The bin/ folder of a virtualenv with shoal installed from the wheel."""
+    env_dir = wheel.parent / "venv"
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
     installed = subprocess.run(
@@ -40,6 +50,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
         text=True,
         timeout=240,
+        env=CLEAN_ENV,
     )
     assert installed.returncode == 0, installed.stderr
     return env_dir / "bin"
@@ -48,7 +59,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def shoal(
     bin_dir: Path, *args: str, cwd: Path, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env = dict(CLEAN_ENV)
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     return subprocess.run(
         [str(bin_dir / "shoal"), *args],
@@ -64,7 +75,7 @@ def test_the_wheel_is_what_runs(installed: Path, tmp_path: Path) -> None:
     where = subprocess.run(
         [str(installed / "python"), "-c", "import controller, shoal; print(controller.__file__)"],
         cwd=tmp_path,
-        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        env=CLEAN_ENV,
         capture_output=True,
         text=True,
         check=True,
@@ -100,3 +111,17 @@ def test_demo_from_the_wheel(installed: Path, tmp_path: Path) -> None:
     )
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
     assert "Synced" in demo.stdout
+
+
+@pytest.mark.skipif(shutil.which("pipx") is None, reason="pipx is not installed")
+def test_pipx_install_of_the_wheel_runs_init(wheel: Path, tmp_path: Path) -> None:
+    env = CLEAN_ENV | {"PIPX_HOME": str(tmp_path / "pipx"), "PIPX_BIN_DIR": str(tmp_path / "bin")}
+    # --system-site-packages: the dependencies come from this environment, not a download.
+    done = subprocess.run(
+        ["pipx", "install", "--system-site-packages", str(wheel)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    made = shoal(tmp_path / "bin", "init", "fleet", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "fleet" / "fleet.yaml").is_file()
