@@ -36,6 +36,7 @@ from edge.store import Store
 from shadow import DesiredDocument, NodeInfo, Rejection, Topics
 from shadow.limits import DESIRED_LIMITS, DecodeLimits
 from shadow.policy import UNRESTRICTED, Policy
+from shadow.signing import TrustedKeys
 from transport import BrokerOptions
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class AgentSettings:
     # Connected this long with no Desired document and none stored: say what to check.
     silence_warning: float = 120.0
     limits: DecodeLimits = DESIRED_LIMITS  # [--max-document-bytes] of a Desired document
+    # [--trust-key] accept only documents signed by one of these keys (None: unsigned too)
+    trusted_keys: TrustedKeys | None = None
     # [--allow-namespace, --allow-kind, --allow-cluster-kind, --deny-privileged-rbac]
     # the node owner's policy: objects must pass it and their app's (shadow/policy.py).
     local_policy: Policy = UNRESTRICTED
@@ -99,6 +102,7 @@ class Agent:
         self.reporter = Reporter(self.link.publish_report, settings.report_interval)
         self.reconciler: Reconciler | None = None
         self.rejected: list[Rejection] = []
+        self.documents_rejected = 0  # since start, by acceptance (for /metrics)
         self._inbox: queue.Queue[object] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._node_info = nodeinfo.collect()
@@ -249,6 +253,7 @@ class Agent:
             reconciler.document,
             reconciler.applied_digest,
             limits=self.settings.limits,
+            trusted=self.settings.trusted_keys,
         )
         if verdict.outcome == "duplicate":
             log.debug("desired generation already accepted; nothing to do")
@@ -256,6 +261,7 @@ class Agent:
         if verdict.outcome == "reject":
             assert verdict.rejection is not None
             log.warning("rejected a desired document: %s", verdict.rejection.reason)
+            self.documents_rejected += 1
             if verdict.rejection not in self.rejected:
                 self.rejected = [*self.rejected, verdict.rejection][-self.settings.max_rejections :]
             return

@@ -44,13 +44,29 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--http",
         metavar="[HOST]:PORT",
-        help="serve /healthz, /metrics and POST /webhook here, e.g. :8080",
+        help="serve the dashboard (/), /healthz, /metrics and POST /webhook here, e.g. :8080",
+    )
+    parser.add_argument(
+        "--http-token",
+        default=os.environ.get("SHOAL_HTTP_TOKEN"),
+        metavar="TOKEN",
+        help="require this token for the dashboard and /metrics (Authorization: Bearer "
+        "TOKEN, or basic auth with TOKEN as password); /healthz and /webhook stay open "
+        "(default: $SHOAL_HTTP_TOKEN)",
     )
     parser.add_argument(
         "--webhook-secret",
         default=os.environ.get("SHOAL_WEBHOOK_SECRET"),
         metavar="SECRET",
         help="require webhooks signed with this secret (default: $SHOAL_WEBHOOK_SECRET)",
+    )
+    parser.add_argument(
+        "--signing-key",
+        type=Path,
+        metavar="FILE",
+        default=os.environ.get("SHOAL_SIGNING_KEY"),
+        help="sign every Desired document with this Ed25519 key (shoal signing-key create); "
+        "edges that trust its public half accept nothing else (default: $SHOAL_SIGNING_KEY)",
     )
     parser.add_argument(
         "--work-dir",
@@ -91,21 +107,33 @@ def add_status_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_status_writer(controller: Any, args: argparse.Namespace, work_dir: Path) -> None:
-    """Commit edge reports to the status branch beside the pipeline (unless --no-status)."""
+def add_status_writer(controller: Any, args: argparse.Namespace, work_dir: Path) -> Any:
+    """Commit edge reports to the status branch beside the pipeline (unless --no-status);
+    the `StatusService`, or None."""
     if args.no_status or args.once:
-        return
+        return None
     from controller.status.service import StatusService
 
-    controller.add(
-        StatusService(
-            controller,
-            args.repo,
-            work_dir,
-            branch=args.status_branch,
-            interval=args.status_interval,
-        )
+    service = StatusService(
+        controller,
+        args.repo,
+        work_dir,
+        branch=args.status_branch,
+        interval=args.status_interval,
     )
+    controller.add(service)
+    return service
+
+
+def add_dashboard(controller: Any, status: Any) -> None:
+    """The dashboard's pages on --http, and the fleet's gauges on /metrics."""
+    from controller.dashboard import ControllerState, Dashboard
+    from controller.dashboard.metrics import FleetCollector
+
+    state = ControllerState(controller, status)
+    dashboard = Dashboard(state)
+    controller.pages = dashboard
+    controller.metrics.add_collector(FleetCollector(state, dashboard.snapshots))
 
 
 # ---------------------------------------------------------------------------------------
@@ -142,7 +170,21 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         log.error("%s", missing)
         return EXIT_UNAVAILABLE
+    signing_key = None
+    if args.signing_key:
+        from shadow.signing import KeyFileError, SigningKey
+
+        try:
+            signing_key = SigningKey.from_pem(Path(args.signing_key).read_bytes())
+        except OSError as exc:
+            log.error("--signing-key %s: %s", args.signing_key, exc.strerror or exc)
+            return EXIT_UNAVAILABLE
+        except KeyFileError as exc:
+            log.error("--signing-key %s: %s", args.signing_key, exc)
+            return 1
+        log.info("signing Desired documents with key %s", signing_key.key_id)
     settings = ControllerSettings(
+        signing_key=signing_key,
         repo=args.repo,
         branch=args.branch,
         work_dir=args.work_dir or default_work_dir(args.repo, args.branch),
@@ -150,9 +192,12 @@ def run(args: argparse.Namespace) -> int:
         interval=args.interval,
         http=http,
         webhook_secret=args.webhook_secret,
+        http_token=args.http_token or None,
     )
     controller = Controller(settings)
-    add_status_writer(controller, args, settings.work_dir)
+    status = add_status_writer(controller, args, settings.work_dir)
+    if not args.once:
+        add_dashboard(controller, status)
     if args.once:
         return controller.run_once()
     stop = threading.Event()

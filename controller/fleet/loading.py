@@ -30,6 +30,7 @@ from controller.fleet.model import (
     Fleet,
     Group,
     Node,
+    SealedSecret,
 )
 from controller.fleet.problems import FleetError, Problem, sort_key
 from controller.fleet.selectors import Selector, SelectorError, parse_selector
@@ -75,6 +76,7 @@ def load_usable(root: Path) -> UsableFleet:
     fleet_data = fleet_data or {}
     fleet_policy = loader.policy("fleet.yaml", fleet_data, DEFAULT_POLICY)
     apps = loader.apps(fleet_policy)
+    secrets = loader.secrets()
     fleet = Fleet(
         root=root,
         name=fleet_data.get("name", ""),
@@ -87,6 +89,7 @@ def load_usable(root: Path) -> UsableFleet:
         kubernetes_version=str(fleet_data.get("kubernetesVersion", DEFAULT_KUBERNETES_VERSION)),
         agent=fleet_data.get("agent"),
         policy=fleet_policy,
+        secrets=secrets,
     )
     return UsableFleet(
         fleet,
@@ -277,6 +280,7 @@ class _Loader:
                 vars=dict(data.get("vars") or {}),
                 file=rel,
                 agent=data.get("agent"),
+                recipient=data.get("recipient", ""),
             )
         return nodes
 
@@ -315,6 +319,32 @@ class _Loader:
                 agent=data.get("agent"),
             )
         return groups
+
+    def secrets(self) -> dict[str, SealedSecret]:
+        """`secrets/<name>.yaml`, each named as its file is."""
+        secrets: dict[str, SealedSecret] = {}
+        for rel in self.yaml_files("secrets"):
+            read = self.read(rel, "secret")
+            if read is None:
+                continue
+            data, document = read
+            if data["name"] != Path(rel).stem:
+                self.problem(
+                    rel,
+                    f"the file of secret {data['name']!r} must be secrets/{data['name']}.yaml",
+                    "name",
+                    document.line_of(["name"]),
+                )
+                continue
+            selector = self.selector(rel, data["selector"], document)
+            if selector is None:
+                continue
+            sealed = {
+                node: (entry["recipient"], "".join(entry["value"].split()))
+                for node, entry in data["sealed"].items()
+            }
+            secrets[data["name"]] = SealedSecret(data["name"], selector, sealed, rel)
+        return secrets
 
     def policy(self, rel: str, data: dict[str, Any], base: Policy) -> Policy | None:
         """The file's `policy` (schema-checked already), None when it has none."""

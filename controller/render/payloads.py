@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 from shadow import API_VERSION, DesiredApp, DesiredDocument, canonical_json
+from shadow.signing import SigningKey
 
 
 def _string(value: str) -> bytes:
@@ -22,10 +23,12 @@ _API = b'"apiVersion":' + _string(API_VERSION) + b',"apps":{'
 
 
 class DesiredEncoder:
-    """Encodes documents; keep one per batch (it holds the apps it has encoded)."""
+    """Encodes documents; keep one per batch (it holds the apps it has encoded). With a
+    `signer`, each document gets its signature over exactly the bytes sent without it."""
 
-    def __init__(self) -> None:
+    def __init__(self, signer: SigningKey | None = None) -> None:
         self._apps: dict[int, tuple[DesiredApp, bytes]] = {}
+        self._signer = signer
 
     def _app(self, app: DesiredApp) -> bytes:
         cached = self._apps.get(id(app))
@@ -56,7 +59,10 @@ class DesiredEncoder:
             b',"revision":',
             _string(doc.revision),
         ]
-        if doc.signature is not None:
-            parts += [b',"signature":', _string(doc.signature)]
+        signature = doc.signature
+        if self._signer is not None:  # "signature" sorts last: sign what precedes it
+            signature = self._signer.sign_bytes(b"".join(parts) + b"}")
+        if signature is not None:
+            parts += [b',"signature":', _string(signature)]
         parts.append(b"}")
         return b"".join(parts)

@@ -23,13 +23,14 @@ from typing import Any, Protocol
 
 from controller.gitcli import local_path
 from controller.render.budget import RenderCancelled
-from controller.service.http import Endpoints, HttpServer
-from controller.service.metrics import Metrics
+from controller.service.http import Endpoints, HttpServer, PageHandler
+from controller.service.metrics import LiveValues, Metrics
 from controller.service.publisher import Publisher, PublishError
 from controller.service.readback import read_retained
 from controller.service.reconciler import BrokerUnavailable, Outcome, Reconciler
 from controller.service.source import GitSource, RefWatcher, SourceError
 from shadow import Topics
+from shadow.signing import SigningKey
 from transport import BrokerOptions, EmbeddedBroker
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,10 @@ class ControllerSettings:
     interval: float = 30.0  # seconds between polls
     http: tuple[str, int] | None = None  # serve /healthz, /metrics, /webhook here
     webhook_secret: str | None = None
+    http_token: str | None = None  # needed by everything on --http but /healthz, /webhook
     watch_local: bool = True  # watch a local repository's refs (commit → publish in < 1 s)
     connect_timeout: float = 10.0
+    signing_key: SigningKey | None = None  # sign every Desired document (--signing-key)
 
 
 class Controller:
@@ -68,7 +71,7 @@ class Controller:
         self.components: list[Component] = []
         self.embedded: EmbeddedBroker | None = None
         self.broker: BrokerOptions = settings.broker or BrokerOptions(port=settings.embedded_port)
-        self.publisher = Publisher(self.broker)
+        self.publisher = Publisher(self.broker, signer=settings.signing_key)
         self.reconciler = Reconciler(
             self.publisher,
             lambda topics: read_retained(self.broker, topics, settings.connect_timeout),
@@ -77,7 +80,16 @@ class Controller:
         )
         self.publisher.on_reconnect = self._broker_reconnected
         self.publisher.on_lost = lambda: self.metrics.failed("broker")
+        self.metrics.add_collector(
+            LiveValues(
+                lambda: self.publisher.connected,
+                lambda: self.publisher.confirmed_total,
+                lambda: self.source.fetches,
+            )
+        )
         self.http: HttpServer | None = None
+        # Every other GET on --http (the dashboard, handed in by `shoal controller`).
+        self.pages: PageHandler | None = None
         self.last_revision: str | None = None  # last revision fetched and reconciled
         self.last_source_error: str | None = None
         self.last_internal_error: str | None = None  # a bug in the last reconcile, until one works
@@ -123,14 +135,12 @@ class Controller:
                 self.settings.http,
                 Endpoints(
                     health=self.health,
-                    metrics=lambda: self.metrics.render(
-                        self.publisher.connected,
-                        self.publisher.confirmed_total,
-                        self.source.fetches,
-                    ),
+                    metrics=self.metrics.render,
                     on_push=lambda reason: self.trigger(f"webhook: {reason}"),
                     branch=self.settings.branch,
                     webhook_secret=self.settings.webhook_secret,
+                    pages=self.pages,
+                    token=self.settings.http_token,
                 ),
             )
             self.http.start()
