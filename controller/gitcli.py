@@ -119,10 +119,11 @@ def git_text(
     cwd: Path | None = None,
     repo_dir: Path | None = None,
     input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
     timeout: float | None = None,
 ) -> str:
     """`git()`'s output as text, without the surrounding whitespace."""
-    out = git(*args, cwd=cwd, repo_dir=repo_dir, input=input, timeout=timeout)
+    out = git(*args, cwd=cwd, repo_dir=repo_dir, input=input, env=env, timeout=timeout)
     return out.decode(errors="replace").strip()
 
 

@@ -4,7 +4,11 @@ The agent (edge/agent.py) hands every message to `judge` before anything touches
 the store or the cluster. A payload is rejected, with a reason that goes into the
 next Reported document, when it is not JSON, fails `schemas/desired.schema.json`,
 has digests that do not match its content, names another node, or carries a
-generation not above the last accepted one. A re-delivery of the accepted document
+generation not above the last accepted one, or a generation more than a day ahead of
+the node's clock (generations are millisecond timestamps: one forged huge generation
+would otherwise lock the node out of every later document). The payload is decoded
+within `DecodeLimits` (size checked before decoding, nesting depth before parsing).
+A re-delivery of the accepted document
 (the retained message after a reconnect) is neither accepted nor rejected, and a
 new generation whose digest was already applied is accepted without re-applying.
 """
@@ -18,10 +22,14 @@ from typing import Any, Literal
 from jsonschema.exceptions import best_match
 
 import schemas
-from shadow import DesiredDocument, DocumentError, Rejection, is_newer, parse_json
+from shadow import DesiredDocument, DocumentError, Rejection, is_newer, now_ms, parse_json
+from shadow.limits import DESIRED_LIMITS, DecodeLimits
 from shadow.signing import SignatureError, TrustedKeys
 
 Outcome = Literal["accept", "unchanged", "duplicate", "reject"]
+
+# How far ahead of the node's clock a generation may be (clocks drift; not by a day).
+MAX_AHEAD_MS = 24 * 60 * 60 * 1000
 
 
 @dataclass(frozen=True)
@@ -55,13 +63,18 @@ def judge(
     accepted: DesiredDocument | None,
     applied_digest: str,
     *,
+    limits: DecodeLimits = DESIRED_LIMITS,
+    now: int | None = None,
     trusted: TrustedKeys | None = None,
 ) -> Verdict:
-    """What to do with `payload`, given the last accepted document and applied digest."""
-    if not payload.strip():
+    """What to do with `payload`, given the last accepted document and applied digest.
+
+    `now` is the node's clock in milliseconds (default: the current time).
+    """
+    if len(payload) <= limits.max_bytes and not payload.strip():
         return _reject("empty payload (the retained document was cleared); keeping the last one")
     try:
-        data = parse_json(payload)
+        data = parse_json(payload, limits)
     except DocumentError as exc:
         return _reject(f"not a Desired document: {exc}")
     error = best_match(schemas.validator("desired").iter_errors(data))
@@ -79,6 +92,15 @@ def judge(
         return _reject(f"invalid Desired document: {exc}", data)
     if document.node != node:
         return _reject(f"document is for node {document.node!r}, not {node!r}", data)
+    horizon = (now_ms() if now is None else now) + MAX_AHEAD_MS
+    if document.generation > horizon:
+        return _reject(
+            f"generation {document.generation} is more than a day ahead of this node's clock "
+            f"(at most {horizon}): a forged document, or a controller with a wrong clock",
+            data,
+        )
+    if accepted is not None and accepted.generation > horizon:
+        accepted = None  # a stored generation from the future is no baseline (see above)
     if accepted is not None and (document.generation, document.digest) == (
         accepted.generation,
         accepted.digest,

@@ -34,6 +34,7 @@ from edge.selfupdate.incluster import ClusterUpdater
 from edge.selfupdate.updater import Updater
 from edge.store import Store
 from shadow import DesiredDocument, Rejection, Topics
+from shadow.limits import DESIRED_LIMITS, DecodeLimits
 from shadow.policy import UNRESTRICTED, Policy
 from shadow.signing import TrustedKeys
 from transport import BrokerOptions
@@ -54,6 +55,9 @@ class AgentSettings:
     reconnect_max_delay: int = 30  # longest wait between broker reconnect attempts
     max_rejections: int = 10  # rejections kept for the next report
     certificate_not_after: str = ""  # [--cert-file] its expiry, reported in nodeInfo
+    # Connected this long with no Desired document and none stored: say what to check.
+    silence_warning: float = 120.0
+    limits: DecodeLimits = DESIRED_LIMITS  # [--max-document-bytes] of a Desired document
     # [--trust-key] accept only documents signed by one of these keys (None: unsigned too)
     trusted_keys: TrustedKeys | None = None
     # [--allow-namespace, --allow-kind, --allow-cluster-kind, --deny-privileged-rbac]
@@ -104,6 +108,9 @@ class Agent:
         self._worker: threading.Thread | None = None
         self._node_info = nodeinfo.collect(certificate_not_after=settings.certificate_not_after)
         self._something_progressing = False
+        self._connected_at: float | None = None  # connected, no Desired document heard yet
+        self._heard = False
+        self.failures: dict[str, int] = {}  # unexpected errors by step, counted
         self.ready = threading.Event()  # set once the stored document was re-applied
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -174,13 +181,18 @@ class Agent:
             wake = min(next_reconcile, now + self.reporter.seconds_to_heartbeat())
             if self._progressing():
                 wake = min(wake, next_poll)
+            if self._connected_at is not None:
+                wake = min(wake, self._connected_at + self.settings.silence_warning)
             try:
                 item = self._inbox.get(timeout=max(0.0, wake - now))
             except queue.Empty:
                 item = None
             if item is _STOP:
                 return
+            self._guarded(self._check_silence)
             if item is _CONNECTED:
+                if not self._heard and self._connected_at is None:
+                    self._connected_at = time.monotonic()
                 self._guarded(self.reporter.reconnected)
                 continue  # link events need no new observation: the timers still apply
             if isinstance(item, _Published):
@@ -189,6 +201,7 @@ class Agent:
                     self._guarded(self.updater.healthy)  # connected, re-applied, reported
                 continue
             if isinstance(item, bytes):
+                self._heard, self._connected_at = True, None
                 self._guarded(functools.partial(self._receive, item))
             now = time.monotonic()
             # An unreachable cluster is retried at the polling pace, not the reconcile's.
@@ -205,7 +218,28 @@ class Agent:
         try:
             step()
         except Exception:
-            log.exception("unexpected error in the edge agent loop; continuing")
+            name = getattr(getattr(step, "func", step), "__name__", "step").lstrip("_")
+            self.failures[name] = self.failures.get(name, 0) + 1
+            log.exception("unexpected error in the edge agent loop (%s); continuing", name)
+
+    def _check_silence(self) -> None:
+        """Connected for a while and never told anything: say what usually causes it."""
+        since = self._connected_at
+        if since is None or time.monotonic() - since < self.settings.silence_warning:
+            return
+        self._connected_at = None  # said once
+        if self.reconciler is not None and self.reconciler.document is not None:
+            return  # working from its stored document: the controller may just be quiet
+        log.warning(
+            "no Desired document for node %s after %.0f s connected to the broker: check "
+            "that the node is in the fleet (nodes/%s.yaml in the fleet repository, rendered "
+            "by a running controller) and that this node's broker user may read %s (a "
+            "broker denies a subscription it does not allow without telling the client)",
+            self.settings.node,
+            self.settings.silence_warning,
+            self.settings.node,
+            self.settings.topics.desired(self.settings.node),
+        )
 
     def _progressing(self) -> bool:
         """Something is on its way (a rollout, a retry): poll faster than the reconcile."""
@@ -219,6 +253,7 @@ class Agent:
             self.settings.node,
             reconciler.document,
             reconciler.applied_digest,
+            limits=self.settings.limits,
             trusted=self.settings.trusted_keys,
         )
         if verdict.outcome == "duplicate":

@@ -20,6 +20,7 @@ from typing import Any
 from edge.selfupdate.agentdir import ENV as SUPERVISED
 from shadow import DEFAULT_PREFIX, Topics, is_valid_node_name
 from shadow.errors import ExitCode
+from shadow.limits import DESIRED_LIMITS, DecodeLimits
 from shadow.policy import UNRESTRICTED, Policy
 from transport import BrokerOptions, BrokerURLError, add_broker_arguments, positive_seconds
 
@@ -94,6 +95,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="check for drift and retry failures this often "
         f"(default: {DEFAULTS['reconcile_interval']})",
+    )
+    parser.add_argument(
+        "--max-document-bytes",
+        type=int,
+        default=DESIRED_LIMITS.max_bytes,
+        metavar="BYTES",
+        help="refuse a Desired document larger than this, before decoding it "
+        "(default: %(default)s; set the broker's message_size_limit to match)",
     )
     parser.add_argument(
         "--trust-key",
@@ -267,6 +276,7 @@ def run(args: argparse.Namespace) -> int:
         reconcile_interval=args.reconcile_interval,
         progress_interval=min(2.0, args.reconcile_interval),
         certificate_not_after=not_after,
+        limits=DecodeLimits(args.max_document_bytes, DESIRED_LIMITS.max_depth),
         local_policy=local_policy(args),
     )
     identities = []

@@ -118,6 +118,7 @@ class BrokerLink:
         self._stopping = False
         self._refused = False  # the last attempt got a refusing CONNACK (already counted)
         self.outage = Outage(options.url, warn_interval)
+        self.failures = 0  # exceptions caught in callbacks (a bug each)
         self.client = make_client(options, f"shoal-edge-{node}", clean_session=True)
         self.client.reconnect_delay_set(min_delay=1, max_delay=max(1, reconnect_max_delay))
         self.client.will_set(topics.online(node), b"false", qos=1, retain=True)
@@ -213,4 +214,8 @@ class BrokerLink:
         self._on_published(mid)
 
     def _handle_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self._on_desired(bytes(msg.payload))
+        try:
+            self._on_desired(bytes(msg.payload))
+        except Exception:  # nothing a message holds may stop paho's network thread
+            self.failures += 1
+            log.exception("cannot take the message on %s", msg.topic)

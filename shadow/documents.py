@@ -8,7 +8,6 @@ documents live in `schemas/` for tools and the edge's input check.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from typing import Any, Final, Literal, cast
 
 from shadow.canonical import apps_digest, canonical_json, digest
 from shadow.errors import BadInput
+from shadow.limits import DESIRED_LIMITS, REPORTED_LIMITS, DecodeLimits, LimitError, decode_json
 from shadow.policy import Policy, PolicyError, policies_from_list, policies_to_list
 from shadow.release import AgentRelease, AgentUpdate, ReleaseError
 
@@ -75,12 +75,14 @@ def _check_header(data: Mapping[str, Any], kind: str) -> None:
         raise DocumentError("kind", f"must be {kind!r}, got {got!r}")
 
 
-def parse_json(payload: bytes | str) -> Mapping[str, Any]:
-    """Decode a JSON object payload, raising DocumentError on anything else."""
+def parse_json(payload: bytes | str, limits: DecodeLimits = DESIRED_LIMITS) -> Mapping[str, Any]:
+    """Decode a JSON object payload within `limits`, raising DocumentError on anything else."""
     try:
-        data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DocumentError("", f"not valid JSON: {exc}") from exc
+        data = decode_json(payload, limits)
+    except LimitError as exc:
+        raise DocumentError("", str(exc)) from None
+    except ValueError as exc:  # JSONDecodeError, or an integer of over 4,300 digits
+        raise DocumentError("", f"not valid JSON: {exc}") from None
     return _mapping(data, "")
 
 
@@ -381,6 +383,16 @@ class Rejection:
         )
 
 
+def _encodable(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_encodable(k): _encodable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_encodable(v) for v in value]
+    return value
+
+
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -423,7 +435,12 @@ class ReportedDocument:
         return out
 
     def to_json(self) -> bytes:
-        return canonical_json(self.to_dict())
+        """Canonical JSON; text UTF-8 cannot hold (a lone surrogate in a message the
+        edge passes on) is replaced by `?`, so a report can always be sent."""
+        try:
+            return canonical_json(self.to_dict())
+        except UnicodeEncodeError:
+            return canonical_json(_encodable(self.to_dict()))
 
     def meaningful(self) -> dict[str, Any]:
         """The report without its timestamp and node info: what a status commit records.
@@ -468,8 +485,10 @@ class ReportedDocument:
         )
 
     @classmethod
-    def from_json(cls, payload: bytes | str) -> ReportedDocument:
-        return cls.from_dict(parse_json(payload))
+    def from_json(
+        cls, payload: bytes | str, limits: DecodeLimits = REPORTED_LIMITS
+    ) -> ReportedDocument:
+        return cls.from_dict(parse_json(payload, limits))
 
 
 def _update(data: Mapping[str, Any]) -> AgentUpdate | None:

@@ -10,6 +10,7 @@ The caller owns the network loop (`loop_start()` / `loop_forever()`).
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import ssl
@@ -173,6 +174,10 @@ def make_client(
             raise BrokerURLError(f"TLS settings{where} cannot be used: {exc}") from exc
     client.reconnect_delay_set(min_delay=1, max_delay=30)
     client.max_inflight_messages_set(max_inflight)
+    # The last net under every callback: an exception one of ours lets through is logged
+    # ("Caught exception in on_message: ...") and paho's network thread goes on.
+    client.suppress_exceptions = True
+    client.enable_logger(logging.getLogger("transport.paho"))
     client.max_queued_messages_set(0)
     return client
 

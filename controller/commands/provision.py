@@ -224,7 +224,7 @@ def _rules(fleet: Fleet, registrations: list[Registration]) -> tuple[tuple[str, 
     nodes = dict(fleet.nodes)
     for reg in representatives.values():
         if reg.name not in nodes:
-            nodes[reg.name] = Node(reg.name, dict(reg.tags), {}, {}, reg.node_file())
+            nodes[reg.name] = Node(reg.name, dict(reg.tags), {}, reg.node_file())
     render = render_fleet(replace(fleet, nodes=nodes), [r.name for r in representatives.values()])
     if render.problems:
         raise ProvisionError(f"the fleet does not render for the new nodes: {render.problems[0]}")

@@ -176,6 +176,7 @@ def default_work_dir(repo: str, branch: str) -> Path:
 def run(args: argparse.Namespace) -> ExitCode:
     from controller.service.controller import Controller, ControllerSettings
     from controller.service.http import AddressError, parse_address
+    from controller.service.source import missing_source
     from transport.embedded import EmbeddedBrokerError
 
     if args.dynamic_security and not (args.broker and args.cert_file):
@@ -190,6 +191,10 @@ def run(args: argparse.Namespace) -> ExitCode:
     except (BrokerURLError, AddressError) as exc:
         log.error("%s", exc)
         return ExitCode.USAGE
+    missing = missing_source(args.repo, args.branch)
+    if missing:
+        log.error("%s", missing)
+        return ExitCode.UNAVAILABLE
     signing_key = None
     if args.signing_key:
         from shadow.signing import KeyFileError, SigningKey

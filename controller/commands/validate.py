@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> ExitCode:
             appRenders=sum(len(apps) for apps in check.render.apps.values()),
             distinctRenders=check.render.renders,
         )
-    notes = _unmatched(check.fleet) if check.render is not None else []
+    notes = _unmatched(check.fleet) + check.render.notes if check.render is not None else []
     notes += _policies_beyond_the_fleet(check.fleet)
     if args.format == "json":
         summary["ok"] = not problems

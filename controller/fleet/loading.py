@@ -23,6 +23,7 @@ from jsonschema import ValidationError
 
 import schemas
 from controller.fleet.model import (
+    DEFAULT_KUBERNETES_VERSION,
     DEFAULT_TOPIC_PREFIX,
     TEMPLATE_SUFFIX,
     App,
@@ -33,7 +34,7 @@ from controller.fleet.model import (
 )
 from controller.fleet.problems import FleetError, Problem, sort_key
 from controller.fleet.selectors import Selector, SelectorError, parse_selector
-from controller.fleet.yamlreader import YamlDocument, YamlSyntaxError, read_yaml
+from controller.fleet.yamlreader import YamlDocument, YamlSyntaxError, read_file, read_yaml
 from shadow.policy import DEFAULT_POLICY, UNRESTRICTED, Policy, PolicyError, effective
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -84,6 +85,8 @@ def load_usable(root: Path) -> UsableFleet:
         nodes=nodes,
         groups=groups,
         apps=apps,
+        render_limits=dict(fleet_data.get("render") or {}),
+        kubernetes_version=str(fleet_data.get("kubernetesVersion", DEFAULT_KUBERNETES_VERSION)),
         agent=fleet_data.get("agent"),
         policy=fleet_policy,
         secrets=secrets,
@@ -135,7 +138,10 @@ class _Loader:
     def read(self, rel: str, schema: str) -> tuple[dict[str, Any], YamlDocument] | None:
         """Parse and validate one file; None (with problems recorded) when it is unusable."""
         try:
-            text = (self.root / rel).read_text("utf-8")
+            text = read_file(self.root / rel)
+        except YamlSyntaxError as exc:  # over the size limit
+            self.problem(rel, exc.message)
+            return None
         except (OSError, UnicodeDecodeError) as exc:
             self.problem(rel, f"cannot read: {exc}")
             return None
@@ -272,7 +278,6 @@ class _Loader:
                 name=name,
                 tags=dict(data.get("tags") or {}),
                 vars=dict(data.get("vars") or {}),
-                runtime=dict(data.get("runtime") or {}),
                 file=rel,
                 revoked=bool(data.get("revoked", False)),
                 agent=data.get("agent"),

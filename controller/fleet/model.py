@@ -15,6 +15,7 @@ from controller.fleet.selectors import Selector
 from shadow.policy import Policy
 
 DEFAULT_TOPIC_PREFIX = "shoal"
+DEFAULT_KUBERNETES_VERSION = "1.33"
 TEMPLATE_SUFFIX = ".j2"  # only apps/<app>/templates/*.j2 are rendered
 
 
@@ -23,7 +24,6 @@ class Node:
     name: str
     tags: dict[str, str]
     vars: dict[str, Any]
-    runtime: dict[str, Any]
     file: str
     revoked: bool = False  # locked out of the broker (controller.identity.revocation)
     agent: dict[str, Any] | None = None  # `agent:` (a release), see controller/fleet/agent.py
@@ -75,6 +75,10 @@ class Fleet:
     groups: dict[str, Group]
     apps: dict[str, App]
     file: str = field(default="fleet.yaml")
+    # `render:` of fleet.yaml (timeLimit seconds, memoryLimit MiB per app render).
+    render_limits: dict[str, Any] = field(default_factory=dict)
+    # `kubernetesVersion:` of fleet.yaml: the API whose schemas rendered objects must fit.
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
     agent: dict[str, Any] | None = None
     policy: Policy | None = None  # fleet.yaml's `policy` (None: shoal's default)
     secrets: dict[str, SealedSecret] = field(default_factory=dict)  # secrets/<name>.yaml

@@ -35,6 +35,7 @@ from controller.fleet.loading import YAML_SUFFIXES, load_fleet
 from controller.fleet.model import Fleet, Group, Node
 from controller.fleet.problems import FleetError, Problem
 from controller.fleet.selectors import Selector
+from controller.render.budget import RenderBudget
 from controller.render.rendercache import RenderCache
 from controller.render.rendering import render_fleet
 from shadow import DesiredApp
@@ -89,11 +90,16 @@ def _has_links(root: Path, paths: Iterable[str], app_dirs: Iterable[str]) -> boo
 
 
 def render_changes(
-    baseline: Baseline, root: Path, changed: Iterable[str], *, cache: RenderCache | None = None
+    baseline: Baseline,
+    root: Path,
+    changed: Iterable[str],
+    *,
+    cache: RenderCache | None = None,
+    budget: RenderBudget | None = None,
 ) -> Rendered | None:
     """The revision at `root` rendered from `baseline` plus `changed` files, or None when
     the change is not one this shortcut handles. Raises FleetError like `load_fleet`.
-    `cache` is passed on to `render_fleet`."""
+    `cache` and `budget` are passed on to `render_fleet`."""
     changed = sorted(set(changed))
     entries = [p for p in changed if _in("nodes", p) or _in("groups", p)]
     app_names = {name for p in changed if (name := _app_of(p)) is not None}
@@ -132,7 +138,7 @@ def render_changes(
     affected |= _matched(selectors, nodes)
     targets = sorted(name for name in affected if name in nodes)
 
-    result = render_fleet(fleet, targets, cache=cache)
+    result = render_fleet(fleet, targets, cache=cache, budget=budget)
     apps = {name: node_apps for name, node_apps in baseline.apps.items() if name in nodes}
     apps.update(result.apps)
     return Rendered(fleet, apps, result.problems, result.renders, set(targets))

@@ -16,7 +16,12 @@ finds the context paths each template reads (`node.tags.site`, `replicas`); then
    things the templates ignore, or groups giving equal values, share one render;
 3. per template, the values at the paths *it* reads -> text: an app with one
    template reading `node.name` re-renders only that template per node;
-4. rendered text -> parsed objects (YAML parsing costs more than rendering).
+4. rendered text -> parsed objects (YAML parsing costs more than rendering), each
+   checked once against the Kubernetes API schema of its kind (`kubeschema`).
+Each app render runs within the fleet's render budget (`budget`: time and memory,
+`render:` in fleet.yaml); an app that crosses it is one problem (template, node,
+app) and is not rendered again for the other nodes. A `RenderBudget` given by the
+caller is how it cancels a render it no longer wants (`RenderCancelled` goes up).
 Shared `DesiredApp`s and their resource dicts are shared between nodes: treat them
 as read-only. `memoize=False` switches all of it off (the benchmark's baseline).
 """
@@ -36,6 +41,8 @@ from controller.fleet.model import App, Fleet, Group, Node
 from controller.fleet.problems import FleetError, Problem
 from controller.fleet.selectors import SelectorIndex
 from controller.fleet.variables import context_values
+from controller.render.budget import RenderBudget, RenderLimits
+from controller.render.kubeschema import KubernetesSchemas
 from controller.render.manifests import (
     duplicates,
     parse_objects,
@@ -63,6 +70,7 @@ class FleetRender:
     renders: int = 0  # app renders actually performed (one per app and distinct input)
     reused: int = 0  # app renders served from the memo
     template_renders: int = 0  # Jinja template renders performed (the memo shares them too)
+    notes: list[str] = field(default_factory=list)  # kinds not checked (custom resources)
 
     def document(self, node: str, revision: str, generation: int = 0) -> DesiredDocument:
         """The node's Desired document (the publisher picks the generation)."""
@@ -76,15 +84,19 @@ def render_fleet(
     *,
     memoize: bool = True,
     cache: RenderCache | None = None,
+    budget: RenderBudget | None = None,
 ) -> FleetRender:
     """Render `nodes` (default: every node). Problems are collected, never raised.
 
     `memoize=False` renders every (node, app) pair from scratch: the baseline the
     benchmark compares against, and a cross-check in tests. A `cache` kept across
     calls (the controller keeps one) reuses the compiled templates and the render
-    memo of every app whose folder did not change.
+    memo of every app whose folder did not change. A `budget` (its limits are set from
+    the fleet here) lets the caller watch and cancel the render.
     """
-    renderer = _Renderer(fleet, memoize, cache)
+    budget = budget or RenderBudget(RenderLimits())
+    budget.limits = render_limits(fleet)
+    renderer = _Renderer(fleet, memoize, cache, budget)
     names = sorted(fleet.nodes) if nodes is None else list(nodes)
     result = FleetRender(fleet, {}, [])
     with _collector_paused():
@@ -104,7 +116,18 @@ def render_fleet(
     result.renders = renderer.renders
     result.template_renders = renderer.template_renders
     result.reused = renderer.reused
+    result.notes = sorted(renderer.notes.values())
     return result
+
+
+def render_limits(fleet: Fleet) -> RenderLimits:
+    """The fleet's render budget (`render:` in fleet.yaml), defaults for what it omits."""
+    given = fleet.render_limits
+    default = RenderLimits()
+    return RenderLimits(
+        seconds=float(given.get("timeLimit", default.seconds)),
+        memory_mib=int(given.get("memoryLimit", default.memory_mib)),
+    )
 
 
 @contextmanager
@@ -149,6 +172,7 @@ class _Outcome:
 
     app: DesiredApp | None
     problems: list[Problem] = field(default_factory=list)
+    over_budget: bool = False  # not memoized: the limits may change from commit to commit
 
 
 _MISSING = "\x00missing"
@@ -156,9 +180,16 @@ _Selection = tuple[list[Group], list[tuple[CompiledApp, tuple[Any, ...]]]]
 
 
 class _Renderer:
-    def __init__(self, fleet: Fleet, memoize: bool, cache: RenderCache | None) -> None:
+    def __init__(
+        self, fleet: Fleet, memoize: bool, cache: RenderCache | None, budget: RenderBudget
+    ) -> None:
         self.fleet = fleet
         self.memoize = memoize
+        self.budget = budget
+        self.over_budget: set[str] = set()  # apps that crossed it: one problem, then skipped
+        self.schemas = KubernetesSchemas(fleet.kubernetes_version)
+        self.kinds_seen: set[tuple[str, str]] = set()
+        self.notes: dict[tuple[str, str], str] = {}
         self.renders = 0
         self.template_renders = 0
         self.reused = 0
@@ -172,6 +203,7 @@ class _Renderer:
             entry = cache.app(app) if cache is not None else CachedApp(*compile_app(app))
             compiled, failures = entry.compiled, entry.failures
             if compiled is not None:
+                compiled.use_budget(budget)
                 self.compiled[app.name] = compiled
                 self.memos[app.name] = entry.memo
             for failure in failures:
@@ -217,7 +249,9 @@ class _Renderer:
                         inputs = (*base, own)
                 memo = self.by_inputs.get(inputs)
                 if memo is None:
-                    outcome = self.by_inputs[inputs] = self.app_outcome(compiled, node, groups)
+                    outcome = self.app_outcome(compiled, node, groups)
+                    if not outcome.over_budget:
+                        self.by_inputs[inputs] = outcome
                 else:
                     outcome = memo
                     self.reused += 1
@@ -282,6 +316,8 @@ class _Renderer:
         return values
 
     def app_outcome(self, compiled: CompiledApp, node: Node, groups: list[Group]) -> _Outcome:
+        if compiled.app.name in self.over_budget:  # said once, for the first node
+            return _Outcome(None, over_budget=True)
         context = self.context(compiled.app, node, groups)
         if not self.memoize:
             return self.render(compiled, context)
@@ -292,7 +328,9 @@ class _Renderer:
         key = _context_key(context, compiled.references)
         outcome = by_context.get(key)
         if outcome is None:
-            outcome = by_context[key] = self.render(compiled, context)
+            outcome = self.render(compiled, context)
+            if not outcome.over_budget:
+                by_context[key] = outcome
         else:
             self.reused += 1
         return outcome
@@ -308,7 +346,7 @@ class _Renderer:
                 return text
         self.template_renders += 1
         text = template.render(context)
-        if self.memoize:
+        if self.memoize and not (isinstance(text, TemplateFailure) and text.over_budget):
             memo.texts[key] = text
         return text
 
@@ -319,10 +357,14 @@ class _Renderer:
         sources: list[str] = []  # the template each resource came from
         problems: list[Problem] = []
         memo = self.memos[app.name]
+        self.budget.begin(app.name, str(context["node"]["name"]))
         for template in compiled.templates:
             text = self.text(memo, template, context)
             if isinstance(text, TemplateFailure):
                 problems.append(Problem(text.file, text.message, line=text.line, app=app.name))
+                if text.over_budget:
+                    self.over_budget.add(app.name)
+                    return _Outcome(None, problems, over_budget=True)
                 continue
             parsed = self.parse(memo, app, template.file, text)
             if isinstance(parsed, Problem):
@@ -381,12 +423,46 @@ class _Renderer:
         self, memo: AppMemo, app: App, file: str, text: str
     ) -> list[dict[str, Any]] | Problem:
         if not self.memoize:
-            return parse_objects(app, file, text)
-        key = (file, text)
+            return self.checked(app, file, parse_objects(app, file, text))
+        # The schema version is in the text's key: `kubernetesVersion` may change.
+        key = (file, f"{self.schemas.version}\0{text}")
         parsed: list[dict[str, Any]] | Problem | None = memo.parsed.get(key)
         if parsed is None:
-            parsed = memo.parsed[key] = parse_objects(app, file, text)
+            parsed = memo.parsed[key] = self.checked(app, file, parse_objects(app, file, text))
+        elif not isinstance(parsed, Problem):
+            self.note_kinds(app, file, parsed)
         return parsed
+
+    def checked(
+        self, app: App, file: str, parsed: list[dict[str, Any]] | Problem
+    ) -> list[dict[str, Any]] | Problem:
+        """`parsed`, or the first object's problem against the Kubernetes API schema."""
+        if isinstance(parsed, Problem):
+            return parsed
+        for obj in parsed:
+            check = self.schemas.check(obj)
+            if check.problem is not None:
+                where, message = check.problem
+                name = obj["metadata"]["name"]
+                return Problem(
+                    file,
+                    f"{obj['kind']} {name}: {message} "
+                    f"(the Kubernetes {self.schemas.version} API schema)",
+                    where=where,
+                    app=app.name,
+                )
+        self.note_kinds(app, file, parsed)
+        return parsed
+
+    def note_kinds(self, app: App, file: str, parsed: list[dict[str, Any]]) -> None:
+        """A note, once per kind, for objects the schemas do not know (custom resources)."""
+        for obj in parsed:
+            kind = (str(obj["apiVersion"]), str(obj["kind"]))
+            if kind in self.kinds_seen:
+                continue
+            self.kinds_seen.add(kind)
+            if not self.schemas.knows(*kind):
+                self.notes[kind] = f"{file}: {self.schemas.check(obj).note}"
 
 
 def _context_key(context: Mapping[str, Any], references: tuple[Reference, ...]) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from controller.gitcli import GitFailed, local_path
+from controller.render.budget import RenderCancelled
 from controller.service.http import Endpoints, HttpServer, PageHandler
 from controller.service.metrics import LiveValues, Metrics
 from controller.service.publisher import Publisher
@@ -95,6 +96,7 @@ class Controller:
         self.pages: PageHandler | None = None
         self.last_revision: str | None = None  # last revision fetched and reconciled
         self.last_source_error: str | None = None
+        self.last_internal_error: str | None = None  # a bug in the last reconcile, until one works
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
@@ -105,6 +107,10 @@ class Controller:
         # Called with (revision, fleet) after each good revision, on the reconcile thread;
         # e.g. the broker's client list following the fleet (controller.identity.revocation).
         self.revision_listeners: list[Callable[[str, Fleet], None]] = []
+        # A newer commit arrived while a revision rendered: drop that render, take the new.
+        self._superseded = threading.Event()
+        self._peeking = threading.Lock()
+        self.reconciler.cancel_render = lambda: self._stopping.is_set() or self._superseded.is_set()
 
     @property
     def topics(self) -> Topics | None:
@@ -165,6 +171,7 @@ class Controller:
         )
 
     def stop(self) -> None:
+        self._stopping.set()  # first: a render under way stops at its next step
         for component in reversed(self.components):
             try:
                 component.stop()
@@ -194,19 +201,49 @@ class Controller:
         """Ask for a fetch + reconcile soon (coalesced with others pending)."""
         log.debug("trigger: %s", reason)
         self._wake.set()
+        rendering = self.reconciler.rendering
+        if rendering is not None and self._peeking.acquire(blocking=False):
+            threading.Thread(
+                target=self._check_superseded, args=(rendering[0],), daemon=True
+            ).start()
+
+    def _check_superseded(self, revision: str) -> None:
+        """While `revision` renders: cancel it when the branch has moved on."""
+        try:
+            head = self.source.peek()
+            if head is not None and head != revision and self.reconciler.rendering:
+                log.warning(
+                    "revision %s is superseded by %s while it renders: rendering that instead",
+                    revision[:12],
+                    head[:12],
+                )
+                self._superseded.set()
+        finally:
+            self._peeking.release()
 
     # --- the work ------------------------------------------------------------------------
 
     def _work(self) -> None:
         while not self._stopping.is_set():
             self._wake.clear()
+            self._superseded.clear()
             try:
                 self.sync()
                 if self._repair.is_set():
                     self.repair_broker()
-            except Exception:  # never let the worker die: log and try again later
+            except RenderCancelled:
+                if self._stopping.is_set():
+                    return
+                self._superseded.clear()
+                self._reconcile_again = True
+                continue  # the newer commit, at once
+            except Exception as exc:  # never let the worker die: log and try again later
                 log.exception("unexpected error while reconciling")
+                self.metrics.failed("internal")
+                self.last_internal_error = f"{type(exc).__name__}: {exc}"
                 self._retry = True
+            else:
+                self.last_internal_error = None
             timeout = RETRY_SECONDS if self._retry else self.settings.interval
             self._wake.wait(timeout)
 
@@ -284,12 +321,18 @@ class Controller:
             "brokerConnected": connected,
             "broker": self.broker.url,
             "unconfirmedDocuments": self.publisher.unconfirmed,
+            "rendering": self.reconciler.rendering_status(),
         }
+        problems = [f"reconcile: {self.last_internal_error}"] if self.last_internal_error else []
         for component in self.components:  # e.g. the status writer's push failures
             fields = getattr(component, "health_fields", None)
             if callable(fields):
                 body.update(fields())
-        if error is not None and error.revision == self.last_revision:
+            found = getattr(component, "problems", None)
+            if callable(found):
+                problems += found()
+        body["problems"] = problems
+        if (error is not None and error.revision == self.last_revision) or problems:
             body["status"] = "degraded"  # serving the last good revision; needs a fix in git
         healthy = connected and self.last_source_error is None
         if not healthy:

@@ -101,6 +101,9 @@ class HttpServer:
             host, port = address
             raise AddressError(f"cannot serve HTTP on {host}:{port}: {exc.strerror}") from exc
         self._server.daemon_threads = True
+        # A connection reset between select() and accept() would block a blocking
+        # accept() for good, and shutdown() with it: accept() gives up after a second.
+        self._server.socket.settimeout(1.0)
         self._thread: threading.Thread | None = None
 
     @property

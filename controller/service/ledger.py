@@ -17,11 +17,14 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+MAX_AHEAD_MS = 24 * 60 * 60 * 1000  # as the edges and the read-back refuse
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,17 @@ class Ledger:
         self._lock = threading.Lock()
         if path is not None and path.exists():
             self._entries = _read(path)
+        # A generation from the future was adopted from a forged retained document
+        # (before the read-back refused them): keeping it would lock the node out.
+        horizon = time.time_ns() // 1_000_000 + MAX_AHEAD_MS
+        for node in [n for n, e in self._entries.items() if e.generation > horizon]:
+            log.warning(
+                "ledger %s: forgetting node %s's generation %d, more than a day ahead of "
+                "this clock (forged?): the node gets a new document",
+                path,
+                node,
+                self._entries.pop(node).generation,
+            )
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -6,11 +6,16 @@ burst for a subscription before any later message to the same client, so when th
 marker comes back every retained document has been delivered; a short quiet period
 after it guards brokers that order less strictly, and a deadline guards the rest.
 Only node, generation and digest are kept: the content itself is never re-read.
+
+Anyone with write access to a topic can leave anything retained there, so each payload
+is decoded within the Desired limits (`shadow.limits`), and a generation more than a
+day ahead of this clock (a forged document) is not adopted: the ledger keeps its own,
+the node is resent, and the edge (which refuses such generations too) accepts it.
+Nothing a payload holds can raise out of the MQTT callback.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -18,7 +23,8 @@ import uuid
 
 import paho.mqtt.client as mqtt
 
-from shadow import Topics
+from shadow import Topics, now_ms
+from shadow.limits import DESIRED_LIMITS, decode_json
 from transport import BrokerOptions, BrokerUnavailable, make_client
 
 log = logging.getLogger(__name__)
@@ -26,6 +32,33 @@ log = logging.getLogger(__name__)
 QUIET_SECONDS = 0.1
 # A broker whose queue overflowed may drop the marker too: then a long silence ends it.
 FALLBACK_QUIET_SECONDS = 3.0
+# A generation further ahead of our clock than this is forged (generations are ms times).
+MAX_AHEAD_MS = 24 * 60 * 60 * 1000
+
+
+def retained_entry(payload: bytes, now: int | None = None) -> tuple[int, str] | None:
+    """(generation, digest) of a retained Desired payload; None for anything else."""
+    if not payload:
+        return None
+    try:
+        data = decode_json(payload, DESIRED_LIMITS)
+    except ValueError as exc:
+        log.warning("ignoring an unreadable retained document: %s", exc)
+        return None
+    if not isinstance(data, dict):
+        return None
+    generation, digest = data.get("generation"), data.get("digest")
+    if type(generation) is not int or not isinstance(digest, str):
+        return None
+    horizon = (now_ms() if now is None else now) + MAX_AHEAD_MS
+    if generation > horizon:
+        log.warning(
+            "ignoring a retained document with generation %d, more than a day ahead of this "
+            "clock (forged?): the node's document is sent again",
+            generation,
+        )
+        return None
+    return generation, digest
 
 
 def read_retained(
@@ -56,17 +89,14 @@ def read_retained(
             state["marker"] = True
             return
         state["last"] = time.monotonic()
-        parsed = topics.parse(msg.topic)
-        if parsed is None or not msg.payload:
-            return
         try:
-            data = json.loads(msg.payload)
-            generation, digest = data["generation"], data["digest"]
-        except (ValueError, KeyError, TypeError):
-            log.warning("ignoring unreadable retained document on %s", msg.topic)
+            entry = retained_entry(bytes(msg.payload))
+        except Exception as exc:  # a bug must not kill paho's thread: count it, go on
+            log.error("cannot read the retained document on %s: %s", msg.topic, exc)
             return
-        if isinstance(generation, int) and isinstance(digest, str):
-            found[parsed[0]] = (generation, digest)
+        parsed = topics.parse(msg.topic)
+        if parsed is not None and entry is not None:
+            found[parsed[0]] = entry
 
     client = make_client(options, f"shoal-readback-{token}")
     client.on_connect = on_connect

@@ -32,6 +32,7 @@ from transport import BrokerUnavailable
 
 if TYPE_CHECKING:
     from controller.fleet.model import Fleet
+    from controller.render.budget import RenderBudget
     from controller.render.incremental import Baseline, Rendered
     from controller.render.rendercache import RenderCache
 
@@ -91,8 +92,13 @@ class Reconciler:
         self.last_error: RevisionError | None = None
         self.topics: Topics | None = None
         self._baseline: Baseline | None = None
+        # The nodes of the last good revision (the status writer records only these).
+        self.fleet_nodes: frozenset[str] | None = None
         # Compiled templates and render memos of unchanged apps, reused from commit to commit.
         self._render_cache: RenderCache | None = None
+        # Asked between render steps: True stops the render (`RenderCancelled` goes up).
+        self.cancel_render: Callable[[], bool] = lambda: False
+        self.rendering: tuple[str, RenderBudget, float] | None = None  # revision, budget, start
 
     @property
     def fleet(self) -> Fleet | None:
@@ -193,8 +199,9 @@ class Reconciler:
         with self._lock:
             return self._reconcile(revision, root, changed_since)
 
-    def _render(self, root: Path, changed_since: ChangedFiles | None) -> Rendered:
+    def _render(self, revision: str, root: Path, changed_since: ChangedFiles | None) -> Rendered:
         from controller.fleet.loading import load_fleet
+        from controller.render.budget import RenderBudget, RenderLimits
         from controller.render.incremental import Rendered, render_changes
         from controller.render.rendercache import RenderCache
         from controller.render.rendering import render_fleet
@@ -202,16 +209,33 @@ class Reconciler:
         if self._render_cache is None:
             self._render_cache = RenderCache()
         cache = self._render_cache
-        baseline = self._baseline
-        if baseline is not None and changed_since is not None:
-            changed = changed_since(baseline.revision)
-            if changed is not None:
-                partial = render_changes(baseline, root, changed, cache=cache)
-                if partial is not None:
-                    return partial
-        fleet = load_fleet(root)
-        full = render_fleet(fleet, cache=cache)
-        return Rendered(fleet, full.apps, full.problems, full.renders, None)
+        budget = RenderBudget(RenderLimits(), cancelled=self.cancel_render)
+        self.rendering = (revision, budget, time.monotonic())
+        try:
+            baseline = self._baseline
+            if baseline is not None and changed_since is not None:
+                changed = changed_since(baseline.revision)
+                if changed is not None:
+                    partial = render_changes(baseline, root, changed, cache=cache, budget=budget)
+                    if partial is not None:
+                        return partial
+            fleet = load_fleet(root)
+            full = render_fleet(fleet, cache=cache, budget=budget)
+            return Rendered(fleet, full.apps, full.problems, full.renders, None)
+        finally:
+            self.rendering = None
+
+    def rendering_status(self) -> dict[str, Any] | None:
+        """What /healthz shows while a revision renders: which, what, for how long."""
+        rendering = self.rendering
+        if rendering is None:
+            return None
+        revision, budget, started = rendering
+        return {
+            "revision": revision,
+            "now": budget.what or "loading the fleet",
+            "seconds": round(time.monotonic() - started, 1),
+        }
 
     def _reconcile(self, revision: str, root: Path, changed_since: ChangedFiles | None) -> Outcome:
         from controller.fleet.problems import FleetError
@@ -219,7 +243,7 @@ class Reconciler:
 
         started = time.monotonic()
         try:
-            render = self._render(root, changed_since)
+            render = self._render(revision, root, changed_since)
             problems = [str(p) for p in render.problems]
         except FleetError as exc:
             problems = [str(p) for p in exc.problems] or [str(exc)]
@@ -231,6 +255,8 @@ class Reconciler:
         ledger = self.ledger(topics.prefix)  # may raise BrokerUnavailable
         self.topics = topics
         self._baseline = Baseline(revision, fleet, render.apps)
+        if self.fleet_nodes is None or self.fleet_nodes != fleet.nodes.keys():
+            self.fleet_nodes = frozenset(fleet.nodes)
         rendered_at = time.monotonic()
         documents = self._changed_documents(
             revision, fleet, render.apps, render.rendered, ledger, topics.prefix

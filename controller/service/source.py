@@ -26,6 +26,31 @@ from controller.gitcli import GitFailed, git, git_dir, git_text, local_path, rem
 log = logging.getLogger(__name__)
 
 
+def missing_source(url: str, branch: str) -> str | None:
+    """Why `shoal controller` cannot follow `branch` of `url` at all, or None.
+
+    A local repository that is not there, or a branch that no reachable repository
+    has, will not appear by retrying: say so at start, with the branches there are.
+    A remote that does not answer is left to the retrying fetch (it may come back).
+    """
+    local = local_path(url)
+    if local is not None and not local.exists():
+        return f"--repo {url}: no such folder (expected a git repository)"
+    try:
+        listing = git_text(
+            "ls-remote", "--heads", url, env={"GIT_TERMINAL_PROMPT": "0"}, timeout=30
+        )
+    except GitFailed as exc:
+        return f"--repo {url}: not a git repository ({exc})" if local is not None else None
+    branches = sorted(
+        line.split("refs/heads/", 1)[1] for line in listing.splitlines() if "refs/heads/" in line
+    )
+    if branch in branches:
+        return None
+    found = ", ".join(branches) if branches else "none (an empty repository)"
+    return f"--repo {url} has no branch {branch!r}; its branches: {found} (give --branch)"
+
+
 class GitSource:
     def __init__(self, url: str, branch: str, work_dir: Path) -> None:
         self.url = url
@@ -93,6 +118,25 @@ class GitSource:
                     exc.returncode,
                 ) from exc
         return sha
+
+    def peek(self) -> str | None:
+        """The branch's commit on the remote now, without fetching; None if unknown.
+
+        Safe beside a running `fetch` (it touches no local state): the controller asks
+        while a revision renders, to drop a render a newer commit supersedes.
+        """
+        try:
+            out = git_text(
+                "ls-remote",
+                self.url,
+                f"refs/heads/{self.branch}",
+                repo_dir=self._repo(),
+                timeout=30,
+            )
+        except GitFailed as exc:  # unreachable, say: nothing to decide on
+            log.debug("cannot peek at %s: %s", self.display_url, exc)
+            return None
+        return str(out).split()[0] if out else None
 
     def changed_files(self, old: str, new: str) -> list[str] | None:
         """Repo-relative paths that differ between two revisions; None when git cannot tell."""

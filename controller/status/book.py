@@ -100,9 +100,10 @@ def meaningful(entry: Mapping[str, Any]) -> dict[str, Any]:
 class StatusChange:
     """One commit's worth: the files to write, its message, and the entries it records."""
 
-    files: dict[str, str]
+    files: dict[str, str | None]  # None: delete the file (the node left the fleet)
     message: str
     entries: dict[str, dict[str, Any]]
+    removed: tuple[str, ...] = ()
 
     @property
     def nodes(self) -> tuple[str, ...]:
@@ -119,6 +120,7 @@ class StatusBook:
         self._committed: dict[str, dict[str, Any]] = {}  # meaningful parts
         self._committed_full: dict[str, dict[str, Any]] = {}
         self._pending: set[str] = set()
+        self._removed: set[str] = set()  # committed nodes that left the fleet
         self.version = 0  # moves with every change of an entry (for readers' caches)
 
     # --- input ---------------------------------------------------------------------
@@ -167,6 +169,19 @@ class StatusBook:
         self.version += 1
         return self._refresh_pending(node)
 
+    def forget(self, nodes: Iterable[str]) -> bool:
+        """Nodes that left the fleet: their files go with the next commit. True if any had one."""
+        removed = False
+        for node in nodes:
+            self._reports.pop(node, None)
+            self._online.pop(node, None)
+            self._entries.pop(node, None)
+            self._pending.discard(node)
+            if node in self._committed:
+                self._removed.add(node)
+                removed = True
+        return removed
+
     def _refresh_pending(self, node: str) -> bool:
         entry = self._entries.get(node)
         if entry is not None and meaningful(entry) != self._committed.get(node):
@@ -179,8 +194,8 @@ class StatusBook:
 
     @property
     def pending(self) -> frozenset[str]:
-        """Nodes whose meaningful state differs from the status branch."""
-        return frozenset(self._pending)
+        """Nodes whose meaningful state differs from the status branch (or that left it)."""
+        return frozenset(self._pending | self._removed)
 
     @property
     def nodes(self) -> frozenset[str]:
@@ -195,12 +210,22 @@ class StatusBook:
 
     def changes(self) -> StatusChange | None:
         """The next commit: pending nodes' files, the summary and a message; None if none."""
-        if not self._pending:
+        if not self._pending and not self._removed:
             return None
         entries = {node: dict(self._entries[node]) for node in sorted(self._pending)}
-        files = {node_path(node): dump_yaml(entry) for node, entry in entries.items()}
+        files: dict[str, str | None] = {
+            node_path(node): dump_yaml(entry) for node, entry in entries.items()
+        }
+        removed = tuple(sorted(self._removed))
+        files.update((node_path(node), None) for node in removed)
         files[SUMMARY_FILE] = dump_yaml(self.summary())
-        return StatusChange(files, self.message(entries), entries)
+        message = self.message(entries)
+        if removed:
+            gone = f"{len(removed)} removed from the fleet: {_names(list(removed))}"
+            subject, _, body = message.partition("\n")
+            message = f"{subject}, {gone}" if subject else gone
+            message += "\n" + body if body else "\n"
+        return StatusChange(files, message, entries, removed)
 
     def committed_files(self) -> dict[str, str]:
         """Every file as last committed, to re-apply on a status branch someone else moved.
@@ -219,6 +244,10 @@ class StatusBook:
             self._committed[node] = meaningful(entry)
             self._committed_full[node] = dict(entry)
             self._refresh_pending(node)
+        for node in change.removed:
+            self._committed.pop(node, None)
+            self._committed_full.pop(node, None)
+            self._removed.discard(node)
 
     def summary(self) -> dict[str, Any]:
         return summarize(self._entries.values())

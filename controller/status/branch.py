@@ -187,10 +187,15 @@ class StatusBranch:
 
     # --- writing ---------------------------------------------------------------------
 
-    def commit(self, files: Mapping[str, str], message: str) -> str | None:
-        """Commit the files whose content changed; the new sha, or None when none did."""
-        changed: dict[str, bytes] = {}
+    def commit(self, files: Mapping[str, str | None], message: str) -> str | None:
+        """Commit the files whose content changed (None: delete the file); the new sha,
+        or None when none did."""
+        changed: dict[str, bytes | None] = {}
         for rel, text in files.items():
+            if text is None:
+                if rel in self._blobs:
+                    changed[rel] = None
+                continue
             data = text.encode("utf-8")
             if self._blobs.get(rel) != blob_id(data):
                 changed[rel] = data
@@ -206,11 +211,19 @@ class StatusBranch:
         if parent:
             stream.append(f"from {parent}\n".encode())
         for rel in sorted(changed):
-            data = changed[rel]
-            stream.append(b"M 100644 inline %s\ndata %d\n%s\n" % (rel.encode(), len(data), data))
+            content = changed[rel]
+            if content is None:
+                stream.append(b"D %s\n" % rel.encode())
+            else:
+                stream.append(
+                    b"M 100644 inline %s\ndata %d\n%s\n" % (rel.encode(), len(content), content)
+                )
         self._git("fast-import", "--quiet", "--force", input=b"".join(stream))
-        for rel, data in changed.items():
-            self._blobs[rel] = blob_id(data)
+        for rel, written in changed.items():
+            if written is None:
+                self._blobs.pop(rel, None)
+            else:
+                self._blobs[rel] = blob_id(written)
         self._commits += 1
         if self._commits % GC_EVERY == 0:  # one pack per commit: let git consolidate them
             self._ok("gc", "--auto", "--quiet")

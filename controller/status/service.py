@@ -58,9 +58,21 @@ class StatusService:
                 branch=self.branch,
                 topic_prefix=topics.prefix,
                 interval=self.interval,
+                known_nodes=self._fleet_nodes,
+                count_error=self._count_error,
             )
             writer.start()
             self.writer = writer
+
+    def _count_error(self, kind: str) -> None:
+        metrics = getattr(self.controller, "metrics", None)
+        if metrics is not None:
+            metrics.failed(kind)
+
+    def _fleet_nodes(self) -> frozenset[str] | None:
+        """The nodes of the controller's last good revision (None: not known yet)."""
+        reconciler = getattr(self.controller, "reconciler", None)
+        return getattr(reconciler, "fleet_nodes", None)
 
     def health_fields(self) -> dict[str, Any]:
         """What /healthz shows about the status branch: its name and the last git failure
@@ -69,7 +81,19 @@ class StatusService:
         return {
             "statusBranch": self.branch,
             "statusError": writer.last_error if writer is not None else None,
+            **(writer.health_fields() if writer is not None else {}),
         }
+
+    def problems(self) -> list[str]:
+        """What keeps /healthz from ok: nodes whose latest message was refused, a bug."""
+        writer = self.writer
+        if writer is None:
+            return []
+        health = writer.intake.health()
+        found = [f"status: node {n}: {why}" for n, why in health["nodesRefused"].items()]  # type: ignore[attr-defined]
+        if health["intakeFailure"]:
+            found.append(f"status: {health['intakeFailure']}")
+        return found
 
     def stop(self) -> None:
         """Stop the writer, committing and pushing what is pending."""

@@ -12,8 +12,12 @@ Reports go into a `StatusBook`; a background thread commits the pending ones to 
 - a failed push is retried (with the commits kept locally) until it succeeds; a
   rejected one is re-applied on the remote's new tip.
 
-A report whose `node` differs from the node in its topic is rejected and logged: the
-topic is the identity the broker's ACL vouches for.
+Every payload goes through `controller.status.intake` first, which never raises: a
+report over the limits, malformed, or whose `node` differs from the node in its topic
+(the identity the broker's ACL vouches for) is refused and counted; one from a node
+not in the fleet (`known_nodes`) is counted and never written. A node that leaves the
+fleet has its file removed with the next commit. A failure to commit never loses a
+report: it is retried, and what the book cannot turn into a file is isolated to its node.
 """
 
 from __future__ import annotations
@@ -22,13 +26,15 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from controller.gitcli import GitFailed
 from controller.status.book import StatusBook, StatusChange
 from controller.status.branch import PushRejected, StatusBranch
-from shadow import DEFAULT_PREFIX, DocumentError, ReportedDocument, Topics
+from controller.status.intake import Intake
+from shadow import DEFAULT_PREFIX, Topics
 from transport import BrokerOptions, make_client
 
 log = logging.getLogger(__name__)
@@ -56,9 +62,14 @@ class StatusWriter:
         branch: str = DEFAULT_BRANCH,
         topic_prefix: str = DEFAULT_PREFIX,
         interval: float = DEFAULT_INTERVAL,
+        known_nodes: Callable[[], frozenset[str] | None] = lambda: None,
+        count_error: Callable[[str], None] = lambda kind: None,
     ) -> None:
         self.options = options
         self.topics = Topics(topic_prefix)
+        self.known_nodes = known_nodes
+        self.intake = Intake(self.topics, known_nodes, count_error)
+        self._fleet: frozenset[str] | None = None  # the membership last applied to the book
         self.interval = max(0.0, interval)
         self.book = StatusBook()
         self.branch = StatusBranch(repo_url, Path(work_dir) / "status-branch", branch)
@@ -143,41 +154,52 @@ class StatusWriter:
         self.subscribed.set()
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
-        parsed = self.topics.parse(message.topic)
-        if parsed is None or not message.payload:
-            return
-        node, channel = parsed
-        if channel == "reported":
-            self.receive_report(node, message.payload)
-        elif channel == "online":
-            online = message.payload.strip().lower() in (b"true", b"1", b"online")
-            with self._lock:
-                changed = self.book.set_online(node, online)
-            if changed:
-                self._changed()
+        self.receive(message.topic, bytes(message.payload))
 
-    def receive_report(self, node: str, payload: bytes) -> bool:
-        """Take one report payload from `node`'s topic; True when it makes a change."""
+    def receive(self, topic: str, payload: bytes) -> bool:
+        """Take one message; True when it makes a change. Never raises (paho's thread)."""
+        taken = self.intake.take(topic, payload)
+        if taken.verdict in ("refused", "unknown"):
+            self.rejected += 1
+        if taken.verdict not in ("report", "online"):
+            return False
         try:
-            report = ReportedDocument.from_json(payload)
-        except DocumentError as exc:
-            self.rejected += 1
-            log.warning("status: rejected a report on %s: %s", self.topics.reported(node), exc)
+            with self._lock:
+                if taken.report is not None:
+                    changed = self.book.record(taken.report)
+                else:
+                    changed = self.book.set_online(taken.node, bool(taken.online))
+        except Exception as exc:  # a bug: isolate it to this message
+            log.exception("status: cannot record the message on %s", topic)
+            self.intake.counts["failed"] += 1
+            self.intake.last_failure = f"{topic}: {type(exc).__name__}: {exc}"
             return False
-        if report.node != node:
-            self.rejected += 1
-            log.warning(
-                "status: rejected a report for node %r published on %s (topic node %r)",
-                report.node,
-                self.topics.reported(node),
-                node,
-            )
-            return False
-        with self._lock:
-            changed = self.book.record(report)
         if changed:
             self._changed()
         return changed
+
+    def receive_report(self, node: str, payload: bytes) -> bool:
+        """Take one report payload from `node`'s topic; True when it makes a change."""
+        return self.receive(self.topics.reported(node), payload)
+
+    def apply_membership(self) -> None:
+        """Follow the fleet: forget nodes that left it (their files go with the next commit)."""
+        fleet = self.known_nodes()
+        if fleet is None or fleet is self._fleet:
+            return
+        before, self._fleet = self._fleet, fleet
+        with self._lock:
+            gone = [node for node in self.book.nodes | self.book.pending if node not in fleet]
+            changed = self.book.forget(gone)
+        self.intake.forget(frozenset(gone) | (fleet - (before or frozenset())))
+        if gone:
+            log.info("status: %d nodes left the fleet: their status files go", len(gone))
+        if changed:
+            self._changed()
+
+    def health_fields(self) -> dict[str, Any]:
+        """What /healthz shows about intake (see `controller.status.intake`)."""
+        return self.intake.health()
 
     def _changed(self) -> None:
         now = time.monotonic()
@@ -200,6 +222,7 @@ class StatusWriter:
                 return False
             with self._lock:
                 self.book.load_committed(entries)
+            self._fleet = None  # the branch may hold nodes that left the fleet meanwhile
             self._opened = True
             self._retry_delay = 1.0
             log.info(
@@ -233,25 +256,35 @@ class StatusWriter:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            now = time.monotonic()
-            wait = 5.0
-            if now < self._retry_at:
-                wait = self._retry_at - now
-            elif not self._opened:
-                self._open_branch()
-                continue
-            else:
-                due = self._due(now)
-                if due == 0.0:
-                    self._flush_quietly()
-                    continue
-                if self._push_due:
-                    self._push_quietly()
-                    continue
-                if due is not None:
-                    wait = due
-            self._wake.wait(wait)
-            self._wake.clear()
+            try:
+                self._step()
+            except Exception as exc:  # never let the writer thread die
+                log.exception("status: unexpected error in the writer loop")
+                self._schedule_retry(f"unexpected error: {exc}")
+
+    def _step(self) -> None:
+        """One turn of the writer loop: open, follow the fleet, commit or push, or wait."""
+        if self._opened:
+            self.apply_membership()
+        now = time.monotonic()
+        wait = 5.0
+        if now < self._retry_at:
+            wait = self._retry_at - now
+        elif not self._opened:
+            self._open_branch()
+            return
+        else:
+            due = self._due(now)
+            if due == 0.0:
+                self._flush_quietly()
+                return
+            if self._push_due:
+                self._push_quietly()
+                return
+            if due is not None:
+                wait = due
+        self._wake.wait(wait)
+        self._wake.clear()
 
     def _flush_quietly(self) -> None:
         try:

@@ -358,11 +358,18 @@ def check_config(
         if not any(os.path.exists(os.path.expanduser(p)) for p in listed):
             hint = "" if kubeconfig else " (give --kubeconfig PATH or --in-cluster)"
             return f"cannot load Kubernetes settings from {source}: no such file{hint}"
+        from edge.runtime.kubeconfig import kubeconfig_problem
+
+        for listed_path in listed:
+            if os.path.exists(os.path.expanduser(listed_path)):
+                problem = kubeconfig_problem(os.path.expanduser(listed_path))
+                if problem:
+                    return f"cannot load Kubernetes settings: {problem}"
     try:
         client_factory(kubeconfig, context, in_cluster)()
     except yaml.YAMLError as exc:
         return _yaml_problem(exc, source)
-    except (ConfigException, OSError, ValueError, KeyError) as exc:
+    except (ConfigException, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         return f"cannot load Kubernetes settings from {source}: {exc}"
     return ""
 

@@ -67,7 +67,7 @@ def test_once_publishes_then_reports_bad_commits_and_unreachable_parts(
 
     missing_repo = once(tmp_path / "no-such-repo", mosquitto.url, tmp_path / "w3")
     assert missing_repo.returncode == 2
-    assert "cannot fetch branch 'main'" in missing_repo.stderr
+    assert "no-such-repo: no such folder (expected a git repository)" in missing_repo.stderr
     assert "Traceback" not in missing_repo.stderr
 
 

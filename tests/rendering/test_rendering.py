@@ -346,7 +346,7 @@ def test_memoized_equals_naive(repo: FleetRepo) -> None:
         "agent",
         {
             "a.yaml.j2": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"
-            "data: {site: '{{ node.tags.site }}', tags: {{ node.tags.items() | list | to_json }}}\n",
+            "data: {site: '{{ node.tags.site }}', tags: '{{ node.tags.items() | list | to_json }}'}\n",
             "b.yaml.j2": "{% include 'partials/b.j2' %}",
             "partials/b.j2": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n"
             "data: {x: '{{ extra | default({}) | to_json }}'}\n",
@@ -422,15 +422,39 @@ def test_a_broken_app_fails_only_the_nodes_that_run_it(repo: FleetRepo) -> None:
 @pytest.mark.parametrize(
     ("expression", "message"),
     [
-        ("'x' * 10 ** 9", "repeating a string or list to over a million items"),
-        ("[1, 2] * 999999", "repeating a string or list to over a million items"),
-        ("9 ** 99999", "9 ** 99999 is too large"),
+        ("'x' * 10 ** 9", "repeating a string or list of 1,000,000,000 characters"),
+        ("[1, 2] * 2999999", "repeating a string or list of 5,999,998 characters"),
+        ("9 ** 99999", "not allowed in the template sandbox: 9 ** 99999 is too large"),
+        ("'x'.ljust(2 * 10 ** 9)", "str.ljust() of 2,000,000,000 characters"),
+        ("'x'.center(10 ** 8)", "str.center() of 100,000,000 characters"),
+        ("'ab'.replace('', 'x' * 10 ** 6 * 4)", "str.replace() of 12,000,002 characters"),
+        ("'{:>999999999}'.format(1)", "str.format() of 1,000,000,012 characters"),
+        ("'%999999999s' % 1", "a % format of 1,000,000,010 characters"),
+        ("('x' * 4000000) ~ ('x' * 4000000)", "a string joined with ~ of 8,000,000 characters"),
+        ("('x' * 4000000) + ('x' * 4000000)", "adding strings or lists of 8,000,000 characters"),
+        ("range(100000) | join('x' * 100)", "the join filter's result of 10,488,790 characters"),
+        ("'x' | center(10 ** 9)", "the center filter's result of 1,000,000,000 characters"),
+        ("'a\\nb' | indent(10 ** 8)", "the indent filter's result of 200,000,003 characters"),
+        ("'%999999999s' | format(1)", "the format filter's result of 1,000,000,010 characters"),
+        ("('x' * 10) | replace('x', 'y' * 10 ** 6)", "the replace filter's result of 10,000,000"),
+        ("','.join(['x' * 10 ** 6] * 5)", "str.join() of 5,000,004 characters"),
     ],
 )
-def test_memory_bombs_are_refused(repo: FleetRepo, expression: str, message: str) -> None:
+def test_memory_bombs_are_refused_before_they_are_built(
+    repo: FleetRepo, expression: str, message: str
+) -> None:
     repo.app("web", {"a.yaml.j2": f"a: {{{{ {expression} }}}}\n"}, selector="site=lyon")
     problem = only_problem(load_fleet(repo.root))
-    assert problem.message == f"not allowed in the template sandbox: {message}"
+    assert problem.message.startswith(message), problem.message
+    if "sandbox" not in message:
+        assert problem.message.endswith(
+            "over the render memory limit of 4,194,304 (64 MiB, render.memoryLimit in fleet.yaml)"
+        )
+    assert (problem.file, problem.line, problem.node) == (
+        "apps/web/templates/a.yaml.j2",
+        1,
+        "lyon-1",
+    )
 
 
 def test_ordinary_arithmetic_still_works(repo: FleetRepo) -> None:
@@ -508,7 +532,10 @@ def test_a_template_rendering_too_much_stops_with_a_problem(repo: FleetRepo) -> 
         "lyon-1",
         "web",
     )
-    assert problem.message == "renders more than 4,000,000 characters: a loop too large?"
+    assert problem.message == (
+        "renders more than 4,194,304 characters (the render memory limit, "
+        "render.memoryLimit in fleet.yaml): a loop too large?"
+    )
 
 
 def test_file_of_binary_data_says_it_reads_text_only(repo: FleetRepo) -> None:

@@ -32,7 +32,7 @@ def test_every_field_has_a_description_for_editors(name: str) -> None:
     [
         ("fleet", {"name": "acme", "topicPrefix": "acme/shoal", "vars": {"a": 1}}, True),
         ("fleet", {"name": "acme", "topicPrefix": "a/+/b"}, False),
-        ("node", {"name": "paris-gw-01", "tags": {"site": "paris"}, "runtime": {"k": 1}}, True),
+        ("node", {"name": "paris-gw-01", "tags": {"site": "paris"}, "runtime": {"k": 1}}, False),
         ("node", {"name": "Paris"}, False),
         ("group", {"selector": "site=paris", "priority": 10}, True),
         ("group", {"selector": "site=paris", "priority": "high"}, False),

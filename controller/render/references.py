@@ -1,0 +1,58 @@
+"""Which context paths a template reads: what its output can depend on.
+
+`templating.compile_app` records, for each template, the paths it reads
+(`node.tags.site`, `replicas`); `rendering` keys its memo on the values at those paths
+only, so nodes that differ in anything else share one render. The set always covers
+everything the output can depend on: a name read in any other way than a chain of
+constant attributes or subscripts is recorded whole.
+"""
+
+from __future__ import annotations
+
+from jinja2 import meta, nodes
+
+Reference = tuple[str, ...]
+
+
+def simplify(found: set[Reference]) -> tuple[Reference, ...]:
+    """Sorted, without paths under a name that is read whole."""
+    whole = {ref[0] for ref in found if len(ref) == 1}
+    return tuple(sorted(ref for ref in found if len(ref) == 1 or ref[0] not in whole))
+
+
+def references(tree: nodes.Template) -> set[Reference]:
+    """Context paths read by a template: `("node", "tags", "site")`, `("replicas",)`.
+
+    A name read in any other way than a chain of constant attributes or subscripts is
+    recorded whole, so the set always covers everything the output can depend on.
+    """
+    names = meta.find_undeclared_variables(tree)
+    found: set[Reference] = set()
+
+    def visit(node: nodes.Node) -> None:
+        if isinstance(node, nodes.Getattr | nodes.Getitem):
+            chain: list[str] = []
+            current: nodes.Node = node
+            while True:
+                if isinstance(current, nodes.Getattr):
+                    chain.append(current.attr)
+                    current = current.node
+                elif (
+                    isinstance(current, nodes.Getitem)
+                    and isinstance(current.arg, nodes.Const)
+                    and isinstance(current.arg.value, str)
+                ):
+                    chain.append(current.arg.value)
+                    current = current.node
+                else:
+                    break
+            if isinstance(current, nodes.Name) and current.ctx == "load" and current.name in names:
+                found.add((current.name, *reversed(chain)))
+                return
+        elif isinstance(node, nodes.Name) and node.ctx == "load" and node.name in names:
+            found.add((node.name,))
+        for child in node.iter_child_nodes():
+            visit(child)
+
+    visit(tree)
+    return found
