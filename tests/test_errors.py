@@ -30,6 +30,9 @@ PACKAGES = ("shadow", "transport", "controller", "edge", "schemas", "shoal")
 # Exception classes outside the family, each with why: none of them ever reaches a user.
 OUTSIDE_THE_FAMILY = {
     "controller.fleet.yamlreader._Unusual": "control flow inside the YAML reader",
+    "controller.fleet.yamlreader._TooDeep": "control flow inside the YAML reader (a depth limit)",
+    "controller.render.budget.RenderCancelled": "a newer commit or a stop cancels a render: "
+    "a BaseException so no template's error handling can swallow it, never shown",
     "shoal.demo.supervisor.Interrupted": "a requested stop: the demo exits 0",
     "shoal.kubesim.errors.ApiError": "the simulated API server's HTTP answers to clients",
 }
