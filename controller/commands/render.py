@@ -20,6 +20,7 @@ from controller.render.rendering import render_fleet
 from controller.review.revision import working_revision
 from shadow import DesiredDocument
 from shadow.errors import ExitCode
+from shadow.sealing import redact
 
 
 class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
@@ -74,6 +75,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     document = DesiredDocument.build(
         node.name, working_revision(fleet.root), 0, apps, release
     ).to_dict()
+    document = redact(document)  # sealed secrets as <sealed NAME sha256:...>, never the token
     if args.format == "json":
         print(json.dumps(document, indent=2, ensure_ascii=False))
     else:

@@ -26,10 +26,18 @@ def references(tree: nodes.Template) -> set[Reference]:
     A name read in any other way than a chain of constant attributes or subscripts is
     recorded whole, so the set always covers everything the output can depend on.
     """
-    names = meta.find_undeclared_variables(tree)
+    names = meta.find_undeclared_variables(tree) - {"secret"}  # a global: see below
     found: set[Reference] = set()
 
     def visit(node: nodes.Node) -> None:
+        if _calls_secret(node):
+            # secret("db") reads node.secrets.db (controller.render.secrets).
+            assert isinstance(node, nodes.Call)
+            first = node.args[0] if node.args else None
+            if isinstance(first, nodes.Const) and isinstance(first.value, str):
+                found.add(("node", "secrets", first.value))
+            else:
+                found.add(("node", "secrets"))
         if isinstance(node, nodes.Getattr | nodes.Getitem):
             chain: list[str] = []
             current: nodes.Node = node
@@ -56,3 +64,12 @@ def references(tree: nodes.Template) -> set[Reference]:
 
     visit(tree)
     return found
+
+
+def _calls_secret(node: nodes.Node) -> bool:
+    return (
+        isinstance(node, nodes.Call)
+        and isinstance(node.node, nodes.Name)
+        and node.node.name == "secret"
+        and node.node.ctx == "load"
+    )

@@ -50,6 +50,7 @@ from controller.render.manifests import (
     shared_objects,
 )
 from controller.render.rendercache import AppMemo, CachedApp, RenderCache
+from controller.render.secrets import node_secrets, sealed_problems
 from controller.render.templating import (
     CompiledApp,
     CompiledTemplate,
@@ -193,6 +194,7 @@ class _Renderer:
         self.renders = 0
         self.template_renders = 0
         self.reused = 0
+        self._secrets: dict[str, dict[str, str]] = {}  # node -> node.secrets
         self.compiled: dict[str, CompiledApp] = {}
         # Per app, the memo of what depends only on its compiled templates (a cache
         # keeps it from call to call); the memos below depend on the whole fleet.
@@ -308,9 +310,17 @@ class _Renderer:
         own = tuple((k, repr(v)) for k, v in sorted(node.vars.items()) if k in compiled.names)
         return (own, node.name if compiled.uses_node_identity else None)
 
+    def secrets_of(self, node: Node) -> dict[str, str]:
+        """`node.secrets` (controller.render.secrets), built once per node."""
+        if not self.fleet.secrets:
+            return {}
+        if node.name not in self._secrets:
+            self._secrets[node.name] = node_secrets(self.fleet, node)
+        return self._secrets[node.name]
+
     def context(self, app: App, node: Node, groups: list[Group]) -> dict[str, Any]:
         values = context_values(self.fleet, node, app, groups)
-        values["node"] = {"name": node.name, "tags": node.tags}
+        values["node"] = {"name": node.name, "tags": node.tags, "secrets": self.secrets_of(node)}
         values["app"] = {"name": app.name, "version": app.version, "namespace": app.namespace}
         values["fleet"] = self.fleet_context
         return values
@@ -374,6 +384,7 @@ class _Renderer:
                 sources.extend(template.file for _ in parsed)
         problems.extend(duplicates(app, resources, sources))
         problems.extend(policy_problems(app, resources, sources))
+        problems.extend(sealed_problems(app.name, resources, sources))
         if problems:
             return _Outcome(None, problems)
         try:

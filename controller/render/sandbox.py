@@ -31,6 +31,7 @@ from jinja2.visitor import NodeTransformer
 from controller.render.appfolder import AppFolder
 from controller.render.budget import RenderBudget, RenderLimits, RenderOverBudget
 from controller.render.filters import FILTERS
+from controller.render.secrets import secret
 from controller.render.undefined import TracedUndefined
 
 MAX_POWER_BITS = 10_000  # size of an integer `**` may produce
@@ -257,6 +258,7 @@ def make_environment(folder: AppFolder, sources: Mapping[str, str]) -> FleetSand
     env.filters.pop("random", None)
     env.globals.pop("lipsum", None)
     env.globals["file"] = folder.read
+    env.globals["secret"] = secret  # the node's sealed token (controller.render.secrets)
     return env
 
 

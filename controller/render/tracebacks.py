@@ -54,7 +54,7 @@ def describe_failure(
             message = f"undefined variable {text[: -len(' is undefined')]}"
         else:
             message = f"undefined: {text}"
-    elif isinstance(exc, TemplateFileError | ValueError):
+    elif isinstance(exc, TemplateFileError | ValueError | BadInput):  # shoal's own words
         message = str(exc)
     elif isinstance(exc, jinja2.TemplateSyntaxError):
         return TemplateFailure(

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from shadow import DesiredApp
+from shadow.sealing import redact
 
 # Long lines stay on one line: folding would turn a one-word change into a multi-line one.
 _YAML_WIDTH = 1 << 16
@@ -137,7 +138,7 @@ class AppDiffs:
 
 def _dump(resource: Mapping[str, object]) -> str:
     return yaml.dump(
-        resource,
+        redact(resource),  # a sealed secret shows as <sealed NAME sha256:...>
         Dumper=_Dumper,
         sort_keys=True,
         default_flow_style=False,
@@ -241,8 +242,10 @@ def _identity(resource: Mapping[str, Any]) -> tuple[str, str, str]:
 
 
 def _canonical(value: Any) -> str:
+    value = redact(value)
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _json(value: Any) -> str | None:
+    value = redact(value)
     return None if value is None else _canonical(value)
