@@ -3,7 +3,14 @@ controller and the edge agent exchange. No I/O; both sides import it, it imports
 neither. The public surface is `__all__` (pinned by tests/shadow/test_public_api.py).
 """
 
-from shadow.canonical import apps_digest, canonical_json, digest, digest_bytes
+from shadow.canonical import (
+    apps_digest,
+    canonical_array,
+    canonical_json,
+    canonical_object,
+    digest,
+    digest_bytes,
+)
 from shadow.documents import (
     API_VERSION,
     APP_STATES,
@@ -24,12 +31,16 @@ from shadow.documents import (
     utc_now,
 )
 from shadow.generations import is_newer, next_generation, now_ms
+from shadow.labels import APP_LABEL, MANAGED_BY, MANAGED_BY_LABEL, shoal_labels
 from shadow.topics import DEFAULT_PREFIX, Channel, Topics, is_valid_node_name
 
 __all__ = [
     "API_VERSION",
+    "APP_LABEL",
     "APP_STATES",
     "DEFAULT_PREFIX",
+    "MANAGED_BY",
+    "MANAGED_BY_LABEL",
     "NODE_STATES",
     "AppState",
     "AppStatus",
@@ -45,7 +56,9 @@ __all__ = [
     "ResourceStatus",
     "Topics",
     "apps_digest",
+    "canonical_array",
     "canonical_json",
+    "canonical_object",
     "digest",
     "digest_bytes",
     "is_newer",
@@ -54,5 +67,6 @@ __all__ = [
     "node_digest",
     "now_ms",
     "parse_json",
+    "shoal_labels",
     "utc_now",
 ]

@@ -155,6 +155,15 @@ class DesiredDocument:
         return cls(node, revision, generation, ordered, node_digest(ordered))
 
     def to_dict(self) -> dict[str, Any]:
+        out = self.envelope()
+        signature = out.pop("signature", None)
+        out["apps"] = {name: app.to_dict() for name, app in self.apps.items()}
+        if signature is not None:
+            out["signature"] = signature
+        return out
+
+    def envelope(self) -> dict[str, Any]:
+        """Every field of `to_dict` but `apps` (the publisher encodes shared apps once)."""
         out: dict[str, Any] = {
             "apiVersion": API_VERSION,
             "kind": "Desired",
@@ -162,7 +171,6 @@ class DesiredDocument:
             "revision": self.revision,
             "generation": self.generation,
             "digest": self.digest,
-            "apps": {name: app.to_dict() for name, app in self.apps.items()},
         }
         if self.signature is not None:
             out["signature"] = self.signature

@@ -16,10 +16,7 @@ from typing import Any
 from controller.fleet.model import App
 from controller.fleet.problems import Problem
 from controller.fleet.yamlreader import YamlSyntaxError, load_all
-from shadow import DesiredApp
-
-MANAGED_BY = {"app.kubernetes.io/managed-by": "shoal"}
-APP_LABEL = "shoal.dev/app"
+from shadow import DesiredApp, shoal_labels
 
 # Kinds that live outside namespaces; every other kind gets the app namespace.
 CLUSTER_SCOPED_KINDS = frozenset(
@@ -107,7 +104,7 @@ def _finish(app: App, obj: dict[str, Any]) -> dict[str, Any]:
     metadata = obj["metadata"]
     if obj["kind"] not in CLUSTER_SCOPED_KINDS and not metadata.get("namespace"):
         metadata["namespace"] = app.namespace
-    metadata["labels"] = {**(metadata.get("labels") or {}), **MANAGED_BY, APP_LABEL: app.name}
+    metadata["labels"] = {**(metadata.get("labels") or {}), **shoal_labels(app.name)}
     return obj
 
 
