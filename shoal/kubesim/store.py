@@ -12,8 +12,7 @@ write (same resourceVersion) when nothing changed. The HTTP layer (`server.py`) 
 `Store` is this module (reads and the write verbs, with the steps every write takes)
 plus one part per other job, each in its own module: `events.Watches` streams
 watches, `rolloutclock.RolloutClock` settles workload status on a clock (see
-`rollout.py`), `namespaces.NamespaceLifecycle` populates and terminates namespaces,
-and `scale.ScaleSubresource` serves the scale subresource.
+`rollout.py`) and `namespaces.NamespaceLifecycle` populates and terminates namespaces.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ from shoal.kubesim.events import EventLog, Key, Watches
 from shoal.kubesim.namespaces import SYSTEM_NAMESPACES, NamespaceLifecycle
 from shoal.kubesim.patches import json_patch, merge_patch, strategic_merge_patch
 from shoal.kubesim.rolloutclock import RolloutClock, timestamp
-from shoal.kubesim.scale import ScaleSubresource
+from shoal.kubesim.scale import scale_of
 from shoal.kubesim.selectors import parse_field_selector, parse_label_selector
 
 Rejecter = Callable[[dict[str, Any]], "str | None"]
@@ -74,7 +73,7 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return untimed[0] == untimed[1]
 
 
-class Store(Watches, RolloutClock, NamespaceLifecycle, ScaleSubresource):
+class Store(Watches, RolloutClock, NamespaceLifecycle):
     """Objects and the rules for changing them. Thread-safe."""
 
     def __init__(self, catalog: Catalog, rollout_seconds: float) -> None:
@@ -257,6 +256,44 @@ class Store(Watches, RolloutClock, NamespaceLifecycle, ScaleSubresource):
             mutate(new)
             owners = ownership.record_update(old, new, manager)
             return self._update(kind, key, old, new, owners, {(manager, "Update")}, admit=False)
+
+    def scale(self, kind: Kind, namespace: str | None, name: str) -> dict[str, Any]:
+        """The object's `scale` subresource, an autoscaling/v1 Scale."""
+        with self._locked():
+            obj = self._existing(kind, self._key(kind, namespace, name), name)
+            return scale_of(obj)
+
+    def rescale(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        name: str,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+        manager: str,
+    ) -> dict[str, Any]:
+        """Write through `scale`: `change` turns the current Scale into the wanted one;
+        only its spec.replicas is taken."""
+        with self._locked():
+            key = self._key(kind, namespace, name)
+            old = self._existing(kind, key, name)
+            wanted = change(scale_of(old))
+            replicas = (wanted.get("spec") or {}).get("replicas")
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                raise errors.invalid(
+                    kind,
+                    name,
+                    [
+                        (
+                            "spec.replicas",
+                            "FieldValueInvalid",
+                            f"Invalid value: {replicas!r}: must be greater than or equal to 0",
+                        )
+                    ],
+                )
+            new = clone(old)
+            new.setdefault("spec", {})["replicas"] = replicas
+            owners = ownership.record_update(old, new, manager)
+            return scale_of(self._update(kind, key, old, new, owners, {(manager, "Update")}))
 
     def delete(self, kind: Kind, namespace: str | None, name: str) -> dict[str, Any]:
         """Remove an object now (no finalizers, no grace period) and answer it as it was.
