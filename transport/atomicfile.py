@@ -10,6 +10,7 @@ a power loss can bring back the old file: for the ledger, generations already us
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -29,10 +30,8 @@ def replace_atomically(path: Path, data: bytes) -> None:
             os.fsync(out.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
     _fsync_folder(path.parent)
 

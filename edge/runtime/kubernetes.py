@@ -14,6 +14,7 @@ the agent starts, and the agent must still start, report and retry.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -201,10 +202,8 @@ class KubernetesRuntime:
             pass
         log.info("creating namespace %s", name)
         body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-        try:
+        with contextlib.suppress(ConflictError):  # created meanwhile by someone else: fine
             self._call(lambda c: c.create(namespaces, body=body, _request_timeout=REQUEST_TIMEOUT))
-        except ConflictError:
-            pass  # created meanwhile by someone else: what we wanted
 
     def get(self, ref: ObjectRef) -> dict[str, Any] | None:
         from kubernetes.dynamic.exceptions import NotFoundError
