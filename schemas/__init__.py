@@ -12,8 +12,9 @@ from importlib import resources
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
 
-NAMES = ("fleet", "node", "group", "app", "desired", "reported")
+NAMES = ("fleet", "node", "group", "app", "desired", "reported", "agent")
 
 
 @cache
@@ -30,5 +31,15 @@ def load_schema(name: str) -> dict[str, Any]:
 def validator(name: str) -> Draft202012Validator:
     """A reusable validator for `schemas/<name>.schema.json` (format checks on)."""
     return Draft202012Validator(
-        load_schema(name), format_checker=Draft202012Validator.FORMAT_CHECKER
+        load_schema(name),
+        format_checker=Draft202012Validator.FORMAT_CHECKER,
+        registry=_registry(),
+    )
+
+
+@cache
+def _registry() -> Registry:
+    """Every schema by its `$id`, so one may `$ref` another (`agent.schema.json`)."""
+    return Registry().with_resources(
+        (load_schema(n)["$id"], Resource.from_contents(load_schema(n))) for n in NAMES
     )

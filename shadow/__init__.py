@@ -32,6 +32,7 @@ from shadow.documents import (
 )
 from shadow.generations import is_newer, next_generation, now_ms
 from shadow.labels import APP_LABEL, MANAGED_BY, MANAGED_BY_LABEL, shoal_labels
+from shadow.release import AgentRelease, AgentUpdate, ReleaseError
 from shadow.topics import DEFAULT_PREFIX, Channel, Topics, is_valid_node_name
 
 __all__ = [
@@ -42,6 +43,8 @@ __all__ = [
     "MANAGED_BY",
     "MANAGED_BY_LABEL",
     "NODE_STATES",
+    "AgentRelease",
+    "AgentUpdate",
     "AppState",
     "AppStatus",
     "Channel",
@@ -51,6 +54,7 @@ __all__ = [
     "NodeInfo",
     "NodeState",
     "Rejection",
+    "ReleaseError",
     "ReportedDocument",
     "Resource",
     "ResourceStatus",

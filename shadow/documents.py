@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal, cast
 
 from shadow.canonical import apps_digest, canonical_json, digest
+from shadow.release import AgentRelease, AgentUpdate, ReleaseError
 
 API_VERSION: Final = "shoal/v1"
 
@@ -146,20 +147,25 @@ class DesiredDocument:
     apps: Mapping[str, DesiredApp]
     digest: str
     signature: str | None = None
+    agent: AgentRelease | None = None  # the agent release this node should run (optional)
 
     @classmethod
     def build(
-        cls, node: str, revision: str, generation: int, apps: Mapping[str, DesiredApp]
+        cls,
+        node: str,
+        revision: str,
+        generation: int,
+        apps: Mapping[str, DesiredApp],
+        agent: AgentRelease | None = None,
     ) -> DesiredDocument:
         ordered = {name: apps[name] for name in sorted(apps)}
-        return cls(node, revision, generation, ordered, node_digest(ordered))
+        return cls(node, revision, generation, ordered, node_digest(ordered, agent), agent=agent)
 
     def to_dict(self) -> dict[str, Any]:
         out = self.envelope()
-        signature = out.pop("signature", None)
+        optional: dict[str, Any] = {k: out.pop(k) for k in ("signature", "agent") if k in out}
         out["apps"] = {name: app.to_dict() for name, app in self.apps.items()}
-        if signature is not None:
-            out["signature"] = signature
+        out.update(optional)  # after the apps, where readers of `shoal render` find them
         return out
 
     def envelope(self) -> dict[str, Any]:
@@ -174,6 +180,8 @@ class DesiredDocument:
         }
         if self.signature is not None:
             out["signature"] = self.signature
+        if self.agent is not None:
+            out["agent"] = self.agent.to_dict()
         return out
 
     def to_json(self) -> bytes:
@@ -196,8 +204,9 @@ class DesiredDocument:
             apps=apps,
             digest=_get(data, "digest", str, ""),
             signature=_opt(data, "signature", str, "", None),
+            agent=_release(data),
         )
-        if verify and node_digest(apps) != doc.digest:
+        if verify and node_digest(apps, doc.agent) != doc.digest:
             raise DocumentError("digest", "does not match the document's apps")
         return doc
 
@@ -206,9 +215,23 @@ class DesiredDocument:
         return cls.from_dict(parse_json(payload), verify)
 
 
-def node_digest(apps: Mapping[str, DesiredApp]) -> str:
-    """The Desired document's `digest`: over every app's name and digest."""
-    return apps_digest({name: app.digest for name, app in apps.items()})
+def node_digest(apps: Mapping[str, DesiredApp], agent: AgentRelease | None = None) -> str:
+    """The Desired document's `digest`: over every app's name and digest, and the agent
+    release when there is one (a document without one keeps the digest it always had)."""
+    over_apps = apps_digest({name: app.digest for name, app in apps.items()})
+    if agent is None:
+        return over_apps
+    return digest({"apps": over_apps, "agent": agent.to_dict()})
+
+
+def _release(data: Mapping[str, Any]) -> AgentRelease | None:
+    raw = data.get("agent")
+    if raw is None:
+        return None
+    try:
+        return AgentRelease.from_dict(_mapping(raw, "agent"))
+    except ReleaseError as exc:
+        raise DocumentError(f"agent.{exc.path}".rstrip("."), str(exc).split(": ", 1)[1]) from exc
 
 
 # --- Reported ---------------------------------------------------------------------------
@@ -341,6 +364,7 @@ class ReportedDocument:
     time: str = field(default_factory=utc_now)
     message: str = ""
     rejected: tuple[Rejection, ...] = ()
+    agent_update: AgentUpdate | None = None  # the last agent update that did not complete
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -359,6 +383,8 @@ class ReportedDocument:
             out["message"] = self.message
         if self.rejected:
             out["rejected"] = [r.to_dict() for r in self.rejected]
+        if self.agent_update is not None:
+            out["agentUpdate"] = self.agent_update.to_dict()
         return out
 
     def to_json(self) -> bytes:
@@ -403,8 +429,19 @@ class ReportedDocument:
                 Rejection.from_dict(_mapping(r, f"rejected[{i}]"), f"rejected[{i}]")
                 for i, r in enumerate(_opt(data, "rejected", list, "", []))
             ),
+            agent_update=_update(data),
         )
 
     @classmethod
     def from_json(cls, payload: bytes | str) -> ReportedDocument:
         return cls.from_dict(parse_json(payload))
+
+
+def _update(data: Mapping[str, Any]) -> AgentUpdate | None:
+    raw = data.get("agentUpdate")
+    if raw is None:
+        return None
+    try:
+        return AgentUpdate.from_dict(_mapping(raw, "agentUpdate"))
+    except ReleaseError as exc:
+        raise DocumentError(f"agentUpdate.{exc.path}", str(exc).split(": ", 1)[1]) from exc

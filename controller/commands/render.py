@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from controller.commands.reporting import add_repo_argument, load_node, print_problems
+from controller.fleet.agent import agent_release
 from controller.render.rendering import render_fleet
 from controller.review.revision import working_revision
 from shadow import DesiredDocument
@@ -68,7 +69,10 @@ def run(args: argparse.Namespace) -> int:
     apps = result.apps[node.name]
     if args.app is not None:
         apps = {args.app: apps[args.app]}
-    document = DesiredDocument.build(node.name, working_revision(fleet.root), 0, apps).to_dict()
+    release = agent_release(fleet, node)
+    document = DesiredDocument.build(
+        node.name, working_revision(fleet.root), 0, apps, release
+    ).to_dict()
     if args.format == "json":
         print(json.dumps(document, indent=2, ensure_ascii=False))
     else:

@@ -73,6 +73,7 @@ def load_usable(root: Path) -> UsableFleet:
         nodes=nodes,
         groups=groups,
         apps=apps,
+        agent=fleet_data.get("agent"),
     )
     return UsableFleet(
         fleet,
@@ -262,6 +263,7 @@ class _Loader:
                 vars=dict(data.get("vars") or {}),
                 runtime=dict(data.get("runtime") or {}),
                 file=rel,
+                agent=data.get("agent"),
             )
         return nodes
 
@@ -297,6 +299,7 @@ class _Loader:
                 priority=data.get("priority", 0),
                 vars=dict(data.get("vars") or {}),
                 file=rel,
+                agent=data.get("agent"),
             )
         return groups
 

@@ -24,6 +24,7 @@ class Node:
     vars: dict[str, Any]
     runtime: dict[str, Any]
     file: str
+    agent: dict[str, Any] | None = None  # `agent:` (a release), see controller/fleet/agent.py
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Group:
     priority: int
     vars: dict[str, Any]
     file: str
+    agent: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class Fleet:
     groups: dict[str, Group]
     apps: dict[str, App]
     file: str = field(default="fleet.yaml")
+    agent: dict[str, Any] | None = None
 
     def groups_for(self, node: Node) -> list[Group]:
         """Groups whose selector matches `node`, in precedence order (priority, then name)."""

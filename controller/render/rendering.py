@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from controller.fleet.agent import agent_release
 from controller.fleet.loading import load_fleet
 from controller.fleet.model import App, Fleet, Group, Node
 from controller.fleet.problems import FleetError, Problem
@@ -67,7 +68,8 @@ class FleetRender:
 
     def document(self, node: str, revision: str, generation: int = 0) -> DesiredDocument:
         """The node's Desired document (the publisher picks the generation)."""
-        return DesiredDocument.build(node, revision, generation, self.apps[node])
+        release = agent_release(self.fleet, self.fleet.nodes[node])
+        return DesiredDocument.build(node, revision, generation, self.apps[node], release)
 
 
 def render_fleet(

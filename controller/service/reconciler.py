@@ -23,12 +23,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from controller.fleet.agent import agent_release
 from controller.service.ledger import Ledger
 from controller.service.metrics import Metrics
 from controller.service.publisher import Publisher
 from shadow import DesiredApp, DesiredDocument, Topics, node_digest, now_ms
 
 if TYPE_CHECKING:
+    from controller.fleet.model import Fleet
     from controller.render.incremental import Baseline, Rendered
     from controller.render.rendercache import RenderCache
 
@@ -157,7 +159,7 @@ class Reconciler:
             ledger = self._ledgers[topics.prefix]
             self._orphans[topics.prefix] = self._read_back(topics.prefix, ledger)
             documents = self._changed_documents(
-                baseline.revision, baseline.apps, set(), ledger, topics.prefix
+                baseline.revision, baseline.fleet, baseline.apps, set(), ledger, topics.prefix
             )
             if documents:
                 ledger.issue({d.node: (d.generation, d.digest) for d in documents})
@@ -223,7 +225,7 @@ class Reconciler:
         self._baseline = Baseline(revision, fleet, render.apps)
         rendered_at = time.monotonic()
         documents = self._changed_documents(
-            revision, render.apps, render.rendered, ledger, topics.prefix
+            revision, fleet, render.apps, render.rendered, ledger, topics.prefix
         )
         if documents:
             ledger.issue({d.node: (d.generation, d.digest) for d in documents})
@@ -268,6 +270,7 @@ class Reconciler:
     def _changed_documents(
         self,
         revision: str,
+        fleet: Fleet,
         rendered: Mapping[str, Mapping[str, DesiredApp]],
         fresh: set[str] | None,
         ledger: Ledger,
@@ -287,7 +290,9 @@ class Reconciler:
         ]
         for node, apps in (*current, *removed):
             entry = known.get(node)
-            digest = node_digest(apps)
+            spec = fleet.nodes.get(node)
+            agent = agent_release(fleet, spec) if spec is not None else None
+            digest = node_digest(apps, agent)
             if entry is not None and entry.digest == digest:
                 if node not in orphans:
                     continue
@@ -295,5 +300,7 @@ class Reconciler:
             else:
                 generation = now if entry is None else max(now, entry.generation + 1)
             ordered = {name: apps[name] for name in sorted(apps)}
-            documents.append(DesiredDocument(node, revision, generation, ordered, digest))
+            documents.append(
+                DesiredDocument(node, revision, generation, ordered, digest, agent=agent)
+            )
         return documents

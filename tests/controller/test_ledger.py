@@ -10,7 +10,7 @@ import pytest
 
 from controller.render.payloads import DesiredEncoder
 from controller.service.ledger import Ledger
-from shadow import DesiredApp, DesiredDocument
+from shadow import AgentRelease, DesiredApp, DesiredDocument
 
 
 def test_ledger_survives_a_restart_and_tracks_confirmation(tmp_path: Path) -> None:
@@ -73,6 +73,7 @@ def test_fast_encoder_is_byte_identical_to_to_json() -> None:
         DesiredDocument.build("node-2", "abc", 2**53, {"web": web}),
         DesiredDocument.build("node-3", "abc", 3, {}),
         DesiredDocument("node-4", "abc", 4, {"web": web}, "sha256:x", signature="sig"),
+        DesiredDocument.build("node-5", "abc", 5, {"web": web}, AgentRelease("0.2.0", image="e:1")),
     ]
     for doc in documents:
         assert encoder.encode(doc) == doc.to_json()

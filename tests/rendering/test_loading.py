@@ -61,7 +61,7 @@ def test_an_unknown_key_is_an_error_listing_the_allowed_ones(repo: FleetRepo) ->
     repo.write("groups/lyon.yaml", "selector: site=lyon\npriorty: 5\n")
     [problem] = problems(repo.root)
     assert str(problem) == (
-        "groups/lyon.yaml:2: unknown key 'priorty' (allowed here: name, priority, selector, vars)"
+        "groups/lyon.yaml:2: unknown key 'priorty' (allowed here: agent, name, priority, selector, vars)"
     )
 
 
@@ -169,8 +169,8 @@ def test_fleet_error_lists_problems_one_per_line(repo: FleetRepo) -> None:
     with pytest.raises(FleetError) as caught:
         load_fleet(repo.root)
     assert str(caught.value).splitlines() == [
-        "nodes/a.yaml:2: unknown key 'foo' (allowed here: name, runtime, tags, vars)",
-        "nodes/b.yaml:2: unknown key 'bar' (allowed here: name, runtime, tags, vars)",
+        "nodes/a.yaml:2: unknown key 'foo' (allowed here: agent, name, runtime, tags, vars)",
+        "nodes/b.yaml:2: unknown key 'bar' (allowed here: agent, name, runtime, tags, vars)",
     ]
 
 
