@@ -1,6 +1,10 @@
-"""shoal's shadow contract: the documents, topics, digests and generations that the
-controller and the edge agent exchange. No I/O; both sides import it, it imports
-neither. The public surface is `__all__` (pinned by tests/shadow/test_public_api.py).
+"""shoal's shadow contract: what the controller and the edge agent both write and read.
+
+The documents (`documents`), their canonical JSON and digests (`canonical`), topics
+(`topics`), generations (`generations`), agent releases (`release`) and the labels on
+applied objects (`labels`).
+No I/O; both sides import it, it imports neither. The public surface is `__all__`,
+pinned with the controller's and transport's by tests/test_public_api.py.
 """
 
 from shadow.canonical import (
