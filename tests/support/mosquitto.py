@@ -3,7 +3,7 @@
 Persistence lives in the test's temp folder, so `restart()` keeps retained messages
 (as a production broker with `persistence true` does). `max_queued_messages 0` is
 required: Mosquitto's default of 1000 silently drops retained messages for a new
-wildcard subscriber on a big fleet (see DESIGN.md).
+wildcard subscriber on a big fleet (docs/controller.md, "Broker facts").
 """
 
 from __future__ import annotations
