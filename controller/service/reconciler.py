@@ -1,6 +1,6 @@
 """One reconcile: a revision's files in, changed Desired documents out.
 
-Called by `controller.controller.Controller` for each new commit (and by `--once`).
+Called by `controller.service.controller.Controller` for each new commit (and by `--once`).
 The steps, in order: load + validate + render the fleet (`controller.fleet.loading`,
 `controller.render.rendering`) → diff each node's digest against the ledger → issue a
 generation per changed node → publish. A revision that fails to load or render
