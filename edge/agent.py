@@ -30,8 +30,9 @@ from edge.link import BrokerLink
 from edge.reconciler import Reconciler
 from edge.reporter import Reporter, build_report
 from edge.runtime import Runtime
+from edge.selfupdate.updater import Updater
 from edge.store import Store
-from shadow import NodeInfo, Rejection, Topics
+from shadow import DesiredDocument, NodeInfo, Rejection, Topics
 from transport import BrokerOptions
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class AgentSettings:
 
 _STOP = object()
 _CONNECTED = object()
+_WAKE = object()  # something to report: take a fresh observation
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,17 @@ class _Published:
 
 
 class Agent:
-    def __init__(self, settings: AgentSettings, runtime: Runtime, broker: BrokerOptions) -> None:
+    def __init__(
+        self,
+        settings: AgentSettings,
+        runtime: Runtime,
+        broker: BrokerOptions,
+        updater: Updater | None = None,
+    ) -> None:
         self.settings = settings
+        self.updater = updater  # set when a supervisor runs this agent (--self-update)
+        if updater is not None:
+            updater.on_change = lambda: self._inbox.put(_WAKE)  # report how it went
         self.runtime = runtime
         self.store = Store(settings.state_dir)
         self.link = BrokerLink(
@@ -142,6 +153,8 @@ class Agent:
             self._guarded(lambda: reconciler.apply(stored, force=True))
         self._guarded(self._report)
         self.ready.set()
+        if stored is not None:
+            self._guarded(functools.partial(self._update_to, stored))
         next_reconcile = time.monotonic() + self.settings.reconcile_interval
         next_poll = time.monotonic() + self.settings.progress_interval
         while True:
@@ -160,6 +173,8 @@ class Agent:
                 continue  # link events need no new observation: the timers still apply
             if isinstance(item, _Published):
                 self._guarded(functools.partial(self.reporter.acknowledged, item.mid))
+                if self.updater is not None:
+                    self._guarded(self.updater.healthy)  # connected, re-applied, reported
                 continue
             if isinstance(item, bytes):
                 self._guarded(functools.partial(self._receive, item))
@@ -207,14 +222,27 @@ class Agent:
         if verdict.outcome == "unchanged":
             log.info("generation %s: content already applied", document.generation)
             reconciler.adopt(document)
-            return
-        log.info(
-            "applying generation %s (revision %s, %d apps)",
-            document.generation,
-            document.revision[:12],
-            len(document.apps),
-        )
-        reconciler.apply(document)
+        else:
+            log.info(
+                "applying generation %s (revision %s, %d apps)",
+                document.generation,
+                document.revision[:12],
+                len(document.apps),
+            )
+            reconciler.apply(document)
+        self._update_to(document)
+
+    def _update_to(self, document: DesiredDocument) -> None:
+        """Start an agent update when the document names another release (supervised only)."""
+        if self.updater is not None:
+            self.updater.consider(document.agent)
+        elif document.agent is not None and document.agent.version != self._node_info.agent:
+            log.debug("agent %s is declared; self-update is off", document.agent.version)
+
+    @property
+    def restart_requested(self) -> bool:
+        """A new agent version is selected: stop, so the supervisor starts it."""
+        return self.updater is not None and self.updater.restart.is_set()
 
     def _report(self) -> None:
         reconciler = self.reconciler
@@ -232,6 +260,7 @@ class Agent:
             leftovers=reconciler.removal_errors(),
             node_info=self._node_info,
             rejected=self.rejected,
+            agent_update=self.updater.status() if self.updater is not None else None,
         )
         self._something_progressing = any(app.state == "Progressing" for app in apps.values())
         self.reporter.submit(report)

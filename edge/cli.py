@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from edge.selfupdate.agentdir import ENV as SUPERVISED
 from shadow import DEFAULT_PREFIX, Topics, is_valid_node_name
 from transport import BrokerOptions, BrokerURLError, add_broker_arguments, positive_seconds
 
@@ -79,6 +80,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="check for drift and retry failures this often (default: %(default)s)",
     )
     parser.add_argument(
+        "--self-update",
+        action="store_true",
+        help="update this agent to the release the fleet repository declares (agent: in "
+        "fleet.yaml): run it under a supervisor that installs each release beside the "
+        "others and goes back to the previous one when the new one does not become "
+        "healthy (docs/agent-updates.md)",
+    )
+    parser.add_argument(
         "--topic-prefix",
         default=DEFAULT_PREFIX,
         metavar="PREFIX",
@@ -88,8 +97,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edge import nodeinfo
     from edge.agent import Agent, AgentSettings
     from edge.runtime.kubernetes import KubernetesRuntime, check_config, client_factory
+    from edge.selfupdate.updater import RESTART_EXIT, from_environment
     from edge.store import StoreError
 
     if not is_valid_node_name(args.node):
@@ -109,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     state_dir = args.state_dir or default_state_dir(args.node)
+    if args.self_update and not os.environ.get(SUPERVISED):
+        return _supervise(state_dir)
     if not args.debug:
         # urllib3 warns on every retried connection; the agent reports the outcome once.
         logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
@@ -124,8 +137,9 @@ def run(args: argparse.Namespace) -> int:
         client_factory(args.kubeconfig, args.context, args.in_cluster),
         discovery_cache=state_dir / "discovery-cache.json",
     )
+    updater = from_environment(nodeinfo.agent_version())
     try:
-        agent = Agent(settings, runtime, broker)
+        agent = Agent(settings, runtime, broker, updater)
     except BrokerURLError as exc:  # TLS files that exist but cannot be loaded
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
@@ -139,11 +153,29 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_UNAVAILABLE
     log.info("edge agent for node %s running (state dir %s)", args.node, state_dir)
     try:
-        while not stop.wait(1.0):
+        while not stop.wait(0.5):
             if not agent.alive():
                 print("error: the edge agent's loop stopped unexpectedly", file=sys.stderr)
                 return EXIT_UNAVAILABLE
+            if agent.restart_requested:
+                log.info("a new agent version is selected; handing over to it")
+                return RESTART_EXIT
     finally:
         agent.stop()
     log.info("edge agent for node %s stopped", args.node)
     return EXIT_OK
+
+
+def _supervise(state_dir: Path) -> int:
+    """`--self-update`: run the agent as the supervisor's child, with the same flags."""
+    from edge.selfupdate.agentdir import AgentDir
+    from edge.selfupdate.supervisor import Supervisor
+
+    argv = sys.argv[1:]
+    child_args = argv[argv.index("edge") + 1 :] if "edge" in argv else argv
+    child_args = [a for a in child_args if a != "--self-update"]
+    supervisor = Supervisor(AgentDir(state_dir / "agent"), child_args)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: supervisor.stop())
+    log.info("supervising the edge agent (self-update on; agent dir %s)", state_dir / "agent")
+    return supervisor.run()

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from edge.health import node_state
-from shadow import AppStatus, DesiredDocument, NodeInfo, Rejection, ReportedDocument
+from shadow import AgentUpdate, AppStatus, DesiredDocument, NodeInfo, Rejection, ReportedDocument
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ def build_report(
     leftovers: Sequence[str] = (),
     node_info: NodeInfo | None = None,
     rejected: Sequence[Rejection] = (),
+    agent_update: AgentUpdate | None = None,
 ) -> ReportedDocument:
     """The Reported document for what the reconciler observed."""
     if document is None:
@@ -50,6 +51,7 @@ def build_report(
         node_info=node_info or NodeInfo(),
         message=message,
         rejected=tuple(rejected),
+        agent_update=agent_update,
     )
 
 

@@ -140,7 +140,18 @@ def known_apps(status: FleetStatus, view: ExpectedFleet | None) -> list[str]:
 def needs_a_look(row: dict[str, Any]) -> bool:
     """Not converged: not Synced (or not in the fleet), behind the head, offline, or never
     reported."""
-    return row.get("state") != "Synced" or bool(row.get("behind")) or row.get("online") is False
+    return (
+        row.get("state") != "Synced"
+        or bool(row.get("behind"))
+        or row.get("online") is False
+        or agent_behind(row)
+    )
+
+
+def agent_behind(row: dict[str, Any]) -> bool:
+    """The node runs another agent version than the fleet declares for it."""
+    declared = row.get("agentDeclared")
+    return bool(declared) and row.get("agent") != declared
 
 
 def build_rows(
@@ -166,6 +177,8 @@ def build_rows(
             # A commit that does not change a node's render leaves it on its old revision.
             behind = 0 if observed == wants else (behind or 1)
         row["behind"] = behind
+        if view is not None and view.agents.get(node):
+            row["agentDeclared"] = view.agents[node]
         if view is not None and node not in view.tags:
             # Reported, but not a node of the fleet at the compared ref: removed since, or
             # a report published under a name the fleet never had (the broker's ACL is what
@@ -201,7 +214,17 @@ def as_json(status: Any, rows: list[dict[str, Any]], app: str | None) -> dict[st
         },
         "nodes": rows,
         "apps": app_counts(rows, app),
+        "agents": agent_counts(rows),
     }
+
+
+def agent_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Nodes of the fleet per reported agent version."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row.get("agent") and row.get("inFleet") is not False:
+            counts[str(row["agent"])] = counts.get(str(row["agent"]), 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def _revision_cell(row: dict[str, Any]) -> str:
@@ -242,6 +265,14 @@ def _messages(row: dict[str, Any], ref: str) -> list[str]:
                 shared.setdefault(text, []).append(name)
     for text, apps in shared.items():
         lines.append(f"{_names(apps)}: {text}" if apps else text)
+    if agent_behind(row):
+        lines.append(
+            f"agent {row.get('agent') or 'unknown'}, the fleet declares {row['agentDeclared']}"
+        )
+    update = row.get("agentUpdate")
+    if update:
+        reason = f": {update['reason']}" if update.get("reason") else ""
+        lines.append(f"agent update to {update.get('version')} {update.get('state')}{reason}")
     for rejection in row.get("rejected") or []:
         lines.append(
             f"rejected generation {rejection.get('generation')}: {rejection.get('reason')}"
@@ -313,6 +344,12 @@ def print_table(status: Any, rows: list[dict[str, Any]], app: str | None) -> Non
     offline = sum(1 for r in rows if r.get("online") is False)
     parts = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
     out.write(f"{len(rows)} nodes: {parts or 'none'}; {behind} behind {head}; {offline} offline\n")
+    versions = agent_counts(rows)
+    if versions:
+        counted = ", ".join(f"{n} on {v}" for v, n in sorted(versions.items()))
+        declared = sorted({str(r["agentDeclared"]) for r in rows if r.get("agentDeclared")})
+        wants = f" (the fleet declares {', '.join(declared)})" if declared else ""
+        out.write(f"agents: {counted}{wants}\n")
     strangers = [str(r["node"]) for r in rows if r.get("inFleet") is False]
     if strangers:
         out.write(

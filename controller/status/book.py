@@ -80,6 +80,10 @@ def node_entry(report: ReportedDocument, online: bool | None) -> dict[str, Any]:
     entry["apps"] = apps
     if report.rejected:
         entry["rejected"] = [r.to_dict() for r in report.rejected]
+    if report.node_info.agent:
+        entry["agent"] = report.node_info.agent  # an agent update is worth a commit
+    if report.agent_update is not None:
+        entry["agentUpdate"] = report.agent_update.to_dict()
     entry["nodeInfo"] = report.node_info.to_dict()
     entry["lastReport"] = report.time
     return entry

@@ -13,9 +13,10 @@ import io
 import subprocess
 import tarfile
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from controller.fleet.agent import agent_release
 from controller.fleet.loading import load_fleet
 from controller.fleet.problems import FleetError
 from controller.render.rendering import render_fleet
@@ -30,6 +31,7 @@ class ExpectedFleet:
     tags: dict[str, dict[str, str]]
     digests: dict[str, str]
     apps: frozenset[str] = frozenset()
+    agents: dict[str, str] = field(default_factory=dict)  # node -> declared agent version
 
 
 def expected_fleet(repo: Path, head: str | None) -> tuple[ExpectedFleet | None, str]:
@@ -52,6 +54,10 @@ def expected_fleet(repo: Path, head: str | None) -> tuple[ExpectedFleet | None, 
             return None, f"the fleet at {head[:7]} does not load:\n{exc}"
         render = render_fleet(fleet)
     broken = {p.node for p in render.problems}
-    digests = {n: node_digest(apps) for n, apps in render.apps.items() if n not in broken}
+    releases = {name: agent_release(fleet, node) for name, node in fleet.nodes.items()}
+    digests = {
+        n: node_digest(apps, releases.get(n)) for n, apps in render.apps.items() if n not in broken
+    }
     tags = {name: dict(node.tags) for name, node in fleet.nodes.items()}
-    return ExpectedFleet(tags, digests, frozenset(fleet.apps)), ""
+    agents = {name: r.version for name, r in releases.items() if r is not None}
+    return ExpectedFleet(tags, digests, frozenset(fleet.apps), agents), ""
