@@ -60,6 +60,7 @@ PUBLIC = {
         "make_client",
         "positive_seconds",
         "replace_atomically",
+        "sync_folder",
     ],
     "controller.fleet": [
         "TEMPLATE_SUFFIX",

@@ -9,7 +9,7 @@ alike with the network and the disk lives here instead.
 It knows the shadow contract and nothing of the controller or the edge.
 """
 
-from transport.atomicfile import replace_atomically
+from transport.atomicfile import replace_atomically, sync_folder
 from transport.broker import (
     BrokerOptions,
     BrokerURLError,
@@ -29,4 +29,5 @@ __all__ = [
     "make_client",
     "positive_seconds",
     "replace_atomically",
+    "sync_folder",
 ]

@@ -6,6 +6,8 @@ edge's accepted document and inventory (`edge/store.py`). `replace_atomically`
 writes a hidden temporary file next to the target, fsyncs it, renames it over the
 target and fsyncs the directory, so the rename itself is durable too (without that,
 a power loss can bring back the old file: for the ledger, generations already used).
+`sync_folder` does that last step alone, after a rename or removal of one's own (the
+edge's agent dir switching versions).
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ def replace_atomically(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_folder(path.parent)
+    sync_folder(path.parent)
 
 
-def _fsync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
+    """Make a rename, a new symlink or a removal in `folder` durable (fsync the folder)."""
     fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
         os.fsync(fd)
