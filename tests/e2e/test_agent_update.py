@@ -275,7 +275,11 @@ def test_one_commit_upgrades_the_agent_and_a_broken_release_reverts(
         fleet, "a version the wheelhouse lacks", version="9.9.9", wheelhouse=house, sha256="1" * 64
     )
     missing = node.wait(
-        lambda r: r.get("agentUpdate", {}).get("version") == "9.9.9",
+        # A report may show the install under way first ("installing"): wait it out.
+        lambda r: (
+            r.get("agentUpdate", {}).get("version") == "9.9.9"
+            and r["agentUpdate"].get("state") != "installing"
+        ),
         60,
         "a missing version was not reported",
     )
