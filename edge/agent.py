@@ -30,6 +30,7 @@ from edge.link import BrokerLink
 from edge.reconciler import Reconciler
 from edge.reporter import Reporter, build_report
 from edge.runtime import Runtime
+from edge.selfupdate.incluster import ClusterUpdater
 from edge.selfupdate.updater import Updater
 from edge.store import Store
 from shadow import DesiredDocument, NodeInfo, Rejection, Topics
@@ -68,12 +69,14 @@ class Agent:
         settings: AgentSettings,
         runtime: Runtime,
         broker: BrokerOptions,
-        updater: Updater | None = None,
+        updater: Updater | ClusterUpdater | None = None,
     ) -> None:
         self.settings = settings
         self.updater = updater  # set when a supervisor runs this agent (--self-update)
         if updater is not None:
             updater.on_change = lambda: self._inbox.put(_WAKE)  # report how it went
+        if isinstance(updater, ClusterUpdater):
+            updater.on_standby = self._standby
         self.runtime = runtime
         self.store = Store(settings.state_dir)
         self.link = BrokerLink(
@@ -238,6 +241,15 @@ class Agent:
             self.updater.consider(document.agent)
         elif document.agent is not None and document.agent.version != self._node_info.agent:
             log.debug("agent %s is declared; self-update is off", document.agent.version)
+
+    def _standby(self, on: bool) -> None:
+        """While a new agent pod rolls out it takes the node's MQTT session; this one waits."""
+        if on:
+            log.info("handing the broker connection to the new agent pod")
+            self.link.stop()
+        else:
+            log.info("the new agent pod was rolled back; taking the broker connection again")
+            self.link.start()
 
     @property
     def restart_requested(self) -> bool:

@@ -81,11 +81,21 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--self-update",
-        action="store_true",
+        nargs="?",
+        const="host",
+        choices=["host", "cluster"],
         help="update this agent to the release the fleet repository declares (agent: in "
-        "fleet.yaml): run it under a supervisor that installs each release beside the "
-        "others and goes back to the previous one when the new one does not become "
-        "healthy (docs/agent-updates.md)",
+        "fleet.yaml). host (the default): run under a supervisor that installs each "
+        "release's wheel beside the others and goes back to the previous one when the new "
+        "one is not healthy in time; cluster: the agent runs in the node's cluster and "
+        "rolls out the release's image on its own Deployment, rolling back when the new "
+        "pod never becomes Ready (docs/agent-updates.md)",
+    )
+    parser.add_argument(
+        "--agent-deployment",
+        metavar="NAMESPACE/NAME",
+        help="with --self-update cluster: the agent's own Deployment "
+        "(default: $POD_NAMESPACE/shoal-edge)",
     )
     parser.add_argument(
         "--topic-prefix",
@@ -100,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
     from edge import nodeinfo
     from edge.agent import Agent, AgentSettings
     from edge.runtime.kubernetes import KubernetesRuntime, check_config, client_factory
+    from edge.selfupdate.incluster import ClusterUpdater
     from edge.selfupdate.updater import RESTART_EXIT, from_environment
     from edge.store import StoreError
 
@@ -120,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     state_dir = args.state_dir or default_state_dir(args.node)
-    if args.self_update and not os.environ.get(SUPERVISED):
+    if args.self_update == "host" and not os.environ.get(SUPERVISED):
         return _supervise(state_dir)
     if not args.debug:
         # urllib3 warns on every retried connection; the agent reports the outcome once.
@@ -137,7 +148,16 @@ def run(args: argparse.Namespace) -> int:
         client_factory(args.kubeconfig, args.context, args.in_cluster),
         discovery_cache=state_dir / "discovery-cache.json",
     )
-    updater = from_environment(nodeinfo.agent_version())
+    updater: Any = from_environment(nodeinfo.agent_version())
+    if args.self_update == "cluster":
+        where = args.agent_deployment or f"{os.environ.get('POD_NAMESPACE', 'shoal')}/shoal-edge"
+        namespace, _, name = where.partition("/")
+        if not name:
+            print(f"error: --agent-deployment {where!r}: expected NAMESPACE/NAME", file=sys.stderr)
+            return EXIT_UNAVAILABLE
+        updater = ClusterUpdater(
+            client_factory(args.kubeconfig, args.context, args.in_cluster), namespace, name
+        )
     try:
         agent = Agent(settings, runtime, broker, updater)
     except BrokerURLError as exc:  # TLS files that exist but cannot be loaded
@@ -173,9 +193,24 @@ def _supervise(state_dir: Path) -> int:
 
     argv = sys.argv[1:]
     child_args = argv[argv.index("edge") + 1 :] if "edge" in argv else argv
-    child_args = [a for a in child_args if a != "--self-update"]
+    child_args = _without_self_update(child_args)
     supervisor = Supervisor(AgentDir(state_dir / "agent"), child_args)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: supervisor.stop())
     log.info("supervising the edge agent (self-update on; agent dir %s)", state_dir / "agent")
     return supervisor.run()
+
+
+def _without_self_update(args: list[str]) -> list[str]:
+    """The flags for the supervised agent: all but `--self-update [host]`."""
+    kept: list[str] = []
+    skip_value = False
+    for arg in args:
+        if skip_value and arg == "host":
+            skip_value = False
+            continue
+        skip_value = arg == "--self-update"
+        if arg in ("--self-update", "--self-update=host"):
+            continue
+        kept.append(arg)
+    return kept

@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "controller.commands.explain",
     "controller.commands.status",
     "controller.commands.run",
+    "controller.commands.signingkey",
     "edge.cli",
 )
 

@@ -10,6 +10,7 @@ checks where the installed `controller` package lives.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -21,8 +22,8 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bin/ folder of a virtualenv with shoal installed from a freshly built wheel."""
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """shoal's wheel, freshly built from this checkout."""
     root = tmp_path_factory.mktemp("wheel")
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", str(CHECKOUT), "--no-deps", "-q", "-w", root],
@@ -31,8 +32,14 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=240,
     )
     assert built.returncode == 0, built.stderr
-    (wheel,) = root.glob("shoal-*.whl")
-    env_dir = root / "venv"
+    (found,) = root.glob("shoal-*.whl")
+    return found
+
+
+@pytest.fixture(scope="module")
+def installed(wheel: Path) -> Path:
+    """The bin/ folder of a virtualenv with shoal installed from the wheel."""
+    env_dir = wheel.parent / "venv"
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
     installed = subprocess.run(
@@ -100,3 +107,18 @@ def test_demo_from_the_wheel(installed: Path, tmp_path: Path) -> None:
     )
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
     assert "Synced" in demo.stdout
+
+
+@pytest.mark.skipif(shutil.which("pipx") is None, reason="pipx is not installed")
+def test_pipx_install_of_the_wheel_runs_init(wheel: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env |= {"PIPX_HOME": str(tmp_path / "pipx"), "PIPX_BIN_DIR": str(tmp_path / "bin")}
+    # --system-site-packages: the dependencies come from this environment, not a download.
+    done = subprocess.run(
+        ["pipx", "install", "--system-site-packages", str(wheel)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    made = shoal(tmp_path / "bin", "init", "fleet", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "fleet" / "fleet.yaml").is_file()
