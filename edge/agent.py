@@ -34,6 +34,7 @@ from edge.selfupdate.incluster import ClusterUpdater
 from edge.selfupdate.updater import Updater
 from edge.store import Store
 from shadow import DesiredDocument, NodeInfo, Rejection, Topics
+from shadow.policy import UNRESTRICTED, Policy
 from transport import BrokerOptions
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,9 @@ class AgentSettings:
     progress_interval: float = 2.0  # health polling while an app is progressing
     reconnect_max_delay: int = 30  # longest wait between broker reconnect attempts
     max_rejections: int = 10  # rejections kept for the next report
+    # [--allow-namespace, --allow-kind, --allow-cluster-kind, --deny-privileged-rbac]
+    # the node owner's policy: objects must pass it and their app's (shadow/policy.py).
+    local_policy: Policy = UNRESTRICTED
 
 
 _STOP = object()
@@ -102,7 +106,7 @@ class Agent:
     def start(self) -> Agent:
         """Open the store (StoreError if another agent holds it), then run in the background."""
         self.store.open()
-        self.reconciler = Reconciler(self.runtime, self.store)
+        self.reconciler = Reconciler(self.runtime, self.store, self.settings.local_policy)
         self._worker = threading.Thread(
             target=self._work, name=f"shoal-edge-{self.settings.node}", daemon=True
         )

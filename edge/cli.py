@@ -19,6 +19,7 @@ from typing import Any
 
 from edge.selfupdate.agentdir import ENV as SUPERVISED
 from shadow import DEFAULT_PREFIX, Topics, is_valid_node_name
+from shadow.policy import UNRESTRICTED, Policy
 from transport import BrokerOptions, BrokerURLError, add_broker_arguments, positive_seconds
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,53 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="PREFIX",
         help="MQTT topic prefix, as in fleet.yaml (default: %(default)s)",
     )
+    add_local_policy_arguments(parser)
     return parser
+
+
+def add_local_policy_arguments(parser: argparse.ArgumentParser) -> None:
+    local = parser.add_argument_group(
+        "local policy",
+        "What this node's owner allows, on top of each app's policy from fleet.yaml and "
+        "app.yaml: an object must pass both. Each flag repeats; GLOB is a shell-style "
+        "pattern, and a leading '!' denies what it matches (only denials: allow the rest). "
+        "Unset, the node adds no restriction.",
+    )
+    local.add_argument(
+        "--allow-namespace",
+        action="append",
+        metavar="GLOB",
+        help="namespaces apps may use or create, e.g. 'shoal-*' or '!kube-*'",
+    )
+    local.add_argument(
+        "--allow-kind",
+        action="append",
+        metavar="GLOB",
+        help="namespaced kinds apps may create: Kind or group/Kind, e.g. 'apps/*' or '!Secret'",
+    )
+    local.add_argument(
+        "--allow-cluster-kind",
+        action="append",
+        metavar="GLOB",
+        help="cluster-scoped kinds apps may create, e.g. Namespace; '!*' allows none",
+    )
+    local.add_argument(
+        "--deny-privileged-rbac",
+        action="store_true",
+        help="refuse roles granting '*', escalate, bind or impersonate, and bindings of "
+        "cluster-admin, admin, edit or system: roles, whatever fleet.yaml allows",
+    )
+
+
+def local_policy(args: argparse.Namespace) -> Policy:
+    """The node owner's policy from the local policy flags (UNRESTRICTED when none is set)."""
+    return Policy(
+        source="this node's local policy (shoal edge --allow-*)",
+        namespaces=tuple(args.allow_namespace or UNRESTRICTED.namespaces),
+        kinds=tuple(args.allow_kind or UNRESTRICTED.kinds),
+        cluster_kinds=tuple(args.allow_cluster_kind or UNRESTRICTED.cluster_kinds),
+        privileged_rbac=not args.deny_privileged_rbac,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -143,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
         report_interval=args.report_interval,
         reconcile_interval=args.reconcile_interval,
         progress_interval=min(2.0, args.reconcile_interval),
+        local_policy=local_policy(args),
     )
     runtime = KubernetesRuntime(
         client_factory(args.kubeconfig, args.context, args.in_cluster),

@@ -7,35 +7,56 @@ code that writes the inventory: before applying an app it records every object i
 is about to create (so a crash cannot orphan one), afterwards exactly what it owns:
 the app's objects, plus any that left the document but could not be deleted yet.
 
+Before any request for an object the reconciler refuses what is not the node's to
+touch, each refusal failing that object only, with a machine-readable reason: a name
+or namespace the API server would refuse (`InvalidName`, shadow/names.py), an object
+the app's policies or the node's local policy do not allow (`PolicyDenied`,
+shadow/policy.py), an existing object shoal did not create for the app (`NotOwned`,
+edge/ownership.py). Prune deletes only what the live labels say is the app's, with
+the live uid as a precondition.
+
 Failures stay local: an object the API server rejects fails its app, not the
-others; an unreachable cluster fails the document (`failure`) and the next
+others; an unexpected error in one app fails that app (`AgentError`) and the others
+go on; an unreachable cluster fails the document (`failure`) and the next
 reconcile applies it all again.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
+from functools import partial
+from typing import Any
 
+from edge import ownership
 from edge.health import app_status, object_health
 from edge.runtime import Applied, Fingerprint, ObjectRef, Runtime, RuntimeUnavailable
 from edge.store import AppInventory, Store
-from shadow import AppStatus, DesiredApp, DesiredDocument, ResourceStatus
+from shadow import AppStatus, DesiredApp, DesiredDocument, Resource, ResourceStatus
+from shadow.names import object_name_problem
+from shadow.policy import DEFAULT_POLICY, UNRESTRICTED, Policy, check_all
 
 log = logging.getLogger(__name__)
 
 
+AGENT_ERROR = "AgentError"
+
+
 class Reconciler:
-    def __init__(self, runtime: Runtime, store: Store) -> None:
+    def __init__(self, runtime: Runtime, store: Store, local_policy: Policy = UNRESTRICTED) -> None:
         self.runtime = runtime
         self.store = store
+        # The node owner's rules, on top of each app's (AgentSettings.local_policy).
+        self.local_policy = local_policy
         self.inventory = store.load_inventory()
         self.document: DesiredDocument | None = None
         # Why the whole document could not be applied ("" when it could).
         self.failure = ""
         self.needs_apply = False
         self._planned: dict[str, list[ObjectRef]] = {}
-        self._apply_errors: dict[str, dict[ObjectRef, str]] = {}
+        self._apply_errors: dict[str, dict[ObjectRef, Applied]] = {}
+        # Apps whose last pass raised something unexpected: why (a bug, not the cluster).
+        self._app_errors: dict[str, str] = {}
         self._prune_errors: dict[str, dict[ObjectRef, str]] = {}
         self._fingerprints: dict[ObjectRef, Fingerprint] = {}
         self._claimed: set[ObjectRef] = set()
@@ -66,8 +87,7 @@ class Reconciler:
                 document,
                 plans,
             )
-            for name in sorted(set(self.inventory.apps) - set(document.apps)):
-                self._remove_app(name)
+            self._remove_apps(document)
         except RuntimeUnavailable as exc:
             self._unavailable(exc)
         else:
@@ -78,14 +98,37 @@ class Reconciler:
     def _plan(self, document: DesiredDocument) -> dict[str, list[ObjectRef]]:
         """Each app's objects. Together they are claimed: never pruned, even an object
         moving from one app to another (whichever of the two is reconciled first)."""
-        plans = {name: self.runtime.plan(name, app) for name, app in document.apps.items()}
+        plans = {}
+        for name, app in document.apps.items():
+            planned = self._isolated(name, partial(self.runtime.plan, name, app))
+            if planned is not None:
+                plans[name] = planned
         self._claimed = {ref for planned in plans.values() for ref in planned}
         return plans
 
+    def _isolated(self, name: str, step: Callable[[], Any]) -> Any:
+        """Run one app's step; an unexpected error fails that app only (None is returned).
+
+        RuntimeUnavailable still fails the document: no app could get further."""
+        try:
+            result = step()
+        except RuntimeUnavailable:
+            raise
+        except Exception as exc:
+            message = f"unexpected error in the edge agent: {type(exc).__name__}: {exc}"
+            if self._app_errors.get(name) != message:  # retried each pass: log it once
+                log.exception("app %s: %s", name, message)
+            self._app_errors[name] = message
+            return None
+        return result
+
     def _settle(self, document: DesiredDocument) -> None:
         """Record the node digest as applied only when all of it is, and save the inventory."""
+        for gone in set(self._app_errors) - set(document.apps):
+            del self._app_errors[gone]  # an app that failed even to plan, and left
         complete = (
             not self.failure
+            and not self._app_errors
             and not any(self._apply_errors.values())
             and not any(self._prune_errors.values())
             and set(self.inventory.apps) <= set(document.apps)
@@ -108,11 +151,13 @@ class Reconciler:
             and owned.digest == app.digest
             and name in self._planned
             and not self._apply_errors.get(name)
+            and name not in self._app_errors
         )
 
     def _apply_apps(
         self, names: list[str], document: DesiredDocument, plans: dict[str, list[ObjectRef]]
     ) -> None:
+        names = [name for name in names if name in plans]  # a failed plan: nothing to do
         if not names:
             return
         for name in names:  # own every object before creating it: a crash cannot orphan one
@@ -121,14 +166,16 @@ class Reconciler:
             owned.digest = ""
         self.store.save_inventory(self.inventory)  # once per pass: fsync is slow on flash
         for name in names:
-            self._apply_app(name, document.apps[name], plans[name])
+            app, planned = document.apps[name], plans[name]
+            if self._isolated(name, partial(self._apply_app, name, app, planned)):
+                self._app_errors.pop(name, None)
 
-    def _apply_app(self, name: str, app: DesiredApp, planned: list[ObjectRef]) -> None:
+    def _apply_app(self, name: str, app: DesiredApp, planned: list[ObjectRef]) -> bool:
         owned = self.inventory.apps[name]
-        results = self.runtime.apply(name, app)
+        results = self._apply_allowed(name, app, planned)
         self._record(name, results)
         stale = [ref for ref in owned.objects if ref not in planned]
-        prune_errors = self._delete(reversed(stale))
+        prune_errors = self._delete(name, reversed(stale))
         owned.objects = planned + [ref for ref in stale if ref in prune_errors]
         self._planned[name] = planned
         self._prune_errors[name] = prune_errors
@@ -141,6 +188,46 @@ class Reconciler:
             len(self._apply_errors[name]),
             len(stale) - len(prune_errors),
         )
+        return True
+
+    # --- what the node may touch -------------------------------------------------------
+
+    def _apply_allowed(
+        self, name: str, app: DesiredApp, refs: Collection[ObjectRef]
+    ) -> list[Applied]:
+        """Apply `refs` of the app, refusing first (no request for them) the objects the
+        node may not touch: bad names, policy, objects shoal did not create for it."""
+        resources = _resources_by_ref(app)
+        policies = (*(app.policy or (DEFAULT_POLICY,)), self.local_policy)
+        refused = []
+        for ref in refs:
+            # Every planned ref has its manifest; were one missing, judge it as bare.
+            res = resources.get(ref) or {"apiVersion": ref.api_version, "kind": ref.kind}
+            refusal = self._refusal(name, ref, res, policies)
+            if refusal is not None:
+                refused.append(refusal)
+        allowed = [ref for ref in refs if ref not in {r.ref for r in refused}]
+        applied = self.runtime.apply(name, app, only=allowed) if allowed else []
+        return refused + applied
+
+    def _refusal(
+        self, name: str, ref: ObjectRef, res: Resource, policies: tuple[Policy, ...]
+    ) -> Applied | None:
+        problem = object_name_problem(ref.kind, ref.name, ref.namespace)
+        if problem:
+            return Applied(ref, f"not applied: {problem}", reason="InvalidName")
+        meta = {**(res.get("metadata") or {}), "name": ref.name}
+        if ref.namespace:
+            meta["namespace"] = ref.namespace
+        body = {**res, "metadata": meta}
+        denied = check_all(policies, body, namespaced=bool(ref.namespace))
+        if denied is not None:
+            return Applied(ref, f"not applied: {denied}", reason="PolicyDenied")
+        node_apps = set(self.inventory.apps) | set(self.document.apps if self.document else ())
+        refused = ownership.refusal(name, ref, res, self.runtime.get(ref), node_apps)
+        if refused:
+            return Applied(ref, refused, reason=ownership.NOT_OWNED)
+        return None
 
     def _record(self, name: str, results: list[Applied], *, partial: bool = False) -> None:
         errors = self._apply_errors.get(name, {}) if partial else {}
@@ -150,17 +237,29 @@ class Reconciler:
                 if result.fingerprint is not None:
                     self._fingerprints[result.ref] = result.fingerprint
             else:
-                errors[result.ref] = result.error
-                log.warning("app %s: %s: %s", name, result.ref, result.error)
+                if errors.get(result.ref) != result:  # retried each pass: say it once
+                    log.warning("app %s: %s: %s", name, result.ref, result.error)
+                errors[result.ref] = result
         self._apply_errors[name] = errors
 
-    def _delete(self, refs: Iterable[ObjectRef]) -> dict[ObjectRef, str]:
+    def _delete(self, name: str, refs: Iterable[ObjectRef]) -> dict[ObjectRef, str]:
+        """Delete what `name` owned and left; what is not (or no longer) its own is
+        forgotten, never deleted. Returns the refs that could not be deleted yet."""
         errors = {}
         for ref in refs:
             if ref in self._claimed:
                 log.info("%s moved to another app; kept", ref)
                 continue
-            error = self.runtime.delete(ref)
+            if object_name_problem(ref.kind, ref.name, ref.namespace):
+                continue  # nothing by that name can exist: no request is built from it
+            live = self.runtime.get(ref)
+            if live is None:
+                continue  # gone already
+            keep = self._keep_reason(name, ref, live)
+            if keep:
+                log.info("app %s: %s left the document; not deleted: %s", name, ref, keep)
+                continue
+            error = self.runtime.delete(ref, uid=ownership.uid(live))
             self._fingerprints.pop(ref, None)
             self._drifted.pop(ref, None)
             if error:
@@ -170,10 +269,25 @@ class Reconciler:
                 log.info("pruned %s", ref)
         return errors
 
+    def _keep_reason(self, name: str, ref: ObjectRef, live: dict[str, Any]) -> str | None:
+        """Why `name`'s prune must not delete the live object, or None to delete it.
+
+        A Namespace the app made is kept while objects of the document still live in
+        it: deleting it would delete them (other apps' among them)."""
+        keep = ownership.keep_reason(name, live)
+        in_use = any(claimed.namespace == ref.name for claimed in self._claimed)
+        if keep is None and ref.kind == "Namespace" and not ref.namespace and in_use:
+            keep = "objects of the document still live in it"
+        return keep
+
+    def _remove_apps(self, document: DesiredDocument) -> None:
+        for name in sorted(set(self.inventory.apps) - set(document.apps)):
+            self._isolated(name, partial(self._remove_app, name))
+
     def _remove_app(self, name: str) -> None:
         owned = self.inventory.apps[name]
-        errors = self._delete(reversed(owned.objects))
-        for table in (self._planned, self._apply_errors, self._prune_errors):
+        errors = self._delete(name, reversed(owned.objects))
+        for table in (self._planned, self._apply_errors, self._prune_errors, self._app_errors):
             table.pop(name, None)
         if errors:
             owned.objects = [ref for ref in owned.objects if ref in errors]
@@ -202,9 +316,8 @@ class Reconciler:
             self._apply_apps(retry, document, plans)
             for name, app in document.apps.items():
                 if name not in retry:
-                    self._repair_drift(name, app)
-            for name in sorted(set(self.inventory.apps) - set(document.apps)):
-                self._remove_app(name)
+                    self._isolated(name, partial(self._repair_drift, name, app))
+            self._remove_apps(document)
         except RuntimeUnavailable as exc:
             self._unavailable(exc)
         self._settle(document)
@@ -225,7 +338,7 @@ class Reconciler:
         for ref, what in drifted.items():
             log.warning("drift: app %s: %s %s", name, ref, what.split(";")[0])
         self._drifted.update(drifted)
-        self._record(name, self.runtime.apply(name, app, only=drifted), partial=True)
+        self._record(name, self._apply_allowed(name, app, drifted), partial=True)
 
     # --- observe -----------------------------------------------------------------------
 
@@ -237,7 +350,10 @@ class Reconciler:
         statuses = {}
         try:
             for name in document.apps:
-                statuses[name] = self._observe_app(name)
+                status = self._isolated(name, partial(self._observe_app, name))
+                statuses[name] = status or AppStatus(
+                    "Failed", self._app_errors[name], reason=AGENT_ERROR
+                )
         except RuntimeUnavailable as exc:
             if not self.failure:
                 self._unavailable(exc)
@@ -245,6 +361,8 @@ class Reconciler:
         return statuses
 
     def _observe_app(self, name: str) -> AppStatus:
+        if name in self._app_errors:
+            return AppStatus("Failed", self._app_errors[name], reason=AGENT_ERROR)
         if name not in self._planned:
             if self.failure:
                 return AppStatus("Failed", self.failure)
@@ -254,9 +372,17 @@ class Reconciler:
         resources = []
         for ref in self._planned[name]:
             if ref in errors:
-                failures[str(ref)] = errors[ref]
+                failed = errors[ref]
+                failures[str(ref)] = failed.error
                 resources.append(
-                    ResourceStatus(ref.kind, ref.namespace, ref.name, False, errors[ref])
+                    ResourceStatus(
+                        ref.kind,
+                        ref.namespace,
+                        ref.name,
+                        False,
+                        failed.error,
+                        reason=failed.reason or "ApplyFailed",
+                    )
                 )
                 continue
             health = object_health(self.runtime.get(ref))
@@ -282,3 +408,16 @@ class Reconciler:
             for name, owned in self.inventory.apps.items()
             if name not in desired
         )
+
+
+def _resources_by_ref(app: DesiredApp) -> dict[ObjectRef, Resource]:
+    """The app's manifests by every reference the runtime may plan for them (namespaced
+    in their namespace, or cluster-scoped: the runtime knows which)."""
+    found: dict[ObjectRef, Resource] = {}
+    for res in app.resources:
+        meta = res.get("metadata") or {}
+        api_version, kind, name = str(res["apiVersion"]), str(res["kind"]), str(meta["name"])
+        namespace = str(meta.get("namespace") or app.namespace or "")
+        found[ObjectRef(api_version, kind, namespace, name)] = res
+        found.setdefault(ObjectRef(api_version, kind, "", name), res)
+    return found

@@ -35,11 +35,18 @@ from shadow.documents import (
     utc_now,
 )
 from shadow.generations import is_newer, next_generation, now_ms
-from shadow.labels import APP_LABEL, MANAGED_BY, MANAGED_BY_LABEL, shoal_labels
+from shadow.labels import (
+    ADOPT_ANNOTATION,
+    APP_LABEL,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    shoal_labels,
+)
 from shadow.release import AgentRelease, AgentUpdate, ReleaseError
 from shadow.topics import DEFAULT_PREFIX, Channel, Topics, is_valid_node_name
 
 __all__ = [
+    "ADOPT_ANNOTATION",
     "API_VERSION",
     "APP_LABEL",
     "APP_STATES",

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal, cast
 
 from shadow.canonical import apps_digest, canonical_json, digest
+from shadow.policy import Policy, PolicyError, policies_from_list, policies_to_list
 from shadow.release import AgentRelease, AgentUpdate, ReleaseError
 
 API_VERSION: Final = "shoal/v1"
@@ -93,29 +94,42 @@ class DesiredApp:
     namespace: str
     resources: tuple[Resource, ...]
     digest: str
+    # What the app may touch (shadow/policy.py), every one must allow; () is shoal's
+    # default policy, and then the key is left out of the entry and its digest.
+    policy: tuple[Policy, ...] = ()
 
     @classmethod
-    def build(cls, version: str, namespace: str, resources: Sequence[Resource]) -> DesiredApp:
+    def build(
+        cls,
+        version: str,
+        namespace: str,
+        resources: Sequence[Resource],
+        policy: Sequence[Policy] = (),
+    ) -> DesiredApp:
         """Make an app entry, computing its content digest."""
-        content = {"version": version, "namespace": namespace, "resources": list(resources)}
-        return cls(version, namespace, tuple(resources), digest(content))
+        app = cls(version, namespace, tuple(resources), "", tuple(policy))
+        return cls(version, namespace, app.resources, app.content_digest(), app.policy)
 
     def content_digest(self) -> str:
-        return digest(
-            {
-                "version": self.version,
-                "namespace": self.namespace,
-                "resources": list(self.resources),
-            }
-        )
+        content: dict[str, Any] = {
+            "version": self.version,
+            "namespace": self.namespace,
+            "resources": list(self.resources),
+        }
+        if self.policy:
+            content["policy"] = policies_to_list(self.policy)
+        return digest(content)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "version": self.version,
             "namespace": self.namespace,
             "digest": self.digest,
             "resources": list(self.resources),
         }
+        if self.policy:
+            out["policy"] = policies_to_list(self.policy)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], path: str = "", verify: bool = True) -> DesiredApp:
@@ -126,11 +140,18 @@ class DesiredApp:
                 _get(res, key, str, f"{path}.resources[{i}]")
             meta = _mapping(_get(res, "metadata", dict, f"{path}.resources[{i}]"), "")
             _get(meta, "name", str, f"{path}.resources[{i}].metadata")
+        try:
+            policy = (
+                policies_from_list(data["policy"], f"{path}.policy") if "policy" in data else ()
+            )
+        except PolicyError as exc:
+            raise DocumentError(exc.path, exc.message) from exc
         app = cls(
             version=str(_opt(data, "version", str, path, "")),
             namespace=_opt(data, "namespace", str, path, ""),
             resources=tuple(cast(list[Resource], resources)),
             digest=_get(data, "digest", str, path),
+            policy=policy,
         )
         if verify and app.content_digest() != app.digest:
             raise DocumentError(f"{path}.digest", "does not match the app's content")
@@ -245,6 +266,8 @@ class ResourceStatus:
     ready: bool
     message: str = ""
     drifted: bool = False
+    # Why it failed, for machines (`NotOwned`, `PolicyDenied`, `InvalidName`); "" if not.
+    reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -256,6 +279,8 @@ class ResourceStatus:
         }
         if self.drifted:
             out["drifted"] = True
+        if self.reason:
+            out["reason"] = self.reason
         return out
 
     @classmethod
@@ -267,6 +292,7 @@ class ResourceStatus:
             ready=_get(data, "ready", bool, path),
             message=_opt(data, "message", str, path, ""),
             drifted=_opt(data, "drifted", bool, path, False),
+            reason=_opt(data, "reason", str, path, ""),
         )
 
 
@@ -275,13 +301,18 @@ class AppStatus:
     state: AppState
     message: str = ""
     resources: tuple[ResourceStatus, ...] = ()
+    # Why it failed, for machines (`ApplyFailed`, `AgentError`, ...); "" if not.
+    reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "state": self.state,
             "message": self.message,
             "resources": [r.to_dict() for r in self.resources],
         }
+        if self.reason:
+            out["reason"] = self.reason
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], path: str) -> AppStatus:
@@ -298,6 +329,7 @@ class AppStatus:
                 )
                 for i, r in enumerate(raw)
             ),
+            reason=_opt(data, "reason", str, path, ""),
         )
 
 

@@ -13,6 +13,9 @@ from typing import Final
 MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY: Final = "shoal"
 APP_LABEL: Final = "shoal.dev/app"
+# In a template, `shoal.dev/adopt: "true"` lets the edge take over an existing object
+# shoal did not create (like Helm's adoption); without it such an object is refused.
+ADOPT_ANNOTATION: Final = "shoal.dev/adopt"
 
 
 def shoal_labels(app: str) -> dict[str, str]:

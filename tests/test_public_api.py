@@ -13,6 +13,7 @@ import pytest
 
 PUBLIC = {
     "shadow": [
+        "ADOPT_ANNOTATION",
         "API_VERSION",
         "APP_LABEL",
         "APP_STATES",

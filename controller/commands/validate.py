@@ -18,6 +18,7 @@ from typing import Any
 from controller.commands.reporting import add_repo_argument, describe, grouped
 from controller.fleet.model import Fleet
 from controller.render.checking import check_repository
+from shadow.policy import beyond
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
             distinctRenders=check.render.renders,
         )
     notes = _unmatched(check.fleet) if check.render is not None else []
+    notes += _policies_beyond_the_fleet(check.fleet)
     if args.format == "json":
         summary["ok"] = not problems
         summary["notes"] = notes
@@ -72,6 +74,20 @@ def run(args: argparse.Namespace) -> int:
         f"{summary['appRenders']} app renders ({summary['distinctRenders']} distinct)"
     )
     return 0
+
+
+def _policies_beyond_the_fleet(fleet: Fleet) -> list[str]:
+    """app.yaml policy entries fleet.yaml does not allow: they allow nothing."""
+    notes = []
+    for name in sorted(fleet.apps):
+        app = fleet.apps[name]
+        if len(app.policy) == 2:
+            for entry in beyond(*app.policy):
+                notes.append(
+                    f"{app.file}: policy.{entry} allows nothing: fleet.yaml's policy does not"
+                    " allow it (an object must pass both; allow it in fleet.yaml)"
+                )
+    return notes
 
 
 def _unmatched(fleet: Fleet) -> list[str]:

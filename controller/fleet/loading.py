@@ -26,6 +26,7 @@ from controller.fleet.model import DEFAULT_TOPIC_PREFIX, TEMPLATE_SUFFIX, App, F
 from controller.fleet.problems import FleetError, Problem, sort_key
 from controller.fleet.selectors import Selector, SelectorError, parse_selector
 from controller.fleet.yamlreader import YamlDocument, YamlSyntaxError, read_yaml
+from shadow.policy import DEFAULT_POLICY, UNRESTRICTED, Policy, PolicyError, effective
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -63,8 +64,9 @@ def load_usable(root: Path) -> UsableFleet:
     before_groups = len(loader.problems)
     groups = loader.groups()
     groups_complete = len(loader.problems) == before_groups
-    apps = loader.apps()
     fleet_data = fleet_data or {}
+    fleet_policy = loader.policy("fleet.yaml", fleet_data, DEFAULT_POLICY)
+    apps = loader.apps(fleet_policy)
     fleet = Fleet(
         root=root,
         name=fleet_data.get("name", ""),
@@ -74,6 +76,7 @@ def load_usable(root: Path) -> UsableFleet:
         groups=groups,
         apps=apps,
         agent=fleet_data.get("agent"),
+        policy=fleet_policy,
     )
     return UsableFleet(
         fleet,
@@ -303,7 +306,17 @@ class _Loader:
             )
         return groups
 
-    def apps(self) -> dict[str, App]:
+    def policy(self, rel: str, data: dict[str, Any], base: Policy) -> Policy | None:
+        """The file's `policy` (schema-checked already), None when it has none."""
+        if "policy" not in data:
+            return None
+        try:
+            return Policy.from_dict(data["policy"], rel, base)
+        except PolicyError as exc:
+            self.problem(rel, exc.message, exc.path)
+            return None
+
+    def apps(self, fleet_policy: Policy | None = None) -> dict[str, App]:
         apps: dict[str, App] = {}
         base = self.root / "apps"
         if not base.is_dir():
@@ -343,6 +356,7 @@ class _Loader:
                 dir=folder,
                 file=rel,
                 templates=templates,
+                policy=effective(fleet_policy, self.policy(rel, data, UNRESTRICTED)),
             )
         return apps
 

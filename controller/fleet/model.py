@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.fleet.selectors import Selector
+from shadow.policy import Policy
 
 DEFAULT_TOPIC_PREFIX = "shoal"
 TEMPLATE_SUFFIX = ".j2"  # only apps/<app>/templates/*.j2 are rendered
@@ -47,6 +48,9 @@ class App:
     dir: Path  # absolute path of apps/<name>
     file: str  # "apps/<name>/app.yaml"
     templates: tuple[str, ...] = ()  # repo-relative template paths, in render order
+    # What the app may touch: fleet.yaml's policy, then app.yaml's (shadow/policy.py
+    # `effective`); () is shoal's default policy.
+    policy: tuple[Policy, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class Fleet:
     apps: dict[str, App]
     file: str = field(default="fleet.yaml")
     agent: dict[str, Any] | None = None
+    policy: Policy | None = None  # fleet.yaml's `policy` (None: shoal's default)
 
     def groups_for(self, node: Node) -> list[Group]:
         """Groups whose selector matches `node`, in precedence order (priority, then name)."""

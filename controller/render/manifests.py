@@ -2,8 +2,10 @@
 
 `rendering` calls `parse_objects` on each template's output: multi-document YAML whose
 documents must be Kubernetes objects (a mapping with apiVersion, kind and
-metadata.name). Namespaced objects without a namespace get the app's; every object
-gets the labels the edge uses to find and prune what shoal applied. `duplicates`
+metadata.name) named as the API server requires for their kind (shadow/names.py).
+Namespaced objects without a namespace get the app's; every object gets the labels
+the edge uses to find and prune what shoal applied. `policy_problems` refuses
+objects the app's policy (fleet.yaml, app.yaml; shadow/policy.py) does not allow. `duplicates`
 refuses an app rendering the same object twice, `shared_objects` two apps of one node
 rendering the same object (the edge would hand it back and forth and prune it).
 """
@@ -17,6 +19,8 @@ from controller.fleet.model import App
 from controller.fleet.problems import Problem
 from controller.fleet.yamlreader import YamlSyntaxError, load_all
 from shadow import DesiredApp, shoal_labels
+from shadow.names import manifest_name_problem
+from shadow.policy import DEFAULT_POLICY, check_all
 
 # Kinds that live outside namespaces; every other kind gets the app namespace.
 CLUSTER_SCOPED_KINDS = frozenset(
@@ -66,8 +70,30 @@ def parse_objects(app: App, file: str, text: str) -> list[dict[str, Any]] | Prob
                 f"rendered document {index + 1} is not a Kubernetes object: {missing}",
                 app=app.name,
             )
-        objects.append(_finish(app, obj))
+        obj = _finish(app, obj)
+        bad_name = manifest_name_problem(obj)
+        if bad_name:
+            return Problem(
+                file,
+                f"rendered document {index + 1} ({obj['kind']}): {bad_name}",
+                app=app.name,
+            )
+        objects.append(obj)
     return objects
+
+
+def policy_problems(app: App, resources: list[dict[str, Any]], files: list[str]) -> list[Problem]:
+    """One Problem per object the app's policy refuses; `files[i]` rendered `resources[i]`."""
+    policies = app.policy or (DEFAULT_POLICY,)
+    problems = []
+    for obj, file in zip(resources, files, strict=True):
+        namespaced = obj["kind"] not in CLUSTER_SCOPED_KINDS
+        refusal = check_all(policies, obj, namespaced)
+        if refusal is not None:
+            problems.append(
+                Problem(file, f"{describe(object_key(obj))}: {refusal.message}", app=app.name)
+            )
+    return problems
 
 
 def _not_an_object(obj: Any) -> str:

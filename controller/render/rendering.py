@@ -36,7 +36,12 @@ from controller.fleet.model import App, Fleet, Group, Node
 from controller.fleet.problems import FleetError, Problem
 from controller.fleet.selectors import SelectorIndex
 from controller.fleet.variables import merge_values
-from controller.render.manifests import duplicates, parse_objects, shared_objects
+from controller.render.manifests import (
+    duplicates,
+    parse_objects,
+    policy_problems,
+    shared_objects,
+)
 from controller.render.rendercache import AppMemo, CachedApp, RenderCache
 from controller.render.templating import (
     CompiledApp,
@@ -333,12 +338,13 @@ class _Renderer:
                 resources.extend(parsed)
                 sources.extend(template.file for _ in parsed)
         problems.extend(duplicates(app, resources, sources))
+        problems.extend(policy_problems(app, resources, sources))
         if problems:
             return _Outcome(None, problems)
         try:
             if self.memoize:
                 return _Outcome(self.assemble(memo, app, resources))
-            return _Outcome(DesiredApp.build(app.version, app.namespace, resources))
+            return _Outcome(DesiredApp.build(app.version, app.namespace, resources, app.policy))
         except (TypeError, ValueError) as exc:
             return _Outcome(
                 None, [Problem(app.file, f"rendered objects are not JSON: {exc}", app=app.name)]
@@ -359,14 +365,17 @@ class _Renderer:
             if entry is None or entry[0] is not obj:
                 entry = memo.encoded[id(obj)] = (obj, canonical_json(obj))
             parts.append(entry[1])
-        content = canonical_object(
-            {
-                "version": canonical_json(app.version),
-                "namespace": canonical_json(app.namespace),
-                "resources": canonical_array(parts),
-            }
+        members = {
+            "version": canonical_json(app.version),
+            "namespace": canonical_json(app.namespace),
+            "resources": canonical_array(parts),
+        }
+        if app.policy:  # a default policy is left out of the entry and its digest
+            members["policy"] = canonical_json([p.to_dict() for p in app.policy])
+        content = canonical_object(members)
+        return DesiredApp(
+            app.version, app.namespace, tuple(resources), digest_bytes(content), app.policy
         )
-        return DesiredApp(app.version, app.namespace, tuple(resources), digest_bytes(content))
 
     def parse(
         self, memo: AppMemo, app: App, file: str, text: str

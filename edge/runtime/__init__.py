@@ -91,6 +91,9 @@ class Applied:
     ref: ObjectRef
     error: str = ""
     fingerprint: Fingerprint | None = None
+    # Why it failed, for machines: `ApplyFailed` (the API server said no), or the
+    # reconciler's refusals before any request: `InvalidName`, `PolicyDenied`, `NotOwned`.
+    reason: str = ""
 
     @property
     def ok(self) -> bool:
@@ -114,8 +117,11 @@ class Runtime(Protocol):
         """The live object, or None when it does not exist."""
         ...
 
-    def delete(self, ref: ObjectRef) -> str:
-        """Delete an object; "" when it is gone (or was already), else the reason."""
+    def delete(self, ref: ObjectRef, uid: str = "") -> str:
+        """Delete an object; "" when it is gone (or was already), else the reason.
+
+        With `uid`, only that very object: one deleted and re-created by someone else
+        meanwhile (another uid) is left alone, and that counts as gone."""
         ...
 
     def server_version(self) -> str:

@@ -5,7 +5,12 @@ service account) and by the edge tests against the API stand-in or a real cluste
 Every object is applied with field manager `shoal`, forcing conflicts (the Desired
 document is the source of truth), labelled `app.kubernetes.io/managed-by: shoal`
 and `shoal.dev/app: <app>`; a namespaced object without a namespace goes to the
-app's namespace, which is created when missing.
+app's namespace, which is created when missing (labelled managed-by shoal, with no
+app label: apps of the node share it, and it is never pruned).
+
+Which objects the edge may touch at all (ownership, policy) is the reconciler's
+decision; this runtime still refuses to build a request from a name or namespace the
+API server would refuse (shadow/names.py): a path is made of them.
 
 `kubernetes.dynamic.DynamicClient` resolves any kind through discovery, so custom
 resources work like built-in ones. It is built lazily: the cluster may be down when
@@ -31,7 +36,8 @@ from edge.runtime import (
     RuntimeUnavailable,
     labelled,
 )
-from shadow import DesiredApp, Resource
+from shadow import MANAGED_BY, MANAGED_BY_LABEL, DesiredApp, Resource
+from shadow.names import object_name_problem
 
 log = logging.getLogger(__name__)
 
@@ -163,10 +169,21 @@ class KubernetesRuntime:
     ) -> Applied:
         from kubernetes.dynamic.exceptions import DynamicApiError
 
+        invalid = _invalid(ref)
+        if invalid:
+            return Applied(ref, invalid, reason="InvalidName")
         if resource is None:
-            return Applied(ref, f"the API server has no kind {ref.kind} in {ref.api_version}")
+            return Applied(
+                ref,
+                f"the API server has no kind {ref.kind} in {ref.api_version}",
+                reason="ApplyFailed",
+            )
         if resource.namespaced and not ref.namespace:
-            return Applied(ref, "namespaced object without a namespace (and the app has none)")
+            return Applied(
+                ref,
+                "namespaced object without a namespace (and the app has none)",
+                reason="ApplyFailed",
+            )
         body = labelled(res, app)
         if resource.namespaced:
             body["metadata"]["namespace"] = ref.namespace
@@ -174,7 +191,7 @@ class KubernetesRuntime:
             body["metadata"].pop("namespace", None)
         try:
             if resource.namespaced and ref.namespace not in namespaces:
-                self._ensure_namespace(ref.namespace)
+                self._ensure_namespace(ref.namespace, app)
                 namespaces.add(ref.namespace)
             live = self._call(
                 lambda c: c.server_side_apply(
@@ -188,10 +205,10 @@ class KubernetesRuntime:
                 )
             )
         except DynamicApiError as exc:
-            return Applied(ref, api_error_message(exc))
+            return Applied(ref, api_error_message(exc), reason="ApplyFailed")
         return Applied(ref, fingerprint=Fingerprint.of(live.to_dict()))
 
-    def _ensure_namespace(self, name: str) -> None:
+    def _ensure_namespace(self, name: str, app: str) -> None:
         from kubernetes.dynamic.exceptions import ConflictError, NotFoundError
 
         namespaces = self._resource("v1", "Namespace")
@@ -201,13 +218,23 @@ class KubernetesRuntime:
         except NotFoundError:
             pass
         log.info("creating namespace %s", name)
-        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        body = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": name,
+                "labels": {MANAGED_BY_LABEL: MANAGED_BY},
+                "annotations": {"shoal.dev/created-for": app},
+            },
+        }
         with contextlib.suppress(ConflictError):  # created meanwhile by someone else: fine
             self._call(lambda c: c.create(namespaces, body=body, _request_timeout=REQUEST_TIMEOUT))
 
     def get(self, ref: ObjectRef) -> dict[str, Any] | None:
         from kubernetes.dynamic.exceptions import NotFoundError
 
+        if _invalid(ref):
+            return None  # no such object can exist, and no request is built from it
         resource = self._resource(ref.api_version, ref.kind)
         if resource is None:
             return None
@@ -225,27 +252,41 @@ class KubernetesRuntime:
         obj: dict[str, Any] = live.to_dict()
         return obj
 
-    def delete(self, ref: ObjectRef) -> str:
-        from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError
+    def delete(self, ref: ObjectRef, uid: str = "") -> str:
+        from kubernetes.dynamic.exceptions import ConflictError, DynamicApiError, NotFoundError
 
+        if _invalid(ref):
+            return ""  # no such object can exist, and no request is built from it
         resource = self._resource(ref.api_version, ref.kind)
         if resource is None:
             return ""  # the kind itself is gone (a removed CRD): so is the object
+        options: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
+        if uid:
+            options["preconditions"] = {"uid": uid}
         try:
             self._call(
                 lambda c: c.delete(
                     resource,
                     name=ref.name,
                     namespace=ref.namespace or None,
+                    body=options,
                     propagation_policy="Background",
                     _request_timeout=REQUEST_TIMEOUT,
                 )
             )
         except NotFoundError:
             return ""
+        except ConflictError:  # only a failed precondition: ours went, someone made another
+            log.info("%s was re-created by someone else; left alone", ref)
+            return ""
         except DynamicApiError as exc:
             return api_error_message(exc)
         return ""
+
+
+def _invalid(ref: ObjectRef) -> str:
+    """Why no request may be built for `ref` ("" when it may)."""
+    return object_name_problem(ref.kind, ref.name, ref.namespace) or ""
 
 
 def _is_unreachable(exc: BaseException) -> bool:

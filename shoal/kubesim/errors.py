@@ -91,6 +91,20 @@ def conflict(kind: Kind, name: str, why: str) -> ApiError:
     )
 
 
+def check_preconditions(
+    kind: Kind, name: str, meta: dict[str, Any], wanted: dict[str, str]
+) -> None:
+    """A delete's DeleteOptions.preconditions (uid, resourceVersion) against the object."""
+    for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+        if field in wanted and wanted[field] != meta.get(field):
+            raise conflict(
+                kind,
+                name,
+                f"Precondition failed: {label} in precondition: {wanted[field]},"
+                f" {label} in object meta: {meta.get(field)}",
+            )
+
+
 STALE = (
     "the object has been modified; please apply your changes to the latest version and try again"
 )

@@ -276,7 +276,8 @@ class Handler(BaseHTTPRequestHandler):
             )
             return (201 if created else 200), obj
         if method == "DELETE":
-            obj = store.delete(kind, route.namespace, route.name)
+            preconditions = {k[14:]: v for k, v in query.items() if k.startswith("preconditions.")}
+            obj = store.delete(kind, route.namespace, route.name, preconditions)
             foreground = query.get("propagationPolicy") == "Foreground"
             pending = bool(obj["metadata"].get("finalizers"))  # still there until they go
             if kind.kind in _DELETE_RETURNS_OBJECT or foreground or pending:
@@ -402,6 +403,10 @@ class Handler(BaseHTTPRequestHandler):
             found["propagationPolicy"] = str(options["propagationPolicy"])
         if options.get("dryRun"):
             found["dryRun"] = "All" if "All" in options["dryRun"] else str(options["dryRun"])
+        preconditions = options.get("preconditions")
+        for field, value in (preconditions if isinstance(preconditions, dict) else {}).items():
+            if value:  # checked by the store under its lock, as the real server does
+                found[f"preconditions.{field}"] = str(value)
         return found
 
     def _agent(self) -> str:

@@ -295,8 +295,11 @@ class Store(Watches, RolloutClock, NamespaceLifecycle):
             owners = ownership.record_update(old, new, manager)
             return scale_of(self._update(kind, key, old, new, owners, {(manager, "Update")}))
 
-    def delete(self, kind: Kind, namespace: str | None, name: str) -> dict[str, Any]:
+    def delete(
+        self, kind: Kind, namespace: str | None, name: str, preconditions: Any = None
+    ) -> dict[str, Any]:
         """Remove an object now (no finalizers, no grace period) and answer it as it was.
+        `preconditions` ({"uid": .., "resourceVersion": ..}) must match, else 409.
 
         A namespace is different: it turns Terminating, refuses new content, and goes
         away with everything in it `rollout_seconds` later.
@@ -304,6 +307,7 @@ class Store(Watches, RolloutClock, NamespaceLifecycle):
         with self._locked():
             key = self._key(kind, namespace, name)
             obj = self._existing(kind, key, name)
+            errors.check_preconditions(kind, name, obj["metadata"], preconditions or {})
             if self._dry_run:
                 return clone(obj)
             if kind.kind == "Namespace":

@@ -52,7 +52,12 @@ class FakeRuntime:
                 results.append(Applied(ref, error))
                 continue
             self._version += 1
-            body["metadata"] = {**body["metadata"], "resourceVersion": str(self._version)}
+            uid = (self.objects.get(ref) or {}).get("metadata", {}).get("uid")
+            body["metadata"] = {
+                **body["metadata"],
+                "resourceVersion": str(self._version),
+                "uid": uid or f"uid-{self._version}",
+            }
             self.objects[ref] = body
             results.append(Applied(ref, fingerprint=Fingerprint.of(body)))
         return results
@@ -62,9 +67,12 @@ class FakeRuntime:
         obj = self.objects.get(ref)
         return copy.deepcopy(obj) if obj is not None else None
 
-    def delete(self, ref: ObjectRef) -> str:
+    def delete(self, ref: ObjectRef, uid: str = "") -> str:
         self._check()
         self.calls.append(("delete", ref))
+        live = self.objects.get(ref)
+        if live is not None and uid and live["metadata"].get("uid") != uid:
+            return ""  # the precondition failed: someone else's object, left alone
         self.objects.pop(ref, None)
         return ""
 

@@ -142,3 +142,27 @@ def test_a_restart_prunes_from_the_stored_inventory(runtime: FakeRuntime, tmp_pa
             document(NODE, {"web": app("web", configmap("a"))}, 2), force=True
         )
     assert set(runtime.objects) == {cm("a")}
+
+
+def test_an_app_raising_fails_alone_and_leaving_clears_it(
+    runtime: FakeRuntime, store: Store
+) -> None:
+    reconciler = Reconciler(runtime, store)
+    plan = runtime.plan
+
+    def buggy_plan(name: str, desired):  # type: ignore[no-untyped-def]
+        if name == "broken":
+            raise RuntimeError("boom")
+        return plan(name, desired)
+
+    runtime.plan = buggy_plan  # type: ignore[method-assign]
+    web = app("web", configmap("a"))
+    reconciler.apply(document(NODE, {"broken": app("x", configmap("b")), "web": web}, 1))
+    statuses = reconciler.observe()
+    assert (statuses["broken"].state, statuses["broken"].reason) == ("Failed", "AgentError")
+    assert statuses["broken"].message == "unexpected error in the edge agent: RuntimeError: boom"
+    assert statuses["web"].state == "Ready" and cm("a") in runtime.objects
+    assert reconciler.applied_digest == ""  # not all of it is applied
+    last = document(NODE, {"web": web}, 2)
+    reconciler.apply(last)
+    assert reconciler.applied_digest == last.digest

@@ -342,6 +342,34 @@ def test_delete_options_in_the_body(sim: KubeSim, apps: client.AppsV1Api) -> Non
     assert sim.get("apps/v1", "Deployment", "web", "web") is None
 
 
+def test_delete_preconditions_refuse_another_object_by_the_same_name(
+    sim: KubeSim, core: client.CoreV1Api
+) -> None:
+    """As the real server: a uid or resourceVersion that does not match is 409 Conflict."""
+    body = {"metadata": {"name": "settings"}, "data": {"a": "1"}}
+    old = core.create_namespaced_config_map("web", body)
+    core.delete_namespaced_config_map("settings", "web")
+    new = core.create_namespaced_config_map("web", body)
+    for preconditions in (
+        client.V1Preconditions(uid=old.metadata.uid),
+        client.V1Preconditions(resource_version=old.metadata.resource_version),
+    ):
+        with pytest.raises(client.ApiException) as caught:
+            core.delete_namespaced_config_map(
+                "settings", "web", body=client.V1DeleteOptions(preconditions=preconditions)
+            )
+        assert caught.value.status == 409
+        assert "Precondition failed" in json.loads(caught.value.body)["message"]
+    assert sim.get("v1", "ConfigMap", "settings", "web") is not None
+    matching = client.V1Preconditions(
+        uid=new.metadata.uid, resource_version=new.metadata.resource_version
+    )
+    core.delete_namespaced_config_map(
+        "settings", "web", body=client.V1DeleteOptions(preconditions=matching)
+    )
+    assert sim.get("v1", "ConfigMap", "settings", "web") is None
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "content_type", "code"),
     [

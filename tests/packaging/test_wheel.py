@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 
 CHECKOUT = Path(__file__).resolve().parents[2]
+# Nothing of the checkout may leak into what is installed: no PYTHONPATH, no VIRTUAL_ENV.
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +32,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
         text=True,
         timeout=240,
+        env=CLEAN_ENV,
     )
     assert built.returncode == 0, built.stderr
     (found,) = root.glob("shoal-*.whl")
@@ -47,6 +50,7 @@ def installed(wheel: Path) -> Path:
         capture_output=True,
         text=True,
         timeout=240,
+        env=CLEAN_ENV,
     )
     assert installed.returncode == 0, installed.stderr
     return env_dir / "bin"
@@ -55,7 +59,7 @@ def installed(wheel: Path) -> Path:
 def shoal(
     bin_dir: Path, *args: str, cwd: Path, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env = dict(CLEAN_ENV)
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     return subprocess.run(
         [str(bin_dir / "shoal"), *args],
@@ -71,7 +75,7 @@ def test_the_wheel_is_what_runs(installed: Path, tmp_path: Path) -> None:
     where = subprocess.run(
         [str(installed / "python"), "-c", "import controller, shoal; print(controller.__file__)"],
         cwd=tmp_path,
-        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        env=CLEAN_ENV,
         capture_output=True,
         text=True,
         check=True,
@@ -111,8 +115,7 @@ def test_demo_from_the_wheel(installed: Path, tmp_path: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("pipx") is None, reason="pipx is not installed")
 def test_pipx_install_of_the_wheel_runs_init(wheel: Path, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env |= {"PIPX_HOME": str(tmp_path / "pipx"), "PIPX_BIN_DIR": str(tmp_path / "bin")}
+    env = CLEAN_ENV | {"PIPX_HOME": str(tmp_path / "pipx"), "PIPX_BIN_DIR": str(tmp_path / "bin")}
     # --system-site-packages: the dependencies come from this environment, not a download.
     done = subprocess.run(
         ["pipx", "install", "--system-site-packages", str(wheel)],

@@ -77,6 +77,7 @@ metadata:
   labels: {team: edge, app.kubernetes.io/managed-by: someone}
 ---
 """
+    repo.fleet("test", policy={"clusterKinds": ["Namespace", "ClusterRole"]})
     repo.app("web", {"all.yaml.j2": template})
     namespace, role, configmap = render_node(load_fleet(repo.root), "paris-1")["web"].resources
     assert "namespace" not in namespace["metadata"]
