@@ -19,6 +19,7 @@ from jsonschema.exceptions import best_match
 
 import schemas
 from shadow import DesiredDocument, DocumentError, Rejection, is_newer, parse_json
+from shadow.signing import SignatureError, TrustedKeys
 
 Outcome = Literal["accept", "unchanged", "duplicate", "reject"]
 
@@ -53,6 +54,8 @@ def judge(
     node: str,
     accepted: DesiredDocument | None,
     applied_digest: str,
+    *,
+    trusted: TrustedKeys | None = None,
 ) -> Verdict:
     """What to do with `payload`, given the last accepted document and applied digest."""
     if not payload.strip():
@@ -65,6 +68,11 @@ def judge(
     if error is not None:
         where = ".".join(str(p) for p in error.absolute_path) or "(document)"
         return _reject(f"fails the Desired schema at {where}: {error.message}", data)
+    if trusted is not None:  # before anything else is believed of it
+        try:
+            trusted.verify(data)
+        except SignatureError as exc:
+            return _reject(f"signature: {exc}", data)
     try:
         document = DesiredDocument.from_dict(data)
     except DocumentError as exc:

@@ -35,6 +35,7 @@ from edge.selfupdate.updater import Updater
 from edge.store import Store
 from shadow import DesiredDocument, NodeInfo, Rejection, Topics
 from shadow.policy import UNRESTRICTED, Policy
+from shadow.signing import TrustedKeys
 from transport import BrokerOptions
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class AgentSettings:
     progress_interval: float = 2.0  # health polling while an app is progressing
     reconnect_max_delay: int = 30  # longest wait between broker reconnect attempts
     max_rejections: int = 10  # rejections kept for the next report
+    # [--trust-key] accept only documents signed by one of these keys (None: unsigned too)
+    trusted_keys: TrustedKeys | None = None
     # [--allow-namespace, --allow-kind, --allow-cluster-kind, --deny-privileged-rbac]
     # the node owner's policy: objects must pass it and their app's (shadow/policy.py).
     local_policy: Policy = UNRESTRICTED
@@ -209,7 +212,13 @@ class Agent:
     def _receive(self, payload: bytes) -> None:
         reconciler = self.reconciler
         assert reconciler is not None
-        verdict = judge(payload, self.settings.node, reconciler.document, reconciler.applied_digest)
+        verdict = judge(
+            payload,
+            self.settings.node,
+            reconciler.document,
+            reconciler.applied_digest,
+            trusted=self.settings.trusted_keys,
+        )
         if verdict.outcome == "duplicate":
             log.debug("desired generation already accepted; nothing to do")
             return

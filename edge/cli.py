@@ -81,6 +81,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="check for drift and retry failures this often (default: %(default)s)",
     )
     parser.add_argument(
+        "--trust-key",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="accept only Desired documents signed by this public key (the controller's "
+        "PATH.pub from shoal signing-key create); repeat it to trust two keys while one "
+        "replaces the other (default: accept unsigned documents, with a warning)",
+    )
+    parser.add_argument(
         "--self-update",
         nargs="?",
         const="host",
@@ -183,7 +192,24 @@ def run(args: argparse.Namespace) -> int:
     if not args.debug:
         # urllib3 warns on every retried connection; the agent reports the outcome once.
         logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    trusted = None
+    if args.trust_key:
+        from shadow.signing import KeyFileError, TrustedKeys, load_public_key
+
+        keys = []
+        for path in args.trust_key:
+            try:
+                keys.append(load_public_key(path.read_bytes()))
+            except OSError as exc:
+                print(f"error: --trust-key {path}: {exc.strerror or exc}", file=sys.stderr)
+                return EXIT_UNAVAILABLE
+            except KeyFileError as exc:
+                print(f"error: --trust-key {path}: {exc}", file=sys.stderr)
+                return 1
+        trusted = TrustedKeys(keys)
+        log.info("accepting documents signed by %s", ", ".join(sorted(trusted.keys)))
     settings = AgentSettings(
+        trusted_keys=trusted,
         node=args.node,
         state_dir=state_dir,
         topics=Topics(args.topic_prefix),
@@ -220,6 +246,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     log.info("edge agent for node %s running (state dir %s)", args.node, state_dir)
+    if trusted is None:
+        log.warning(
+            "no --trust-key: accepting unsigned Desired documents from anyone on the broker"
+        )
     try:
         while not stop.wait(0.5):
             if not agent.alive():

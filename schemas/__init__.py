@@ -14,7 +14,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-NAMES = ("fleet", "node", "group", "app", "desired", "reported", "agent")
+NAMES = ("fleet", "node", "group", "app", "desired", "reported", "agent", "secret")
 
 
 @cache

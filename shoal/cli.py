@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "controller.commands.status",
     "controller.commands.run",
     "controller.commands.signingkey",
+    "controller.commands.secret",
     "edge.cli",
 )
 

@@ -53,6 +53,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="require webhooks signed with this secret (default: $SHOAL_WEBHOOK_SECRET)",
     )
     parser.add_argument(
+        "--signing-key",
+        type=Path,
+        metavar="FILE",
+        default=os.environ.get("SHOAL_SIGNING_KEY"),
+        help="sign every Desired document with this Ed25519 key (shoal signing-key create); "
+        "edges that trust its public half accept nothing else (default: $SHOAL_SIGNING_KEY)",
+    )
+    parser.add_argument(
         "--work-dir",
         type=Path,
         metavar="DIR",
@@ -137,7 +145,21 @@ def run(args: argparse.Namespace) -> int:
     except (BrokerURLError, AddressError) as exc:
         log.error("%s", exc)
         return EXIT_UNAVAILABLE
+    signing_key = None
+    if args.signing_key:
+        from shadow.signing import KeyFileError, SigningKey
+
+        try:
+            signing_key = SigningKey.from_pem(Path(args.signing_key).read_bytes())
+        except OSError as exc:
+            log.error("--signing-key %s: %s", args.signing_key, exc.strerror or exc)
+            return EXIT_UNAVAILABLE
+        except KeyFileError as exc:
+            log.error("--signing-key %s: %s", args.signing_key, exc)
+            return 1
+        log.info("signing Desired documents with key %s", signing_key.key_id)
     settings = ControllerSettings(
+        signing_key=signing_key,
         repo=args.repo,
         branch=args.branch,
         work_dir=args.work_dir or default_work_dir(args.repo, args.branch),

@@ -22,7 +22,15 @@ from typing import Any
 from jsonschema import ValidationError
 
 import schemas
-from controller.fleet.model import DEFAULT_TOPIC_PREFIX, TEMPLATE_SUFFIX, App, Fleet, Group, Node
+from controller.fleet.model import (
+    DEFAULT_TOPIC_PREFIX,
+    TEMPLATE_SUFFIX,
+    App,
+    Fleet,
+    Group,
+    Node,
+    SealedSecret,
+)
 from controller.fleet.problems import FleetError, Problem, sort_key
 from controller.fleet.selectors import Selector, SelectorError, parse_selector
 from controller.fleet.yamlreader import YamlDocument, YamlSyntaxError, read_yaml
@@ -67,6 +75,7 @@ def load_usable(root: Path) -> UsableFleet:
     fleet_data = fleet_data or {}
     fleet_policy = loader.policy("fleet.yaml", fleet_data, DEFAULT_POLICY)
     apps = loader.apps(fleet_policy)
+    secrets = loader.secrets()
     fleet = Fleet(
         root=root,
         name=fleet_data.get("name", ""),
@@ -77,6 +86,7 @@ def load_usable(root: Path) -> UsableFleet:
         apps=apps,
         agent=fleet_data.get("agent"),
         policy=fleet_policy,
+        secrets=secrets,
     )
     return UsableFleet(
         fleet,
@@ -267,6 +277,7 @@ class _Loader:
                 runtime=dict(data.get("runtime") or {}),
                 file=rel,
                 agent=data.get("agent"),
+                recipient=data.get("recipient", ""),
             )
         return nodes
 
@@ -305,6 +316,32 @@ class _Loader:
                 agent=data.get("agent"),
             )
         return groups
+
+    def secrets(self) -> dict[str, SealedSecret]:
+        """`secrets/<name>.yaml`, each named as its file is."""
+        secrets: dict[str, SealedSecret] = {}
+        for rel in self.yaml_files("secrets"):
+            read = self.read(rel, "secret")
+            if read is None:
+                continue
+            data, document = read
+            if data["name"] != Path(rel).stem:
+                self.problem(
+                    rel,
+                    f"the file of secret {data['name']!r} must be secrets/{data['name']}.yaml",
+                    "name",
+                    document.line_of(["name"]),
+                )
+                continue
+            selector = self.selector(rel, data["selector"], document)
+            if selector is None:
+                continue
+            sealed = {
+                node: (entry["recipient"], "".join(entry["value"].split()))
+                for node, entry in data["sealed"].items()
+            }
+            secrets[data["name"]] = SealedSecret(data["name"], selector, sealed, rel)
+        return secrets
 
     def policy(self, rel: str, data: dict[str, Any], base: Policy) -> Policy | None:
         """The file's `policy` (schema-checked already), None when it has none."""

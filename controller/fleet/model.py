@@ -26,6 +26,7 @@ class Node:
     runtime: dict[str, Any]
     file: str
     agent: dict[str, Any] | None = None  # `agent:` (a release), see controller/fleet/agent.py
+    recipient: str = ""  # the age recipient secrets are sealed to (shadow/sealing.py)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,16 @@ class App:
 
 
 @dataclass(frozen=True)
+class SealedSecret:
+    """`secrets/<name>.yaml`: one value sealed to each node its selector matched."""
+
+    name: str
+    selector: Selector
+    sealed: dict[str, tuple[str, str]]  # node -> (recipient, base64 of the age ciphertext)
+    file: str
+
+
+@dataclass(frozen=True)
 class Fleet:
     root: Path
     name: str
@@ -65,6 +76,7 @@ class Fleet:
     file: str = field(default="fleet.yaml")
     agent: dict[str, Any] | None = None
     policy: Policy | None = None  # fleet.yaml's `policy` (None: shoal's default)
+    secrets: dict[str, SealedSecret] = field(default_factory=dict)  # secrets/<name>.yaml
 
     def groups_for(self, node: Node) -> list[Group]:
         """Groups whose selector matches `node`, in precedence order (priority, then name)."""

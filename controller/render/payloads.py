@@ -11,13 +11,16 @@ publishing.
 from __future__ import annotations
 
 from shadow import DesiredApp, DesiredDocument, canonical_json, canonical_object
+from shadow.signing import SigningKey
 
 
 class DesiredEncoder:
-    """Encodes documents; keep one per batch (it holds the apps it has encoded)."""
+    """Encodes documents; keep one per batch (it holds the apps it has encoded). With a
+    `signer`, each document gets its signature over exactly the bytes sent without it."""
 
-    def __init__(self) -> None:
+    def __init__(self, signer: SigningKey | None = None) -> None:
         self._apps: dict[int, tuple[DesiredApp, bytes]] = {}
+        self._signer = signer
 
     def _app(self, app: DesiredApp) -> bytes:
         cached = self._apps.get(id(app))
@@ -28,7 +31,11 @@ class DesiredEncoder:
         return encoded
 
     def encode(self, doc: DesiredDocument) -> bytes:
-        """`doc.to_json()`, with each shared app's bytes reused."""
+        """`doc.to_json()`, with each shared app's bytes reused (and signed, with a signer)."""
         members = {key: canonical_json(value) for key, value in doc.envelope().items()}
         members["apps"] = canonical_object({name: self._app(app) for name, app in doc.apps.items()})
+        if self._signer is not None:  # sign exactly the bytes sent, without the signature
+            members.pop("signature", None)
+            signature = self._signer.sign_bytes(canonical_object(members))
+            members["signature"] = canonical_json(signature)
         return canonical_object(members)

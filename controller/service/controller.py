@@ -29,6 +29,7 @@ from controller.service.readback import read_retained
 from controller.service.reconciler import BrokerUnavailable, Outcome, Reconciler
 from controller.service.source import GitSource, RefWatcher, SourceError
 from shadow import Topics
+from shadow.signing import SigningKey
 from transport import BrokerOptions, EmbeddedBroker
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class ControllerSettings:
     webhook_secret: str | None = None
     watch_local: bool = True  # watch a local repository's refs (commit → publish in < 1 s)
     connect_timeout: float = 10.0
+    signing_key: SigningKey | None = None  # sign every Desired document (--signing-key)
 
 
 class Controller:
@@ -67,7 +69,7 @@ class Controller:
         self.components: list[Component] = []
         self.embedded: EmbeddedBroker | None = None
         self.broker: BrokerOptions = settings.broker or BrokerOptions(port=settings.embedded_port)
-        self.publisher = Publisher(self.broker)
+        self.publisher = Publisher(self.broker, signer=settings.signing_key)
         self.reconciler = Reconciler(
             self.publisher,
             lambda topics: read_retained(self.broker, topics, settings.connect_timeout),

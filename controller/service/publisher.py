@@ -25,6 +25,7 @@ import paho.mqtt.client as mqtt
 from controller.render.payloads import DesiredEncoder
 from controller.service.ledger import Ledger
 from shadow import DesiredDocument, Topics
+from shadow.signing import SigningKey
 from transport import BrokerOptions, describe_disconnect, make_client
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,10 @@ class Publisher:
         *,
         client_id: str | None = None,
         max_inflight: int = DEFAULT_INFLIGHT,
+        signer: SigningKey | None = None,
     ) -> None:
         self.options = options
+        self.signer = signer  # signs every Desired document (shadow/signing.py)
         self.client_id = client_id or f"shoal-controller-{uuid.uuid4().hex[:8]}"
         self._client = make_client(options, self.client_id, max_inflight=max_inflight)
         self._client.on_connect = self._on_connect
@@ -148,7 +151,7 @@ class Publisher:
 
     def publish(self, topics: Topics, ledger: Ledger, documents: Iterable[DesiredDocument]) -> int:
         """Send `documents` (already issued in `ledger`); returns how many were queued."""
-        encode = DesiredEncoder().encode
+        encode = DesiredEncoder(self.signer).encode
         return self.publish_payloads(
             topics, ledger, ((d.node, d.generation, encode(d)) for d in documents)
         )
