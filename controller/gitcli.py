@@ -7,6 +7,7 @@ git's failures become one kind of error with git's own message.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,3 +29,41 @@ def git_dir(path: Path) -> Path:
         if text.startswith("gitdir:"):
             return (path / text.split(":", 1)[1].strip()).resolve()
     return dot_git if dot_git.is_dir() else path
+
+
+class GitFailed(RuntimeError):
+    """git could not do what was asked; the message carries git's own words."""
+
+
+def git(
+    *args: str, cwd: Path | None = None, repo_dir: Path | None = None, input: bytes | None = None
+) -> bytes:
+    """git's stdout for `git args` in `cwd`, or on the git dir `repo_dir` (`--git-dir`).
+    Raises `GitFailed` naming the subcommand (never the other arguments: a URL may
+    hold a password) with git's message on one line."""
+    command = ["git", *(("--git-dir", str(repo_dir)) if repo_dir is not None else ()), *args]
+    try:
+        done = subprocess.run(
+            command,
+            cwd=cwd,
+            input=input,
+            stdin=subprocess.DEVNULL if input is None else None,
+            capture_output=True,
+            check=False,
+        )
+    except OSError as exc:
+        raise GitFailed(f"cannot run git: {exc}") from exc
+    if done.returncode != 0:
+        detail = "; ".join(
+            line.strip() for line in done.stderr.decode(errors="replace").splitlines()
+        )
+        where = repo_dir if repo_dir is not None else (cwd or Path.cwd())
+        raise GitFailed(f"git {args[0] if args else ''} failed in {where}: {detail}")
+    return done.stdout
+
+
+def git_text(
+    *args: str, cwd: Path | None = None, repo_dir: Path | None = None, input: bytes | None = None
+) -> str:
+    """`git()`'s output as text, without the surrounding whitespace."""
+    return git(*args, cwd=cwd, repo_dir=repo_dir, input=input).decode(errors="replace").strip()

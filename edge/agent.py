@@ -98,6 +98,7 @@ class Agent:
         self.reporter = Reporter(self.link.publish_report, settings.report_interval)
         self.reconciler: Reconciler | None = None
         self.rejected: list[Rejection] = []
+        self.documents_rejected = 0  # since start, by acceptance (for /metrics)
         self._inbox: queue.Queue[object] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._node_info = nodeinfo.collect()
@@ -225,6 +226,7 @@ class Agent:
         if verdict.outcome == "reject":
             assert verdict.rejection is not None
             log.warning("rejected a desired document: %s", verdict.rejection.reason)
+            self.documents_rejected += 1
             if verdict.rejection not in self.rejected:
                 self.rejected = [*self.rejected, verdict.rejection][-self.settings.max_rejections :]
             return

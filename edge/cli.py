@@ -90,6 +90,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "replaces the other (default: accept unsigned documents, with a warning)",
     )
     parser.add_argument(
+        "--age-identity",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="the node's age identity (age.key in its install bundle): sealed secrets are "
+        "opened with it just before they are applied; repeatable",
+    )
+    parser.add_argument(
+        "--http",
+        metavar="[HOST]:PORT",
+        help="serve /healthz and /metrics (Prometheus) here, e.g. :9100 (default: off)",
+    )
+    parser.add_argument(
         "--self-update",
         nargs="?",
         const="host",
@@ -165,6 +178,7 @@ def local_policy(args: argparse.Namespace) -> Policy:
 def run(args: argparse.Namespace) -> int:
     from edge import nodeinfo
     from edge.agent import Agent, AgentSettings
+    from edge.http import EdgeHttp, HttpAddressError, parse_address
     from edge.runtime.kubernetes import KubernetesRuntime, check_config, client_factory
     from edge.selfupdate.incluster import ClusterUpdater
     from edge.selfupdate.updater import RESTART_EXIT, from_environment
@@ -185,6 +199,11 @@ def run(args: argparse.Namespace) -> int:
     problem = check_config(args.kubeconfig, args.context, args.in_cluster)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    try:
+        http_address = parse_address(args.http) if args.http else None
+    except HttpAddressError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     state_dir = args.state_dir or default_state_dir(args.node)
     if args.self_update == "host" and not os.environ.get(SUPERVISED):
@@ -218,9 +237,21 @@ def run(args: argparse.Namespace) -> int:
         progress_interval=min(2.0, args.reconcile_interval),
         local_policy=local_policy(args),
     )
+    identities = []
+    for path in args.age_identity or ():
+        try:
+            identities += [
+                line.strip()
+                for line in path.read_text().splitlines()
+                if line.strip().startswith("AGE-SECRET-KEY-")
+            ]
+        except OSError as exc:
+            print(f"error: --age-identity {path}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_UNAVAILABLE
     runtime = KubernetesRuntime(
         client_factory(args.kubeconfig, args.context, args.in_cluster),
         discovery_cache=state_dir / "discovery-cache.json",
+        age_identities=identities,
     )
     updater: Any = from_environment(nodeinfo.agent_version())
     if args.self_update == "cluster":
@@ -240,11 +271,18 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    http = None
     try:
+        if http_address is not None:
+            http = EdgeHttp(http_address, agent)
         agent.start()
-    except StoreError as exc:
+    except (StoreError, HttpAddressError) as exc:
+        if http is not None:
+            http.stop()
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+    if http is not None:
+        http.start()
     log.info("edge agent for node %s running (state dir %s)", args.node, state_dir)
     if trusted is None:
         log.warning(
@@ -259,6 +297,8 @@ def run(args: argparse.Namespace) -> int:
                 log.info("a new agent version is selected; handing over to it")
                 return RESTART_EXIT
     finally:
+        if http is not None:
+            http.stop()
         agent.stop()
     log.info("edge agent for node %s stopped", args.node)
     return EXIT_OK

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -37,6 +38,18 @@ from shadow.names import object_name_problem
 from shadow.policy import DEFAULT_POLICY, UNRESTRICTED, Policy, check_all
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class ApplyCounts:
+    """What the reconciler did since the agent started (read by /metrics)."""
+
+    applies: int = 0  # documents applied (new, re-applied at start, retried)
+    drift_repairs: int = 0  # objects re-applied after someone else changed or deleted them
+    failures: dict[str, int] = field(default_factory=dict)  # by reason
+
+    def failed(self, reason: str) -> None:
+        self.failures[reason] = self.failures.get(reason, 0) + 1
 
 
 AGENT_ERROR = "AgentError"
@@ -62,6 +75,7 @@ class Reconciler:
         self._claimed: set[ObjectRef] = set()
         # Objects found changed or deleted by someone else at the last drift check.
         self._drifted: dict[ObjectRef, str] = {}
+        self.counts = ApplyCounts()  # for the agent's /metrics (edge/http.py)
 
     @property
     def applied_digest(self) -> str:
@@ -76,6 +90,7 @@ class Reconciler:
     def apply(self, document: DesiredDocument, *, force: bool = False) -> None:
         """Make the cluster match `document`; `force` re-applies apps already applied."""
         self.document = document
+        self.counts.applies += 1
         try:
             plans = self._plan(document)
             self._apply_apps(
@@ -139,6 +154,7 @@ class Reconciler:
     def _unavailable(self, exc: RuntimeUnavailable) -> None:
         generation = self.document.generation if self.document else None
         failure = f"generation {generation} not applied: {exc}"
+        self.counts.failed("ClusterUnavailable")
         if failure != self.failure:  # retried every few seconds: say it once
             log.warning("%s", failure)
         self.failure = failure
@@ -240,6 +256,7 @@ class Reconciler:
                 if errors.get(result.ref) != result:  # retried each pass: say it once
                     log.warning("app %s: %s: %s", name, result.ref, result.error)
                 errors[result.ref] = result
+                self.counts.failed(result.reason or "ApplyFailed")
         self._apply_errors[name] = errors
 
     def _delete(self, name: str, refs: Iterable[ObjectRef]) -> dict[ObjectRef, str]:
@@ -264,6 +281,7 @@ class Reconciler:
             self._drifted.pop(ref, None)
             if error:
                 errors[ref] = error
+                self.counts.failed("PruneFailed")
                 log.warning("cannot delete %s: %s", ref, error)
             else:
                 log.info("pruned %s", ref)
@@ -338,6 +356,7 @@ class Reconciler:
         for ref, what in drifted.items():
             log.warning("drift: app %s: %s %s", name, ref, what.split(";")[0])
         self._drifted.update(drifted)
+        self.counts.drift_repairs += len(drifted)
         self._record(name, self._apply_allowed(name, app, drifted), partial=True)
 
     # --- observe -----------------------------------------------------------------------

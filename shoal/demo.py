@@ -277,6 +277,12 @@ def port_free(port: int) -> bool:
     return True
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def run(args: argparse.Namespace) -> int:
     demo = Demo(args.dir, sys.stdout)
 
@@ -331,6 +337,7 @@ def _run(demo: Demo, args: argparse.Namespace) -> int:
     demo.say(f"Started an embedded MQTT broker on {broker}")
     demo.check()  # a Ctrl-C while starting up stops here, not after every part is up
     demo.watch_reports(broker, prefix)
+    web = 8080 if port_free(8080) else free_port()  # the controller's dashboard
     demo.spawn(
         "controller",
         "controller",
@@ -346,8 +353,11 @@ def _run(demo: Demo, args: argparse.Namespace) -> int:
         "10",
         "--status-interval",
         str(args.status_interval),
+        "--http",
+        f"127.0.0.1:{web}",
     )
     demo.say(f"Started shoal controller following {demo.fleet} (branch {branch})")
+    demo.say(f"Dashboard: http://127.0.0.1:{web}/ (open it in a browser)")
     demo.start_edges(nodes, broker, prefix)
     demo.say(
         f"Started {len(nodes)} edge agents ({', '.join(nodes)}).\n"

@@ -44,7 +44,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--http",
         metavar="[HOST]:PORT",
-        help="serve /healthz, /metrics and POST /webhook here, e.g. :8080",
+        help="serve the dashboard (/), /healthz, /metrics and POST /webhook here, e.g. :8080",
+    )
+    parser.add_argument(
+        "--http-token",
+        default=os.environ.get("SHOAL_HTTP_TOKEN"),
+        metavar="TOKEN",
+        help="require this token for the dashboard and /metrics (Authorization: Bearer "
+        "TOKEN, or basic auth with TOKEN as password); /healthz and /webhook stay open "
+        "(default: $SHOAL_HTTP_TOKEN)",
     )
     parser.add_argument(
         "--webhook-secret",
@@ -99,21 +107,33 @@ def add_status_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_status_writer(controller: Any, args: argparse.Namespace, work_dir: Path) -> None:
-    """Commit edge reports to the status branch beside the pipeline (unless --no-status)."""
+def add_status_writer(controller: Any, args: argparse.Namespace, work_dir: Path) -> Any:
+    """Commit edge reports to the status branch beside the pipeline (unless --no-status);
+    the `StatusService`, or None."""
     if args.no_status or args.once:
-        return
+        return None
     from controller.status.service import StatusService
 
-    controller.add(
-        StatusService(
-            controller,
-            args.repo,
-            work_dir,
-            branch=args.status_branch,
-            interval=args.status_interval,
-        )
+    service = StatusService(
+        controller,
+        args.repo,
+        work_dir,
+        branch=args.status_branch,
+        interval=args.status_interval,
     )
+    controller.add(service)
+    return service
+
+
+def add_dashboard(controller: Any, status: Any) -> None:
+    """The dashboard's pages on --http, and the fleet's gauges on /metrics."""
+    from controller.dashboard import ControllerState, Dashboard
+    from controller.dashboard.metrics import FleetCollector
+
+    state = ControllerState(controller, status)
+    dashboard = Dashboard(state)
+    controller.pages = dashboard
+    controller.metrics.add_collector(FleetCollector(state, dashboard.snapshots))
 
 
 # ---------------------------------------------------------------------------------------
@@ -167,9 +187,12 @@ def run(args: argparse.Namespace) -> int:
         interval=args.interval,
         http=http,
         webhook_secret=args.webhook_secret,
+        http_token=args.http_token or None,
     )
     controller = Controller(settings)
-    add_status_writer(controller, args, settings.work_dir)
+    status = add_status_writer(controller, args, settings.work_dir)
+    if not args.once:
+        add_dashboard(controller, status)
     if args.once:
         return controller.run_once()
     stop = threading.Event()

@@ -14,20 +14,23 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # the real imports stay inside run(): `shoal --help` must stay fast
-    from controller.status.expected import ExpectedFleet
-    from controller.status.reading import FleetStatus
+from typing import Any
 
 from controller.commands.reporting import unknown_name
+
+# Light: the heavy imports (fleet loading, rendering) stay inside run().
+from controller.status.rows import (
+    UNKNOWN_NODE,
+    app_counts,
+    build_rows,
+    known_apps,
+    message_lines,
+    needs_a_look,
+)
 
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_INVALID, EXIT_UNAVAILABLE = 0, 1, 2
-APP_STATES = ("Ready", "Progressing", "Failed")
-# The state shown for a node file whose node is not in the fleet at the compared ref.
-UNKNOWN_NODE = "Unknown node"
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -129,81 +132,6 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def known_apps(status: FleetStatus, view: ExpectedFleet | None) -> list[str]:
-    """Apps of the fleet at the compared ref, and any app a node reports (an older one)."""
-    names = set(view.apps) if view else set()
-    for entry in status.nodes.values():
-        names.update(entry.get("apps") or {})
-    return sorted(names)
-
-
-def needs_a_look(row: dict[str, Any]) -> bool:
-    """Not converged: not Synced (or not in the fleet), behind the head, offline, or never
-    reported."""
-    return (
-        row.get("state") != "Synced"
-        or bool(row.get("behind"))
-        or row.get("online") is False
-        or agent_behind(row)
-    )
-
-
-def agent_behind(row: dict[str, Any]) -> bool:
-    """The node runs another agent version than the fleet declares for it."""
-    declared = row.get("agentDeclared")
-    return bool(declared) and row.get("agent") != declared
-
-
-def build_rows(
-    status: FleetStatus, names: set[str], view: ExpectedFleet | None, app: str | None
-) -> list[dict[str, Any]]:
-    """One row per node; `behind` is 0 when the node runs what the head renders for it,
-    else how many commits its observed revision is behind (None: not in this clone)."""
-    rows: list[dict[str, Any]] = []
-    for node in sorted(names):
-        entry = status.nodes.get(node)
-        if entry is None:
-            # In the fleet, never reported (or not since the status branch began).
-            if app is None:
-                rows.append({"node": node, "state": "NoReport", "online": None, "apps": {}})
-            continue
-        if app is not None and app not in (entry.get("apps") or {}):
-            continue
-        row = dict(entry)
-        behind = status.behind_of(node)
-        wants = view.digests.get(node) if view else None
-        if wants is not None:
-            observed = (entry.get("observed") or {}).get("digest")
-            # A commit that does not change a node's render leaves it on its old revision.
-            behind = 0 if observed == wants else (behind or 1)
-        row["behind"] = behind
-        if view is not None and view.agents.get(node):
-            row["agentDeclared"] = view.agents[node]
-        if view is not None and node not in view.tags:
-            # Reported, but not a node of the fleet at the compared ref: removed since, or
-            # a report published under a name the fleet never had (the broker's ACL is what
-            # vouches for a topic). Shown apart and never counted with the fleet's nodes.
-            row["inFleet"] = False
-            row["reportedState"] = row.get("state")
-            row["state"] = UNKNOWN_NODE
-        rows.append(row)
-    return rows
-
-
-def app_counts(rows: list[dict[str, Any]], only: str | None) -> dict[str, dict[str, int]]:
-    counts: dict[str, dict[str, int]] = {}
-    for row in rows:
-        if row.get("inFleet") is False:
-            continue  # a node outside the fleet says nothing about the fleet's apps
-        for name, app in (row.get("apps") or {}).items():
-            if only is not None and name != only:
-                continue
-            per = counts.setdefault(name, {s: 0 for s in APP_STATES})
-            state = str(app.get("state"))
-            per[state] = per.get(state, 0) + 1
-    return {name: counts[name] for name in sorted(counts)}
-
-
 def as_json(status: Any, rows: list[dict[str, Any]], app: str | None) -> dict[str, Any]:
     return {
         "fleetHead": status.head,
@@ -241,48 +169,6 @@ def _revision_cell(row: dict[str, Any]) -> str:
 
 def _apps_cell(row: dict[str, Any]) -> str:
     return " ".join(f"{n}:{a.get('state')}" for n, a in sorted((row.get("apps") or {}).items()))
-
-
-def _messages(row: dict[str, Any], ref: str) -> list[str]:
-    lines = []
-    if row.get("inFleet") is False:
-        lines.append(
-            f"not in the fleet at {ref} (reported {row.get('reportedState')}): removed "
-            "from the fleet, or a report published under a name the fleet does not have"
-        )
-    # One line per distinct message, naming the apps that share it: a node that cannot
-    # reach its cluster fails every app with the same words, which is one fact, not five.
-    shared: dict[str, list[str]] = {}
-    if row.get("message"):
-        shared[str(row["message"])] = []
-    for name, app in sorted((row.get("apps") or {}).items()):
-        if app.get("state") != "Ready":
-            if app.get("message"):
-                shared.setdefault(str(app["message"]), []).append(name)
-            for res in app.get("notReady") or []:
-                where = f"{res.get('kind')} {res.get('namespace')}/{res.get('name')}"
-                text = f"{where} not ready" + (f": {res['message']}" if res.get("message") else "")
-                shared.setdefault(text, []).append(name)
-    for text, apps in shared.items():
-        lines.append(f"{_names(apps)}: {text}" if apps else text)
-    if agent_behind(row):
-        lines.append(
-            f"agent {row.get('agent') or 'unknown'}, the fleet declares {row['agentDeclared']}"
-        )
-    update = row.get("agentUpdate")
-    if update:
-        reason = f": {update['reason']}" if update.get("reason") else ""
-        lines.append(f"agent update to {update.get('version')} {update.get('state')}{reason}")
-    for rejection in row.get("rejected") or []:
-        lines.append(
-            f"rejected generation {rejection.get('generation')}: {rejection.get('reason')}"
-        )
-    return lines
-
-
-def _names(apps: list[str], shown: int = 5) -> str:
-    more = len(apps) - shown
-    return ", ".join(apps[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 _STATE_COLORS = {
@@ -329,7 +215,7 @@ def print_table(status: Any, rows: list[dict[str, Any]], app: str | None) -> Non
                 padded[3] = paint(padded[3], "33")
         out.write(f"{'  '.join(padded)}  {cells[4]}".rstrip() + "\n")
         if i:
-            for line in _messages(rows[i - 1], status.head_ref):
+            for line in message_lines(rows[i - 1], status.head_ref):
                 out.write(f"    {line}\n")
     out.write("\n")
     for name, per in app_counts(rows, app).items():

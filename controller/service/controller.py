@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from controller.gitcli import local_path
-from controller.service.http import Endpoints, HttpServer
-from controller.service.metrics import Metrics
+from controller.service.http import Endpoints, HttpServer, PageHandler
+from controller.service.metrics import LiveValues, Metrics
 from controller.service.publisher import Publisher, PublishError
 from controller.service.readback import read_retained
 from controller.service.reconciler import BrokerUnavailable, Outcome, Reconciler
@@ -56,6 +56,7 @@ class ControllerSettings:
     interval: float = 30.0  # seconds between polls
     http: tuple[str, int] | None = None  # serve /healthz, /metrics, /webhook here
     webhook_secret: str | None = None
+    http_token: str | None = None  # needed by everything on --http but /healthz, /webhook
     watch_local: bool = True  # watch a local repository's refs (commit → publish in < 1 s)
     connect_timeout: float = 10.0
     signing_key: SigningKey | None = None  # sign every Desired document (--signing-key)
@@ -78,7 +79,16 @@ class Controller:
         )
         self.publisher.on_reconnect = self._broker_reconnected
         self.publisher.on_lost = lambda: self.metrics.failed("broker")
+        self.metrics.add_collector(
+            LiveValues(
+                lambda: self.publisher.connected,
+                lambda: self.publisher.confirmed_total,
+                lambda: self.source.fetches,
+            )
+        )
         self.http: HttpServer | None = None
+        # Every other GET on --http (the dashboard, handed in by `shoal controller`).
+        self.pages: PageHandler | None = None
         self.last_revision: str | None = None  # last revision fetched and reconciled
         self.last_source_error: str | None = None
         self._wake = threading.Event()
@@ -119,14 +129,12 @@ class Controller:
                 self.settings.http,
                 Endpoints(
                     health=self.health,
-                    metrics=lambda: self.metrics.render(
-                        self.publisher.connected,
-                        self.publisher.confirmed_total,
-                        self.source.fetches,
-                    ),
+                    metrics=self.metrics.render,
                     on_push=lambda reason: self.trigger(f"webhook: {reason}"),
                     branch=self.settings.branch,
                     webhook_secret=self.settings.webhook_secret,
+                    pages=self.pages,
+                    token=self.settings.http_token,
                 ),
             )
             self.http.start()

@@ -1,17 +1,23 @@
-"""The controller's HTTP endpoint: `/healthz`, `/metrics` and `POST /webhook`.
+"""The controller's HTTP endpoint: `/healthz`, `/metrics`, `POST /webhook`, and the
+pages of whoever is handed in as `Endpoints.pages` (the dashboard, for every other GET).
 
 A stdlib `ThreadingHTTPServer` in a daemon thread; `Controller` starts it when
 `--http [HOST]:PORT` is given. It only reads the controller's state through the
-callables it is given and triggers reconciles; it never reconciles itself.
+callables it is given and triggers reconciles; it never reconciles itself. With a
+token (`--http-token`), everything but `/healthz` and `/webhook` (which has its own
+secret) needs `Authorization: Bearer <token>` or HTTP basic auth with the token as
+password.
 """
 
 from __future__ import annotations
 
+import base64
+import hmac
 import json
 import logging
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -38,6 +44,24 @@ def parse_address(text: str) -> tuple[str, int]:
     return (host.strip("[]") or "0.0.0.0", number)
 
 
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One answer of a page handler."""
+
+    status: int
+    body: bytes
+    content_type: str = "text/html; charset=utf-8"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+# GET path (with its query string) and request headers (lowercase names) -> the reply;
+# None: not a page.
+PageHandler = Callable[[str, Mapping[str, str]], Reply | None]
+
+
 @dataclass
 class Endpoints:
     """What the HTTP server serves, as callables into the controller."""
@@ -47,6 +71,24 @@ class Endpoints:
     on_push: Callable[[str], None]
     branch: str
     webhook_secret: str | None = None
+    pages: PageHandler | None = None
+    token: str | None = None  # needed for everything but /healthz and /webhook
+
+
+def authorized(token: str | None, header: str | None) -> bool:
+    """`Authorization: Bearer <token>`, or basic auth whose password is the token."""
+    if not token:
+        return True
+    scheme, _, value = (header or "").strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return hmac.compare_digest(value.strip().encode(), token.encode())
+    if scheme.lower() == "basic":
+        try:
+            _user, _, password = base64.b64decode(value.strip()).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return hmac.compare_digest(password.encode(), token.encode())
+    return False
 
 
 class HttpServer:
@@ -88,11 +130,18 @@ def _handler(endpoints: Endpoints) -> type[BaseHTTPRequestHandler]:
             log.debug("%s " + format, self.address_string(), *args)
 
         def _send(
-            self, status: int, body: bytes, content_type: str, allow: str | None = None
+            self,
+            status: int,
+            body: bytes,
+            content_type: str,
+            allow: str | None = None,
+            headers: Mapping[str, str] | None = None,
         ) -> None:
             self.send_response(status)
             if allow is not None:
                 self.send_header("Allow", allow)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -102,25 +151,45 @@ def _handler(endpoints: Endpoints) -> type[BaseHTTPRequestHandler]:
             body = json.dumps(value, indent=2).encode() + b"\n"
             self._send(status, body, "application/json", allow)
 
+        def _refuse(self) -> None:
+            self._send(
+                401,
+                b"401: this endpoint needs the token given to --http-token "
+                b"(Authorization: Bearer <token>, or basic auth with it as password)\n",
+                "text/plain; charset=utf-8",
+                headers={"WWW-Authenticate": 'Basic realm="shoal", charset="UTF-8"'},
+            )
+
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
                 ok, body = endpoints.health()
                 self._json(200 if ok else 503, body)
-            elif path == "/metrics":
-                self._send(200, endpoints.metrics().encode(), "text/plain; version=0.0.4")
-            elif path == "/webhook":
+                return
+            if path == "/webhook":
                 self._json(405, {"error": "/webhook takes POST (a push event)"}, allow="POST")
-            else:
+                return
+            if not authorized(endpoints.token, self.headers.get("Authorization")):
+                self._refuse()
+                return
+            if path == "/metrics":
+                self._send(200, endpoints.metrics().encode(), METRICS_TYPE)
+                return
+            reply = (
+                endpoints.pages(self.path, {k.lower(): v for k, v in self.headers.items()})
+                if endpoints.pages
+                else None
+            )
+            if reply is None:
                 self._json(404, {"error": f"no such path {path}; try /healthz, /metrics"})
+                return
+            self._send(reply.status, reply.body, reply.content_type, headers=reply.headers)
 
         def do_POST(self) -> None:
             path = self.path.split("?", 1)[0]
-            if path in ("/healthz", "/metrics"):
-                self._json(405, {"error": f"{path} takes GET"}, allow="GET")
-                return
             if path != "/webhook":
-                self._json(404, {"error": "POST /webhook only"})
+                # The dashboard is read-only: nothing but a push event is ever POSTed.
+                self._json(405, {"error": f"{path} takes GET; POST /webhook only"}, allow="GET")
                 return
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY:

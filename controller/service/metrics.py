@@ -1,29 +1,80 @@
-"""The controller's counters, in Prometheus text format for `GET /metrics`.
+"""The controller's metrics for `GET /metrics`, through prometheus-client.
 
-Written by the reconciler and the publisher, read by `controller.service.http`. Plain
-counters under one lock, touched once per reconcile: the per-document count of
-acknowledgements lives in the publisher and is passed in when rendering.
+Each `Metrics` has its own `CollectorRegistry` (never the process-global one), so
+several controllers in one process (the tests) keep separate counts. The reconciler
+and the publisher count through `reconciled`, `republished` and `failed`; values that
+are read when Prometheus scrapes (broker connection, acknowledgements, git fetches)
+come from a `LiveValues` collector the `Controller` adds, and the dashboard adds the
+fleet's own collector (nodes by state, report lag) with `add_collector`.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    Info,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 # Upper bounds (seconds) of the reconcile-duration histogram.
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+ERROR_KINDS = ("render", "git", "broker")
+
+# No `*_created` series beside every counter: they double the output and no alert uses them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 class Metrics:
     def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
         self._lock = threading.Lock()
+        # Plain counts beside the Prometheus ones, for tests and logs.
         self.reconciles = 0
         self.renders = 0
         self.documents_published = 0
         self.errors: dict[str, int] = {}
         self.revision = ""
-        self._bucket_counts = [0] * len(BUCKETS)
-        self._seconds_sum = 0.0
-        self._seconds_count = 0
+        registry = self.registry
+        self._reconciles = Counter(
+            "shoal_reconciles", "Reconciles run (one per new commit or retry).", registry=registry
+        )
+        self._renders = Counter(
+            "shoal_renders", "App template renders performed.", registry=registry
+        )
+        self._published = Counter(
+            "shoal_documents_published", "Desired documents sent to the broker.", registry=registry
+        )
+        self._errors = Counter(
+            "shoal_errors",
+            "Errors by kind: render (a commit that does not validate or render), git, broker "
+            "(lost connections and failed read-backs).",
+            ["kind"],
+            registry=registry,
+        )
+        for kind in ERROR_KINDS:
+            self._errors.labels(kind)
+        self._refused = Counter(
+            "shoal_revisions_refused",
+            "Revisions not published because they do not validate or render.",
+            registry=registry,
+        )
+        self._seconds = Histogram(
+            "shoal_reconcile_seconds",
+            "Time per reconcile (load, render, diff, publish).",
+            buckets=BUCKETS,
+            registry=registry,
+        )
+        self._revision = Info(
+            "shoal_revision", "The last good revision published.", registry=registry
+        )
 
     def reconciled(self, seconds: float, renders: int, published: int, revision: str) -> None:
         with self._lock:
@@ -31,12 +82,17 @@ class Metrics:
             self.renders += renders
             self.documents_published += published
             self.revision = revision
-            self._observe(seconds)
+        self._reconciles.inc()
+        self._renders.inc(renders)
+        self._published.inc(published)
+        self._seconds.observe(seconds)
+        self._revision.info({"revision": revision})
 
     def republished(self, count: int) -> None:
         """Documents sent again outside a reconcile (repairing a broker after a reconnect)."""
         with self._lock:
             self.documents_published += count
+        self._published.inc(count)
 
     def failed(self, kind: str, seconds: float | None = None) -> None:
         """Count an error of `kind` (`render`, `git`, `broker`); a failed reconcile counts too."""
@@ -44,63 +100,46 @@ class Metrics:
             self.errors[kind] = self.errors.get(kind, 0) + 1
             if seconds is not None:
                 self.reconciles += 1
-                self._observe(seconds)
+        self._errors.labels(kind).inc()
+        if kind == "render":
+            self._refused.inc()
+        if seconds is not None:
+            self._reconciles.inc()
+            self._seconds.observe(seconds)
 
-    def _observe(self, seconds: float) -> None:
-        self._seconds_sum += seconds
-        self._seconds_count += 1
-        for i, bound in enumerate(BUCKETS):
-            if seconds <= bound:
-                self._bucket_counts[i] += 1
+    def add_collector(self, collector: Collector) -> None:
+        """Read `collector` on every scrape (values that live elsewhere)."""
+        self.registry.register(collector)
 
-    def render(
-        self, broker_connected: bool, documents_confirmed: int = 0, git_fetches: int = 0
-    ) -> str:
-        with self._lock:
-            lines = [
-                "# HELP shoal_reconciles_total Reconciles run (one per new commit or retry).",
-                "# TYPE shoal_reconciles_total counter",
-                f"shoal_reconciles_total {self.reconciles}",
-                "# HELP shoal_renders_total App template renders performed.",
-                "# TYPE shoal_renders_total counter",
-                f"shoal_renders_total {self.renders}",
-                "# HELP shoal_documents_published_total Desired documents sent to the broker.",
-                "# TYPE shoal_documents_published_total counter",
-                f"shoal_documents_published_total {self.documents_published}",
-                "# HELP shoal_documents_confirmed_total Desired documents the broker acknowledged.",
-                "# TYPE shoal_documents_confirmed_total counter",
-                f"shoal_documents_confirmed_total {documents_confirmed}",
-                "# HELP shoal_errors_total Errors by kind: render (bad commit), git, broker.",
-                "# TYPE shoal_errors_total counter",
-            ]
-            for kind in (
-                "render",
-                "git",
-                "broker",
-                *sorted(set(self.errors) - {"render", "git", "broker"}),
-            ):
-                lines.append(f'shoal_errors_total{{kind="{kind}"}} {self.errors.get(kind, 0)}')
-            lines += [
-                "# HELP shoal_reconcile_seconds Time per reconcile (load, render, diff, publish).",
-                "# TYPE shoal_reconcile_seconds histogram",
-            ]
-            for bound, count in zip(BUCKETS, self._bucket_counts, strict=True):
-                lines.append(f'shoal_reconcile_seconds_bucket{{le="{bound}"}} {count}')
-            lines += [
-                f'shoal_reconcile_seconds_bucket{{le="+Inf"}} {self._seconds_count}',
-                f"shoal_reconcile_seconds_sum {self._seconds_sum:.6f}",
-                f"shoal_reconcile_seconds_count {self._seconds_count}",
-                "# HELP shoal_revision_info The last good revision published.",
-                "# TYPE shoal_revision_info gauge",
-            ]
-            if self.revision:
-                lines.append(f'shoal_revision_info{{revision="{self.revision}"}} 1')
-            lines += [
-                "# HELP shoal_broker_connected 1 when the controller is connected to the broker.",
-                "# TYPE shoal_broker_connected gauge",
-                f"shoal_broker_connected {int(broker_connected)}",
-                "# HELP shoal_git_fetches_total git fetches of the fleet repository.",
-                "# TYPE shoal_git_fetches_total counter",
-                f"shoal_git_fetches_total {git_fetches}",
-            ]
-        return "\n".join(lines) + "\n"
+    def render(self) -> str:
+        """Everything, in the Prometheus text format."""
+        return generate_latest(self.registry).decode()
+
+
+class LiveValues(Collector):
+    """Values read from the running controller when Prometheus scrapes."""
+
+    def __init__(
+        self,
+        broker_connected: Callable[[], bool],
+        documents_confirmed: Callable[[], int],
+        git_fetches: Callable[[], int],
+    ) -> None:
+        self._connected = broker_connected
+        self._confirmed = documents_confirmed
+        self._fetches = git_fetches
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "shoal_broker_connected",
+            "1 when the controller is connected to the broker.",
+            value=int(self._connected()),
+        )
+        yield CounterMetricFamily(
+            "shoal_documents_confirmed",
+            "Desired documents the broker acknowledged.",
+            value=self._confirmed(),
+        )
+        yield CounterMetricFamily(
+            "shoal_git_fetches", "git fetches of the fleet repository.", value=self._fetches()
+        )

@@ -97,6 +97,12 @@ class Reconciler:
         # Compiled templates and render memos of unchanged apps, reused from commit to commit.
         self._render_cache: RenderCache | None = None
 
+    @property
+    def served(self) -> Baseline | None:
+        """The last good revision, its fleet model and every node's rendered apps (what
+        the broker holds), or None before the first good reconcile. Read-only."""
+        return self._baseline
+
     def ledger(self, prefix: str) -> Ledger:
         """The ledger for `prefix`, merged with the broker's retained documents on first use."""
         if prefix in self._ledgers:

@@ -46,6 +46,11 @@ class GitSource:
         self._fetch_url = str(local) if local is not None else url
 
     @property
+    def repo_dir(self) -> Path:
+        """The bare clone every fetched revision is in (the dashboard reads history here)."""
+        return self._repo_dir
+
+    @property
     def display_url(self) -> str:
         parts = urlsplit(self.url)
         if parts.password:

@@ -117,6 +117,7 @@ class StatusBook:
         self._committed: dict[str, dict[str, Any]] = {}  # meaningful parts
         self._committed_full: dict[str, dict[str, Any]] = {}
         self._pending: set[str] = set()
+        self.version = 0  # moves with every change of an entry (for readers' caches)
 
     # --- input ---------------------------------------------------------------------
 
@@ -131,11 +132,13 @@ class StatusBook:
                     self._entries[node]["online"] = self._online[node]
         for node in set(self._entries) | set(self._committed):
             self._refresh_pending(node)
+        self.version += 1
 
     def record(self, report: ReportedDocument) -> bool:
         """Keep `report` as the node's latest; True when the node now needs a commit."""
         self._reports[report.node] = report
         self._entries[report.node] = node_entry(report, self._online.get(report.node))
+        self.version += 1
         return self._refresh_pending(report.node)
 
     def set_online(self, node: str, online: bool) -> bool:
@@ -145,6 +148,7 @@ class StatusBook:
         if entry is None:  # nothing to write until the node reports
             return False
         self._entries[node] = {**entry, "online": online}
+        self.version += 1
         return self._refresh_pending(node)
 
     def _refresh_pending(self, node: str) -> bool:
@@ -168,6 +172,10 @@ class StatusBook:
 
     def entry(self, node: str) -> dict[str, Any] | None:
         return self._entries.get(node)
+
+    def entries(self) -> dict[str, dict[str, Any]]:
+        """Every node's latest entry (a new mapping; entries are replaced, never changed)."""
+        return dict(self._entries)
 
     def changes(self) -> StatusChange | None:
         """The next commit: pending nodes' files, the summary and a message; None if none."""

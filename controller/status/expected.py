@@ -13,14 +13,16 @@ import io
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from controller.fleet.agent import agent_release
 from controller.fleet.loading import load_fleet
+from controller.fleet.model import Fleet
 from controller.fleet.problems import FleetError
 from controller.render.rendering import render_fleet
-from shadow import node_digest
+from shadow import DesiredApp, node_digest
 
 
 @dataclass
@@ -53,11 +55,20 @@ def expected_fleet(repo: Path, head: str | None) -> tuple[ExpectedFleet | None, 
         except FleetError as exc:
             return None, f"the fleet at {head[:7]} does not load:\n{exc}"
         render = render_fleet(fleet)
-    broken = {p.node for p in render.problems}
+    return expect(fleet, render.apps, {p.node for p in render.problems}), ""
+
+
+def expect(
+    fleet: Fleet,
+    rendered: Mapping[str, Mapping[str, DesiredApp]],
+    broken: Collection[str | None] = (),
+) -> ExpectedFleet:
+    """What `fleet`, rendered as `rendered`, expects of each node (nodes in `broken` did
+    not render: no digest). The dashboard calls it with the revision the controller serves."""
     releases = {name: agent_release(fleet, node) for name, node in fleet.nodes.items()}
     digests = {
-        n: node_digest(apps, releases.get(n)) for n, apps in render.apps.items() if n not in broken
+        n: node_digest(apps, releases.get(n)) for n, apps in rendered.items() if n not in broken
     }
     tags = {name: dict(node.tags) for name, node in fleet.nodes.items()}
     agents = {name: r.version for name, r in releases.items() if r is not None}
-    return ExpectedFleet(tags, digests, frozenset(fleet.apps), agents), ""
+    return ExpectedFleet(tags, digests, frozenset(fleet.apps), agents)

@@ -64,6 +64,8 @@ class StatusWriter:
         self.subscribed = threading.Event()
         self.last_commit: str | None = None
         self.rejected = 0
+        self.commits = 0  # status commits made (for /metrics)
+        self.push_failures = 0  # pushes that failed (unreachable remote, refused)
         # The last git failure, until a push goes through again (shown by /healthz).
         self.last_error: str | None = None
         self._failures = 0
@@ -114,6 +116,12 @@ class StatusWriter:
 
     def wait_subscribed(self, timeout: float = 10.0) -> bool:
         return self.subscribed.wait(timeout)
+
+    def snapshot(self) -> tuple[int, dict[str, dict[str, Any]]]:
+        """(version, every node's latest entry): what the edges reported, committed or not
+        (the dashboard reads it; the version moves with every change)."""
+        with self._lock:
+            return self.book.version, self.book.entries()
 
     @property
     def settled(self) -> bool:
@@ -283,6 +291,7 @@ class StatusWriter:
                 self._last_commit_at = time.monotonic()
                 if sha is not None:
                     self.last_commit = sha
+                    self.commits += 1
                     self._push_due = True
                     log.info(
                         "status: %s %s (%d node%s, %.2fs)",
@@ -309,6 +318,9 @@ class StatusWriter:
                 log.info("status: the status branch moved on the remote; re-applying (%d)", attempt)
                 self._reapply()
                 continue
+            except StatusBranchError:
+                self.push_failures += 1
+                raise
             self._push_due = False
             self._retry_delay = 1.0
             if self._failures:

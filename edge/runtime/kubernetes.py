@@ -24,7 +24,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from edge.runtime import (
 )
 from shadow import MANAGED_BY, MANAGED_BY_LABEL, DesiredApp, Resource
 from shadow.names import object_name_problem
+from shadow.sealing import SealingError, holds_sealed, unseal_object
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +80,15 @@ class KubernetesRuntime:
     """A `Runtime` over a `kubernetes.client.ApiClient` made by `client_factory`."""
 
     def __init__(
-        self, client_factory: Callable[[], Any], discovery_cache: Path | None = None
+        self,
+        client_factory: Callable[[], Any],
+        discovery_cache: Path | None = None,
+        age_identities: Sequence[str] = (),
     ) -> None:
         self._client_factory = client_factory
+        # The node's age identities: sealed values in Secrets are opened with them, in
+        # memory, just before the request (shadow/sealing.py); nothing else sees them.
+        self._age_identities = tuple(age_identities)
         self._discovery_cache = discovery_cache
         self._dynamic: Any = None
         self._lock = threading.Lock()
@@ -185,6 +192,11 @@ class KubernetesRuntime:
                 reason="ApplyFailed",
             )
         body = labelled(res, app)
+        if holds_sealed(body):
+            try:
+                body = unseal_object(body, self._age_identities)
+            except SealingError as exc:
+                return Applied(ref, str(exc), reason="SealedSecret")
         if resource.namespaced:
             body["metadata"]["namespace"] = ref.namespace
         else:

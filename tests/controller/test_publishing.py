@@ -132,7 +132,7 @@ def test_broken_commit_publishes_nothing_and_the_next_good_one_publishes(
         assert health["lastGoodRevision"] == good
         assert health["lastError"]["revision"] == bad
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", health["lastError"]["time"])
-        assert 'shoal_errors_total{kind="render"} 1' in controller.metrics.render(True)
+        assert 'shoal_errors_total{kind="render"} 1' in controller.metrics.render()
         assert recorder.count() == 3
         assert all(desired(p)["revision"] == good for p in recorder.latest.values())
 

@@ -25,6 +25,7 @@ def test_demo_converges_reports_and_stops_cleanly(tmp_path: Path) -> None:
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
     assert "SIMULATED" in out
+    assert "Dashboard: http://127.0.0.1:" in out
     assert "6/6 nodes Synced" in out
     assert "6 nodes: 6 Synced; 0 behind" in out
     assert "Traceback" not in out

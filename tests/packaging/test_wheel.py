@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,10 @@ def test_pipx_install_of_the_wheel_runs_init(wheel: Path, tmp_path: Path) -> Non
     made = shoal(tmp_path / "bin", "init", "fleet", cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     assert (tmp_path / "fleet" / "fleet.yaml").is_file()
+
+
+def test_the_wheel_carries_the_dashboard_files(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        sizes = {name: archive.getinfo(name).file_size for name in archive.namelist()}
+    for name in ("dashboard.js", "dashboard.css"):
+        assert sizes.get(f"controller/dashboard/static/{name}", 0) > 500, name

@@ -140,6 +140,7 @@ def running_controller(
     http: tuple[str, int] | None = None,
     webhook_secret: str | None = None,
     watch_local: bool = False,
+    http_token: str | None = None,
 ) -> Iterator[Any]:
     """A started `Controller` (threads in this process), stopped afterwards."""
     from controller.service.controller import Controller, ControllerSettings
@@ -154,6 +155,7 @@ def running_controller(
             http=http,
             webhook_secret=webhook_secret,
             watch_local=watch_local,
+            http_token=http_token,
         )
     )
     controller.start()
