@@ -63,6 +63,11 @@ PUBLIC = {
         "replace_atomically",
         "sync_folder",
     ],
+    "controller.dashboard": [
+        "ControllerState",
+        "Dashboard",
+        "FleetState",
+    ],
     "controller.fleet": [
         "TEMPLATE_SUFFIX",
         "YAML_SUFFIXES",
