@@ -23,13 +23,10 @@ pushes it and measures:
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -38,10 +35,10 @@ import yaml
 
 from controller.status.book import StatusBook
 from controller.status.branch import StatusBranch
-from shadow import AppStatus, NodeInfo, ReportedDocument, Topics
+from shadow import AppStatus, ReportedDocument
 from tests.support.controller import FleetRepo, git
 from tests.support.mosquitto import Mosquitto
-from transport import BrokerOptions, make_client
+from tests.support.simedges import SimulatedEdges
 
 
 def make_fleet(root: Path, nodes: int) -> FleetRepo:
@@ -49,63 +46,6 @@ def make_fleet(root: Path, nodes: int) -> FleetRepo:
     whose render every node depends on (the controller tests' fixture fleet)."""
     names = {f"node-{i:05}": {"site": f"s{i % 10}"} for i in range(nodes)}
     return FleetRepo.create(root, names, greeting="first")
-
-
-class SimulatedEdges:
-    """`nodes` edge identities over a few MQTT connections, answering Desired with Synced."""
-
-    def __init__(self, url: str, names: list[str], connections: int) -> None:
-        self.topics = Topics("shoal")
-        self.options = BrokerOptions.from_url(url)
-        self.synced_at: dict[str, dict[str, float]] = {}  # revision -> node -> time
-        self._lock = threading.Lock()
-        self.clients: list[Any] = []
-        size = -(-len(names) // connections)
-        for c in range(connections):
-            group = names[c * size : (c + 1) * size]
-            if group:
-                self.clients.append(self._connect(c, group))
-
-    def _connect(self, index: int, names: list[str]) -> Any:
-        client = make_client(self.options, f"bench-edges-{index}-{os.getpid()}")
-        subscribed = threading.Event()
-
-        def on_connect(c: Any, u: Any, f: Any, rc: Any, p: Any) -> None:
-            c.subscribe([(self.topics.desired(n), 1) for n in names])
-
-        client.on_connect = on_connect
-        client.on_subscribe = lambda *a: subscribed.set()
-        client.on_message = self._on_desired
-        client.connect(self.options.host, self.options.port)
-        client.loop_start()
-        if not subscribed.wait(30):
-            raise TimeoutError("simulated edges did not get SUBACK")
-        return client
-
-    def _on_desired(self, client: Any, userdata: Any, msg: Any) -> None:
-        desired = json.loads(msg.payload)
-        node = desired["node"]
-        report = ReportedDocument(
-            node=node,
-            observed_generation=desired["generation"],
-            observed_digest=desired["digest"],
-            revision=desired["revision"],
-            state="Synced",
-            apps={name: AppStatus("Ready") for name in desired["apps"]},
-            node_info=NodeInfo(hostname=node, agent="bench"),
-        )
-        client.publish(self.topics.reported(node), report.to_json(), qos=1, retain=True)
-        with self._lock:
-            self.synced_at.setdefault(desired["revision"], {})[node] = time.monotonic()
-
-    def synced(self, revision: str) -> dict[str, float]:
-        with self._lock:
-            return dict(self.synced_at.get(revision, {}))
-
-    def close(self) -> None:
-        for client in self.clients:
-            client.loop_stop()
-            client.disconnect()
 
 
 def wait_for(condition: Any, timeout: float, what: str) -> Any:

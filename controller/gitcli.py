@@ -67,3 +67,21 @@ def git_text(
 ) -> str:
     """`git()`'s output as text, without the surrounding whitespace."""
     return git(*args, cwd=cwd, repo_dir=repo_dir, input=input).decode(errors="replace").strip()
+
+
+def remove_stale_locks(repository: Path) -> list[Path]:
+    """Delete the `*.lock` files a killed git left in one of the controller's own
+    repositories (a ref, packed-refs, a worktree's index); the paths removed.
+
+    git takes such a lock for the instant it rewrites a file and refuses to run while one
+    exists, so a controller killed at that instant would retry forever after its restart.
+    Call it only before this controller runs any git in `repository` (at start): the
+    work dir belongs to one controller, so no other git can be holding the lock.
+    """
+    removed = []
+    for path in sorted(repository.rglob("*.lock")):
+        if "objects" in path.relative_to(repository).parts or not path.is_file():
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed

@@ -222,6 +222,10 @@ class Agent:
         )
         if verdict.outcome == "duplicate":
             log.debug("desired generation already accepted; nothing to do")
+            # The broker holds what the node runs again (the controller repaired a topic a
+            # broker restored from an old save, or overwrote a bad document): the refusals
+            # are over, and a report keeping them would flag a node that is fine.
+            self.rejected = []
             return
         if verdict.outcome == "reject":
             assert verdict.rejection is not None

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from controller.gitcli import git_dir, local_path
+from controller.gitcli import git_dir, local_path, remove_stale_locks
 
 if TYPE_CHECKING:
     import git
@@ -41,6 +41,7 @@ class GitSource:
         self._checkout = self.work_dir / "checkout"
         self._lock = threading.Lock()
         self.fetches = 0  # `git fetch` runs so far (for /metrics and the idle-watcher test)
+        self._locks_checked = False  # stale git locks removed (once, before any git runs)
         local = local_path(url)
         # A local path is fetched by its absolute path, so the work dir may live anywhere.
         self._fetch_url = str(local) if local is not None else url
@@ -60,6 +61,10 @@ class GitSource:
     def _repo(self) -> git.Repo:
         import git
 
+        if not self._locks_checked:
+            self._locks_checked = True
+            for path in remove_stale_locks(self._repo_dir):
+                log.warning("removed %s, left behind by a git that was killed", path)
         if not (self._repo_dir / "HEAD").exists():
             self._repo_dir.mkdir(parents=True, exist_ok=True)
             return git.Repo.init(self._repo_dir, bare=True)

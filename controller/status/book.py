@@ -5,7 +5,9 @@ drive it directly. It knows what the status branch already holds (`load_committe
 and marks a node pending only when its *meaningful* content differs from that:
 state, observed revision/generation/digest, app states, messages, rejections and
 whether the node is online. A report that only moves its timestamp or node info is
-kept (it is written with the next meaningful change) but never makes a commit.
+kept (it is written with the next meaningful change) but never makes a commit. A
+stale copy (a lower generation and an earlier time than the report recorded) is
+ignored.
 
 Files it produces, relative to the branch root:
 
@@ -136,10 +138,24 @@ class StatusBook:
 
     def record(self, report: ReportedDocument) -> bool:
         """Keep `report` as the node's latest; True when the node now needs a commit."""
+        if self._is_stale(report):
+            return False
         self._reports[report.node] = report
         self._entries[report.node] = node_entry(report, self._online.get(report.node))
         self.version += 1
         return self._refresh_pending(report.node)
+
+    def _is_stale(self, report: ReportedDocument) -> bool:
+        """An older copy of what is recorded: a lower generation, and an earlier time. A
+        broker restored from an older save hands such copies out again; the newer report
+        stays (an online node sends its latest again, an offline one would be set back)."""
+        known = self._entries.get(report.node)
+        if known is None:
+            return False
+        recorded = (known.get("observed") or {}).get("generation")
+        observed = report.observed_generation
+        lower = isinstance(recorded, int) and (observed is None or observed < recorded)
+        return lower and report.time < str(known.get("lastReport") or "")
 
     def set_online(self, node: str, online: bool) -> bool:
         """The node's retained online flag; True when the node now needs a commit."""

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from controller.gitcli import local_path
+from controller.gitcli import local_path, remove_stale_locks
 from controller.status.book import NODES_DIR, parse_entry
 from shadow import is_valid_node_name
 
@@ -119,6 +119,8 @@ class StatusBranch:
                 shutil.rmtree(self.path)
             self.path.mkdir(parents=True)
             self._git("init", "-q", "--bare")
+        for lock in remove_stale_locks(self.path):  # no git of ours runs here before open()
+            log.warning("status branch: removed %s, left behind by a git that was killed", lock)
         self._configure()
         remote = self._sha(self.remote_ref) if self.fetch() else None
         local = self._sha(self.local_ref)

@@ -2,16 +2,13 @@
 
 `fleet` is a small fleet repository (bare remote + working clone) with three nodes;
 `shoal` starts `sys.executable -m shoal ...` from the repository root with its output
-in a log file, and stops every process it started (SIGTERM, then SIGKILL); `sims`
+in a log file (tests/support/processes.py), and stops every process it started; `sims`
 gives each node its own KubeSim and kubeconfig.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +17,9 @@ import yaml
 
 from shoal.kubesim import KubeSim
 from tests.support.controller import FleetRepo
+from tests.support.processes import ROOT as ROOT  # the e2e tests import it from here
+from tests.support.processes import Processes
 
-ROOT = Path(__file__).resolve().parents[2]
 NODES = {"paris-01": "paris", "paris-02": "paris", "lyon-01": "lyon"}
 
 BASE_TEMPLATE = """\
@@ -105,45 +103,6 @@ def fleet(tmp_path: Path) -> Fleet:
     fleet.add_app("base", "", BASE_TEMPLATE)
     fleet.push("a fleet of three nodes")
     return fleet
-
-
-class Processes:
-    """`shoal` subcommands as real processes; all stopped at the end of the test."""
-
-    def __init__(self, logs: Path) -> None:
-        self.logs = logs
-        self.logs.mkdir(parents=True, exist_ok=True)
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        log = (self.logs / f"{name}.log").open("ab")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "shoal", *args],
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        )
-        log.close()
-        self.procs[name] = proc
-        return proc
-
-    def stop(self, name: str, sig: int = signal.SIGTERM) -> int:
-        proc = self.procs.pop(name)
-        if proc.poll() is None:
-            proc.send_signal(sig)
-        try:
-            return proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            return proc.wait(10)
-
-    def log(self, name: str) -> str:
-        return (self.logs / f"{name}.log").read_text(errors="replace")
-
-    def stop_all(self) -> None:
-        for name in list(self.procs):
-            self.stop(name)
 
 
 @pytest.fixture

@@ -140,6 +140,29 @@ def test_bad_documents_are_rejected_and_reported(
     assert report.rejected == (), "an accepted document clears the rejections"
 
 
+def test_the_accepted_document_again_clears_the_refusal_of_an_older_one(
+    cluster: Cluster, mosquitto: Mosquitto, reports: Recorder, start_agent: Callable[..., Agent]
+) -> None:
+    # A broker restored from an older save hands out an older document; the controller
+    # then publishes the current one again: the node is fine and its report says so.
+    ns = cluster.namespace("web")
+    gens = Generations()
+    older = document(NODE, {"web": app(ns, configmap("settings", color="red"))}, gens.next())
+    current = document(NODE, {"web": app(ns, configmap("settings", color="blue"))}, gens.next())
+    start_agent()
+    publish(mosquitto.url, TOPICS.desired(NODE), current.to_json())
+    wait_report(reports, synced(current.generation), cluster.timeout)
+
+    publish(mosquitto.url, TOPICS.desired(NODE), older.to_json())
+    report = wait_report(reports, lambda r: len(r.rejected) == 1, cluster.timeout)
+    assert report.rejected[0].generation == older.generation
+
+    publish(mosquitto.url, TOPICS.desired(NODE), current.to_json())
+    report = wait_report(reports, lambda r: not r.rejected, cluster.timeout)
+    assert report.state == "Synced" and report.observed_generation == current.generation
+    assert cluster.get("v1", "ConfigMap", "settings", ns)["data"] == {"color": "blue"}
+
+
 def test_an_object_deleted_or_changed_behind_the_agents_back_is_restored_as_drift(
     cluster: Cluster, mosquitto: Mosquitto, reports: Recorder, start_agent: Callable[..., Agent]
 ) -> None:

@@ -164,3 +164,17 @@ def test_a_change_arriving_during_a_commit_stays_pending() -> None:
 def test_meaningful_ignores_heartbeat_fields_only() -> None:
     entry = node_entry(report("x", revision=REV1), True)
     assert set(entry) - set(meaningful(entry)) == {"nodeInfo", "lastReport"}
+
+
+def test_an_older_copy_of_a_recorded_report_is_ignored() -> None:
+    # A broker restored from an older save hands out the report the node sent before.
+    book = StatusBook()
+    book.record(report("n", revision=REV2, generation=2, time="2026-11-25T00:10:00Z"))
+    book.mark_committed(book.changes())  # type: ignore[arg-type]
+    stale = report("n", revision=REV1, generation=1, time="2026-11-25T00:05:00Z")
+    assert book.record(stale) is False
+    assert book.pending == frozenset()
+    assert book.entry("n")["observed"]["revision"] == REV2  # type: ignore[index]
+    # A node whose store was wiped starts again from nothing, with a later time: recorded.
+    fresh = report("n", revision="", generation=None, time="2026-11-25T00:20:00Z")  # type: ignore[arg-type]
+    assert book.record(fresh)

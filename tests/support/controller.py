@@ -106,7 +106,7 @@ class FleetRepo:
         target.write_text(text)
 
     def write_yaml(self, path: str, value: Any) -> None:
-        self.write(path, yaml.safe_dump(value, sort_keys=False))
+        self.write(path, yaml.dump(value, Dumper=yaml.CSafeDumper, sort_keys=False))
 
     def remove(self, path: str) -> None:
         git(self.work, "rm", "--quiet", path)

@@ -1,7 +1,8 @@
 """A real Mosquitto broker on a free loopback port, with a generated config.
 
 Persistence lives in the test's temp folder, so `restart()` keeps retained messages
-(as a production broker with `persistence true` does). `max_queued_messages 0` is
+(as a production broker with `persistence true` does); `kill()` is `kill -9`, and a
+`start()` after it comes back from the last autosave. `max_queued_messages 0` is
 required: Mosquitto's default of 1000 silently drops retained messages for a new
 wildcard subscriber on a big fleet (docs/controller.md, "Broker facts").
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -95,6 +97,31 @@ class Mosquitto:
             self.proc.kill()
             self.proc.wait(5)
         self.proc = None
+
+    def kill(self) -> None:
+        """`kill -9`: no last save; a restart comes back from the last autosave (every
+        second here), as a production broker comes back from its own."""
+        if self.proc is None:
+            return
+        self.proc.kill()
+        self.proc.wait(10)
+        self.proc = None
+
+    def save(self, timeout: float = 10.0) -> None:
+        """Make it write its persistence file now (SIGUSR1), as an autosave would."""
+        assert self.proc is not None, "not running"
+        before = self.database.stat().st_mtime_ns if self.database.exists() else None
+        self.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while not self.database.exists() or self.database.stat().st_mtime_ns == before:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"mosquitto did not save {self.database}")
+            time.sleep(0.02)
+
+    @property
+    def database(self) -> Path:
+        """The persistence file a restart reads back."""
+        return self.workdir / "mosquitto.db"
 
     def restart(self) -> None:
         self.stop()

@@ -29,13 +29,19 @@ class Recorder:
         self._subscribed = threading.Event()
         self.client = make_client(BrokerOptions.from_url(url), f"test-{uuid.uuid4().hex[:8]}")
         self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(1, 1)  # back soon after a broker restart
+        self.subscriptions = 0  # SUBACKs so far: one per (re)connect
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([(t, 1) for t in topics])
-        self.client.on_subscribe = lambda *a: self._subscribed.set()
+        self.client.on_subscribe = lambda *a: self._on_subscribe()
         options = BrokerOptions.from_url(url)
         self.client.connect(options.host, options.port)
         self.client.loop_start()
         if not self._subscribed.wait(10):
             raise TimeoutError("test subscriber did not get SUBACK")
+
+    def _on_subscribe(self) -> None:
+        self.subscriptions += 1
+        self._subscribed.set()
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         with self._lock:
