@@ -10,8 +10,12 @@ publishing.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shadow import DesiredApp, DesiredDocument, canonical_json, canonical_object
-from shadow.signing import SigningKey
+
+if TYPE_CHECKING:  # cryptography loads only with a key: not at `shoal --help`
+    from shadow.signing import SigningKey
 
 
 class DesiredEncoder:
