@@ -11,4 +11,8 @@
 Each room imports only the rooms below it (commands > service | review | status >
 render > fleet > gitcli); the order is an import-linter contract in pyproject.toml.
 docs/ARCHITECTURE.md follows one commit through them.
+
+The controller's documented API is each room's `__all__` (in its `__init__.py`): what
+the other rooms, the commands, `shoal` and the benchmarks use; tests/test_public_api.py
+pins every list. The commands' API is `add_parser` and `run` of each command module.
 """

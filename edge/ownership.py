@@ -19,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from edge.runtime import ADOPT_ANNOTATION, APP_LABEL, MANAGED_BY, MANAGED_BY_LABEL, ObjectRef
+from edge.runtime import ObjectRef
+from shadow import ADOPT_ANNOTATION, APP_LABEL, MANAGED_BY, MANAGED_BY_LABEL
 
 NOT_OWNED = "NotOwned"
 

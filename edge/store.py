@@ -11,8 +11,8 @@ Files (JSON):
   in full; plus the node digest last applied in full (to skip re-deliveries)
 - `lock`           held while an agent runs, so two agents never share a store
 
-Every write is atomic: temp file, fsync, rename, fsync of the directory. A reader
-sees the old file or the new one, never half of one.
+Every write is atomic (`transport.atomicfile`: temp file, fsync, rename, fsync of the
+directory). A reader sees the old file or the new one, never half of one.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -29,6 +27,7 @@ from typing import IO, Any
 from edge.runtime import ObjectRef
 from shadow import DesiredDocument, DocumentError
 from shadow.errors import Unavailable
+from transport.atomicfile import replace_atomically
 
 log = logging.getLogger(__name__)
 
@@ -71,28 +70,6 @@ class Inventory:
             {name: AppInventory.from_dict(app) for name, app in data.get("apps", {}).items()},
             str(data.get("appliedDigest", "")),
         )
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that a crash leaves the old or the new content."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    finally:
-        os.close(dir_fd)
 
 
 class Store:
@@ -144,7 +121,7 @@ class Store:
             return None
 
     def save_desired(self, document: DesiredDocument) -> None:
-        write_atomic(self.desired_path, document.to_json())
+        replace_atomically(self.desired_path, document.to_json())
 
     # --- inventory -----------------------------------------------------------------------
 
@@ -164,7 +141,7 @@ class Store:
         data = json.dumps(inventory.to_dict(), indent=1, sort_keys=True).encode()
         if data == self._inventory_written:
             return  # every reconcile saves: spare the node's flash the identical writes
-        write_atomic(self.inventory_path, data)
+        replace_atomically(self.inventory_path, data)
         self._inventory_written = data
 
     def __enter__(self) -> Store:

@@ -1,9 +1,20 @@
-"""shoal's shadow contract: the documents, topics, digests and generations that the
-controller and the edge agent exchange. No I/O; both sides import it, it imports
-neither. The public surface is `__all__` (pinned by tests/shadow/test_public_api.py).
+"""shoal's shadow contract: what the controller and the edge agent both write and read.
+
+The documents (`documents`), their canonical JSON and digests (`canonical`), topics
+(`topics`), generations (`generations`), agent releases (`release`) and the labels on
+applied objects (`labels`).
+No I/O; both sides import it, it imports neither. The public surface is `__all__`,
+pinned with the controller's and transport's by tests/test_public_api.py.
 """
 
-from shadow.canonical import apps_digest, canonical_json, digest, digest_bytes
+from shadow.canonical import (
+    apps_digest,
+    canonical_array,
+    canonical_json,
+    canonical_object,
+    digest,
+    digest_bytes,
+)
 from shadow.documents import (
     API_VERSION,
     APP_STATES,
@@ -24,13 +35,24 @@ from shadow.documents import (
     utc_now,
 )
 from shadow.generations import is_newer, next_generation, now_ms
+from shadow.labels import (
+    ADOPT_ANNOTATION,
+    APP_LABEL,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    shoal_labels,
+)
 from shadow.release import AgentRelease, AgentUpdate, ReleaseError
 from shadow.topics import DEFAULT_PREFIX, Channel, Topics, is_valid_node_name
 
 __all__ = [
+    "ADOPT_ANNOTATION",
     "API_VERSION",
+    "APP_LABEL",
     "APP_STATES",
     "DEFAULT_PREFIX",
+    "MANAGED_BY",
+    "MANAGED_BY_LABEL",
     "NODE_STATES",
     "AgentRelease",
     "AgentUpdate",
@@ -49,7 +71,9 @@ __all__ = [
     "ResourceStatus",
     "Topics",
     "apps_digest",
+    "canonical_array",
     "canonical_json",
+    "canonical_object",
     "digest",
     "digest_bytes",
     "is_newer",
@@ -58,5 +82,6 @@ __all__ = [
     "node_digest",
     "now_ms",
     "parse_json",
+    "shoal_labels",
     "utc_now",
 ]

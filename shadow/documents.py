@@ -186,6 +186,14 @@ class DesiredDocument:
         return cls(node, revision, generation, ordered, node_digest(ordered, agent), agent=agent)
 
     def to_dict(self) -> dict[str, Any]:
+        out = self.envelope()
+        optional: dict[str, Any] = {k: out.pop(k) for k in ("signature", "agent") if k in out}
+        out["apps"] = {name: app.to_dict() for name, app in self.apps.items()}
+        out.update(optional)  # after the apps, where readers of `shoal render` find them
+        return out
+
+    def envelope(self) -> dict[str, Any]:
+        """Every field of `to_dict` but `apps` (the publisher encodes shared apps once)."""
         out: dict[str, Any] = {
             "apiVersion": API_VERSION,
             "kind": "Desired",
@@ -193,7 +201,6 @@ class DesiredDocument:
             "revision": self.revision,
             "generation": self.generation,
             "digest": self.digest,
-            "apps": {name: app.to_dict() for name, app in self.apps.items()},
         }
         if self.signature is not None:
             out["signature"] = self.signature

@@ -17,7 +17,6 @@ import yaml
 from controller.commands.reporting import add_repo_argument, load_node, print_problems
 from controller.fleet.agent import agent_release
 from controller.render.rendering import render_fleet
-from controller.review.revision import working_revision
 from shadow import DesiredDocument
 from shadow.errors import ExitCode
 from shadow.sealing import redact
@@ -46,6 +45,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> ExitCode:
+    from controller.review.revision import working_revision  # not at `shoal --help`
+
     loaded = load_node(args.repo, args.node)
     if loaded is None:
         return ExitCode.BAD_INPUT

@@ -184,7 +184,7 @@ class _Loader:
         line = document.line_of(path)
         kind = error.validator
         if "propertyNames" in error.absolute_schema_path:
-            key = error.instance
+            key: Any = error.instance  # types-jsonschema adds `Unset`: never, once raised
             hint = error.schema.get("description", "") if isinstance(error.schema, dict) else ""
             self.problem(
                 rel,
@@ -193,8 +193,10 @@ class _Loader:
                 document.line_of([*path, key]),
             )
         elif kind == "additionalProperties":
-            allowed = sorted(error.schema.get("properties", {}))
-            extras = sorted(set(error.instance) - set(allowed))
+            schema: Any = error.schema
+            instance: Any = error.instance
+            allowed = sorted(schema.get("properties", {}))
+            extras = sorted(set(instance) - set(allowed))
             for key in extras:
                 self.problem(
                     rel,
@@ -205,7 +207,7 @@ class _Loader:
         elif kind == "required":
             self.problem(rel, f"missing required key {_missing(error)!r}", where, line)
         elif kind == "type":
-            expected = error.validator_value
+            expected: Any = error.validator_value
             message = f"must be {_article(expected)}, got {_json_type(error.instance)}"
             if error.instance is not None:
                 message += f" ({_short(error.instance)})"

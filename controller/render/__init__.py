@@ -8,3 +8,23 @@ re-renders only what a commit can change), `payloads` encodes documents for the 
 and `checking` collects every problem for `shoal validate`. Called by the commands,
 `review/`, `status/` and `service/`; imports only `fleet/`.
 """
+
+from controller.render.checking import RepositoryCheck, check_repository
+from controller.render.incremental import Baseline, Rendered, render_changes
+from controller.render.payloads import DesiredEncoder
+from controller.render.rendercache import RenderCache
+from controller.render.rendering import FleetRender, load_and_render, render_fleet, render_node
+
+__all__ = [
+    "Baseline",
+    "DesiredEncoder",
+    "FleetRender",
+    "RenderCache",
+    "Rendered",
+    "RepositoryCheck",
+    "check_repository",
+    "load_and_render",
+    "render_changes",
+    "render_fleet",
+    "render_node",
+]

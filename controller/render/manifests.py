@@ -18,12 +18,9 @@ from typing import Any
 from controller.fleet.model import App
 from controller.fleet.problems import Problem
 from controller.fleet.yamlreader import YamlSyntaxError, load_all
-from shadow import DesiredApp
+from shadow import DesiredApp, shoal_labels
 from shadow.names import manifest_name_problem
 from shadow.policy import DEFAULT_POLICY, check_all
-
-MANAGED_BY = {"app.kubernetes.io/managed-by": "shoal"}
-APP_LABEL = "shoal.dev/app"
 
 # Kinds that live outside namespaces; every other kind gets the app namespace.
 CLUSTER_SCOPED_KINDS = frozenset(
@@ -133,7 +130,7 @@ def _finish(app: App, obj: dict[str, Any]) -> dict[str, Any]:
     metadata = obj["metadata"]
     if obj["kind"] not in CLUSTER_SCOPED_KINDS and not metadata.get("namespace"):
         metadata["namespace"] = app.namespace
-    metadata["labels"] = {**(metadata.get("labels") or {}), **MANAGED_BY, APP_LABEL: app.name}
+    metadata["labels"] = {**(metadata.get("labels") or {}), **shoal_labels(app.name)}
     return obj
 
 

@@ -58,7 +58,14 @@ from controller.render.templating import (
     TemplateFailure,
     compile_app,
 )
-from shadow import DesiredApp, DesiredDocument, canonical_json, digest_bytes
+from shadow import (
+    DesiredApp,
+    DesiredDocument,
+    canonical_array,
+    canonical_json,
+    canonical_object,
+    digest_bytes,
+)
 
 
 @dataclass
@@ -399,9 +406,9 @@ class _Renderer:
     def assemble(self, memo: AppMemo, app: App, resources: list[dict[str, Any]]) -> DesiredApp:
         """`DesiredApp.build`, encoding each shared object once instead of once per app.
 
-        The digest covers the canonical JSON of {namespace, resources, version}; with
-        sorted keys and no whitespace that is the concatenation below, so objects
-        shared through the parse memo (a Deployment every node has) are encoded once.
+        The digest covers the canonical JSON of {version, namespace, resources};
+        assembled from encoded parts, objects shared through the parse memo (a
+        Deployment every node has) are encoded once.
         Tests and the benchmark check the result equals `DesiredApp.build`.
         """
         parts = []
@@ -411,21 +418,14 @@ class _Renderer:
             if entry is None or entry[0] is not obj:
                 entry = memo.encoded[id(obj)] = (obj, canonical_json(obj))
             parts.append(entry[1])
-        policy = b""
-        if app.policy:  # sorted keys: "policy" sits between "namespace" and "resources"
-            policy = b',"policy":' + canonical_json([p.to_dict() for p in app.policy])
-        content = b"".join(
-            (
-                b'{"namespace":',
-                canonical_json(app.namespace),
-                policy,
-                b',"resources":[',
-                b",".join(parts),
-                b'],"version":',
-                canonical_json(app.version),
-                b"}",
-            )
-        )
+        members = {
+            "version": canonical_json(app.version),
+            "namespace": canonical_json(app.namespace),
+            "resources": canonical_array(parts),
+        }
+        if app.policy:  # a default policy is left out of the entry and its digest
+            members["policy"] = canonical_json([p.to_dict() for p in app.policy])
+        content = canonical_object(members)
         return DesiredApp(
             app.version, app.namespace, tuple(resources), digest_bytes(content), app.policy
         )

@@ -7,3 +7,18 @@ the changed documents (retained, QoS 1), `readback` reads the retained documents
 at start, and `metrics` counts what happened for `/metrics` and `/healthz`. Built by
 `shoal controller` (`commands/run.py`); imports `render/` and `fleet/`.
 """
+
+from controller.service.controller import Controller, ControllerSettings
+from controller.service.http import AddressError, parse_address
+from controller.service.ledger import Ledger
+from controller.service.publisher import DEFAULT_INFLIGHT, Publisher
+
+__all__ = [
+    "DEFAULT_INFLIGHT",
+    "AddressError",
+    "Controller",
+    "ControllerSettings",
+    "Ledger",
+    "Publisher",
+    "parse_address",
+]

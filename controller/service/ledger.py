@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from transport.atomicfile import replace_atomically
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,8 @@ class Ledger:
                 node: [entry.generation, entry.digest, entry.confirmed]
                 for node, entry in self._entries.items()
             }
-        _write_atomically(self.path, json.dumps({"version": 1, "nodes": data}).encode())
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        replace_atomically(self.path, json.dumps({"version": 1, "nodes": data}).encode())
 
 
 def _read(path: Path) -> dict[str, Entry]:
@@ -138,31 +139,3 @@ def _read(path: Path) -> dict[str, Entry]:
         # Unreadable: start from the broker's retained documents alone, never crash.
         log.warning("ignoring unreadable ledger %s: %s", path, exc)
         return {}
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename in `folder` durable: until the directory itself is synced, a power
-    loss can bring back the old ledger (and with it generations already used)."""
-    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

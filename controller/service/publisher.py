@@ -31,7 +31,8 @@ from transport import BrokerOptions, BrokerUnavailable, describe_disconnect, mak
 log = logging.getLogger(__name__)
 
 # Measured on this project's machines: paho's window of 20 in-flight messages is as fast
-# as larger ones for 10,000 retained documents (DESIGN.md), and it bounds broker memory.
+# as larger ones for 10,000 retained documents (docs/controller.md, "Broker facts"), and
+# it bounds broker memory.
 DEFAULT_INFLIGHT = 20
 
 

@@ -138,7 +138,7 @@ class Reconciler:
         generation or another digest than the ledger. The broker is not trusted to have
         kept what it acknowledged: its database may have been wiped, and a Mosquitto
         with a small max_queued_messages drops retained messages for a wildcard
-        subscriber (DESIGN.md). Resending a document with the ledger's generation and
+        subscriber (docs/controller.md, "Broker facts"). Resending a document with the ledger's generation and
         digest is harmless: an edge skips a digest it already applied.
         """
         try:

@@ -10,6 +10,9 @@ part (reports -> files + commit message); `StatusBranch` is the git part;
 
 from controller.status.book import NODES_DIR, SUMMARY_FILE, StatusBook, StatusChange
 from controller.status.branch import StatusBranch
+from controller.status.expected import ExpectedFleet, expected_fleet
+from controller.status.reading import FleetStatus, fetch_status, read_status
+from controller.status.service import StatusService
 from controller.status.writer import DEFAULT_BRANCH, DEFAULT_INTERVAL, StatusWriter
 
 __all__ = [
@@ -17,8 +20,14 @@ __all__ = [
     "DEFAULT_INTERVAL",
     "NODES_DIR",
     "SUMMARY_FILE",
+    "ExpectedFleet",
+    "FleetStatus",
     "StatusBook",
     "StatusBranch",
     "StatusChange",
+    "StatusService",
     "StatusWriter",
+    "expected_fleet",
+    "fetch_status",
+    "read_status",
 ]

@@ -17,15 +17,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from shadow import DesiredApp
+from shadow import DesiredApp, shoal_labels
 from shadow.errors import Unavailable
 
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY = "shoal"
-APP_LABEL = "shoal.dev/app"
-# In a template, `shoal.dev/adopt: "true"` lets the edge take over an existing object
-# shoal did not create (like Helm's adoption); without it such an object is refused.
-ADOPT_ANNOTATION = "shoal.dev/adopt"
 FIELD_MANAGER = "shoal"
 
 
@@ -140,20 +134,13 @@ def labelled(manifest: Mapping[str, Any], app: str) -> dict[str, Any]:
     """A copy of `manifest` carrying shoal's labels (the controller adds them too)."""
     body = dict(manifest)
     metadata = dict(body.get("metadata") or {})
-    labels = dict(metadata.get("labels") or {})
-    labels[MANAGED_BY_LABEL] = MANAGED_BY
-    labels[APP_LABEL] = app
-    metadata["labels"] = labels
+    metadata["labels"] = {**(metadata.get("labels") or {}), **shoal_labels(app)}
     body["metadata"] = metadata
     return body
 
 
 __all__ = [
-    "ADOPT_ANNOTATION",
-    "APP_LABEL",
     "FIELD_MANAGER",
-    "MANAGED_BY",
-    "MANAGED_BY_LABEL",
     "Applied",
     "Fingerprint",
     "ObjectRef",

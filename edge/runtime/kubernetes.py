@@ -19,6 +19,7 @@ the agent starts, and the agent must still start, report and retry.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -29,15 +30,13 @@ from typing import Any
 
 from edge.runtime import (
     FIELD_MANAGER,
-    MANAGED_BY,
-    MANAGED_BY_LABEL,
     Applied,
     Fingerprint,
     ObjectRef,
     RuntimeUnavailable,
     labelled,
 )
-from shadow import DesiredApp, Resource
+from shadow import MANAGED_BY, MANAGED_BY_LABEL, DesiredApp, Resource
 from shadow.names import object_name_problem
 from shadow.sealing import SealingError, holds_sealed, unseal_object
 
@@ -240,10 +239,8 @@ class KubernetesRuntime:
                 "annotations": {"shoal.dev/created-for": app},
             },
         }
-        try:
+        with contextlib.suppress(ConflictError):  # created meanwhile by someone else: fine
             self._call(lambda c: c.create(namespaces, body=body, _request_timeout=REQUEST_TIMEOUT))
-        except ConflictError:
-            pass  # created meanwhile by someone else: what we wanted
 
     def get(self, ref: ObjectRef) -> dict[str, Any] | None:
         from kubernetes.dynamic.exceptions import NotFoundError

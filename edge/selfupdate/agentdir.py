@@ -8,8 +8,8 @@
     update.json           the update in progress or the last one that did not complete
     health.json           written by a new agent once it is healthy (version and pid)
 
-Read and written by the supervisor and the updater; each write is atomic (edge/store.py's
-`write_atomic`, or a symlink created aside and renamed over the old one).
+Read and written by the supervisor and the updater; each write is atomic
+(`transport.atomicfile`, or a symlink created aside and renamed over the old one).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from edge.store import write_atomic
+from transport.atomicfile import replace_atomically, sync_folder
 
 ENV = "SHOAL_AGENT_DIR"  # set by the supervisor for its child: "you may update yourself"
 COMPLETE = ".complete"
@@ -77,19 +77,13 @@ class AgentDir:
     def select(self, prefix: Path | None) -> None:
         """Point `current` at `prefix` (None: back to the supervisor's own install)."""
         if prefix is None:
-            try:
-                self.current.unlink()
-            except FileNotFoundError:
-                pass
+            self.current.unlink(missing_ok=True)
         else:
             aside = self.root / f".current.{os.getpid()}"
-            try:
-                aside.unlink()
-            except FileNotFoundError:
-                pass
+            aside.unlink(missing_ok=True)
             aside.symlink_to(prefix)
             os.replace(aside, self.current)
-        _sync_dir(self.root)
+        sync_folder(self.root)
 
     @staticmethod
     def program(prefix: Path | None) -> list[str]:
@@ -139,15 +133,15 @@ class AgentDir:
     def write_record(self, record: UpdateRecord | None) -> None:
         if record is None:
             self.record_file.unlink(missing_ok=True)
-            _sync_dir(self.root)
+            sync_folder(self.root)
         else:
-            write_atomic(self.record_file, json.dumps(asdict(record), indent=2).encode())
+            replace_atomically(self.record_file, json.dumps(asdict(record), indent=2).encode())
 
     def healthy(self) -> dict[str, Any] | None:
         return _read_json(self.health_file)
 
     def write_healthy(self, version: str, pid: int) -> None:
-        write_atomic(self.health_file, json.dumps({"version": version, "pid": pid}).encode())
+        replace_atomically(self.health_file, json.dumps({"version": version, "pid": pid}).encode())
 
     def clear_healthy(self) -> None:
         self.health_file.unlink(missing_ok=True)
@@ -159,11 +153,3 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
-
-
-def _sync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

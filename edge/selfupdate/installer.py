@@ -22,9 +22,9 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from edge.selfupdate.agentdir import COMPLETE, AgentDir, power_cut
-from edge.store import write_atomic
 from shadow import AgentRelease
 from shadow.errors import BadInput
+from transport.atomicfile import replace_atomically
 
 MAX_WHEEL_BYTES = 256 * 1024 * 1024
 DOWNLOAD_TIMEOUT = 60.0
@@ -64,7 +64,7 @@ def install(release: AgentRelease, agent_dir: AgentDir) -> Path:
             f"the wheel installs {shown.strip() or 'nothing'}, not agent {release.version}"
         )
     power_cut("installed")
-    write_atomic(prefix / COMPLETE, release.sha256.encode())
+    replace_atomically(prefix / COMPLETE, release.sha256.encode())
     return prefix
 
 

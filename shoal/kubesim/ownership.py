@@ -2,10 +2,10 @@
 
 A simplified model of the real structured-merge-diff:
 - a *field* is a path to a leaf: maps are walked into, and so are the items of
-  the associative lists the real schema keys by name (containers, initContainers,
-  env, volumes, imagePullSecrets; volumeMounts by mountPath), one path segment
-  `k:{"name":"web"}` per item; every other value (scalars, other lists — ports,
-  args, tolerations…) is one leaf.
+  the associative lists of `mergekeys.MERGE_KEYS` (containers, env, volumes by
+  name; volumeMounts by mountPath...), one path segment `k:{"name":"web"}` per
+  item; every other value (scalars, other lists — ports, args, tolerations…) is
+  one leaf.
 - each manager owns a set of fields per operation ("Apply" or "Update"), written
   into `managedFields[].fieldsV1` in the real `f:<name>` / `k:{...}` notation.
 - an apply by manager M: fields M applied before and no longer applies are removed
@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from shoal.kubesim.clone import clone
+from shoal.kubesim.mergekeys import MERGE_KEYS
 
 Path = tuple[str, ...]
 
@@ -43,21 +44,9 @@ _SYSTEM_METADATA = {
 }
 
 
-# Lists the real schema merges item by item (x-kubernetes-list-type: map), by key.
-ASSOCIATIVE_LISTS = {
-    "containers": "name",
-    "initContainers": "name",
-    "ephemeralContainers": "name",
-    "env": "name",
-    "volumes": "name",
-    "volumeMounts": "mountPath",
-    "imagePullSecrets": "name",
-}
-
-
 def _item_key(field: str, items: Any) -> str | None:
     """The key an associative list is merged by, or None to treat it as one value."""
-    key = ASSOCIATIVE_LISTS.get(field)
+    key = MERGE_KEYS.get(field)
     if key is None or not isinstance(items, list) or not items:
         return None
     if not all(isinstance(i, dict) and isinstance(i.get(key), str) for i in items):

@@ -2,9 +2,9 @@
 
 `merge_patch` is RFC 7386 (a `null` removes a key, objects merge, everything else
 replaces). `strategic_merge_patch` adds what Kubernetes' strategic merge does for
-the lists people patch most: lists of objects with a merge key (containers by
-name, ports by port, env by name, volumes, volumeMounts by mountPath...) merge
-item by item, an item with `"$patch": "delete"` is removed, and `"$patch":
+the lists people patch most: lists of objects with a merge key (`mergekeys`:
+containers by name, ports by port, env by name, volumeMounts by mountPath...)
+merge item by item, an item with `"$patch": "delete"` is removed, and `"$patch":
 "replace"` replaces. It does not read the real per-field schema, so a list under
 an unlisted field name is replaced whole. `json_patch` is RFC 6902 (add, remove,
 replace, move, copy, test).
@@ -16,6 +16,7 @@ from typing import Any
 
 from shoal.kubesim.clone import clone
 from shoal.kubesim.errors import ApiError, bad_request
+from shoal.kubesim.mergekeys import MERGE_KEYS, PORT_KEYS
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -29,24 +30,6 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             result[key] = merge_patch(result.get(key), value)
     return result
-
-
-# Field name -> merge key, for the lists the real schema merges (patchMergeKey).
-MERGE_KEYS = {
-    "containers": "name",
-    "initContainers": "name",
-    "ephemeralContainers": "name",
-    "env": "name",
-    "volumes": "name",
-    "volumeMounts": "mountPath",
-    "volumeDevices": "devicePath",
-    "imagePullSecrets": "name",
-    "hostAliases": "ip",
-    "conditions": "type",
-    "topologySpreadConstraints": "topologyKey",
-}
-# "ports" merges by containerPort in a pod and by port in a Service.
-_PORT_KEYS = ("containerPort", "port")
 
 
 def strategic_merge_patch(target: Any, patch: Any) -> Any:
@@ -71,7 +54,7 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
 def _merge_key(field: str, items: list[Any]) -> str | None:
     if field == "ports":
         return next(
-            (k for k in _PORT_KEYS if all(isinstance(i, dict) and k in i for i in items)), None
+            (k for k in PORT_KEYS if all(isinstance(i, dict) and k in i for i in items)), None
         )
     return MERGE_KEYS.get(field)
 

@@ -11,6 +11,7 @@ that assert what a client did (e.g. no writes on a no-op).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import select
 import socket
@@ -108,10 +109,8 @@ class ApiServer(ThreadingHTTPServer):
         with self._connections_lock:
             connections, self._connections = self._connections, set()
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -298,11 +297,11 @@ class Handler(BaseHTTPRequestHandler):
             if content_type not in PATCH_TYPES:
                 raise errors.unsupported_media_type(content_type)
             body = self._yaml(raw) if content_type == APPLY else self._json(raw)
-            if content_type == JSON_PATCH:
-                change = lambda scale: json_patch(scale, body)  # noqa: E731
-            else:  # merge, strategic and apply all come down to setting spec.replicas here
-                change = lambda scale: merge_patch(scale, body)  # noqa: E731
-            return 200, store.rescale(kind, route.namespace, name, change, manager)
+            # Merge, strategic and apply all come down to setting spec.replicas here.
+            patch = json_patch if content_type == JSON_PATCH else merge_patch
+            return 200, store.rescale(
+                kind, route.namespace, name, lambda scale: patch(scale, body), manager
+            )
         raise errors.method_not_allowed(method)
 
     def _collection(

@@ -6,9 +6,13 @@ assigns uid, creationTimestamp and a resourceVersion from one global counter,
 bumps `metadata.generation` when anything but metadata or status changes (for the
 kinds that track it), applies a few defaults, validates, runs the admission hooks
 registered with `reject`, records field ownership in managedFields, and skips the
-write (same resourceVersion) when nothing changed. Reads settle workload status
-(see `rollout.py`). The HTTP layer (`server.py`) and `KubeSim`'s direct-access
-methods both call this class.
+write (same resourceVersion) when nothing changed. The HTTP layer (`server.py`) and
+`KubeSim`'s direct-access methods both call this class.
+
+`Store` is this module (reads and the write verbs, with the steps every write takes)
+plus one part per other job, each in its own module: `events.Watches` streams
+watches, `rolloutclock.RolloutClock` settles workload status on a clock (see
+`rollout.py`) and `namespaces.NamespaceLifecycle` populates and terminates namespaces.
 """
 
 from __future__ import annotations
@@ -16,11 +20,10 @@ from __future__ import annotations
 import builtins
 import secrets
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from shoal.kubesim import errors, ownership, rollout, validation
@@ -28,12 +31,12 @@ from shoal.kubesim.catalog import Catalog, Kind
 from shoal.kubesim.clone import clone
 from shoal.kubesim.defaults import apply_defaults
 from shoal.kubesim.errors import ApiError
-from shoal.kubesim.events import Event, EventLog, Key
+from shoal.kubesim.events import EventLog, Key, Watches
+from shoal.kubesim.namespaces import SYSTEM_NAMESPACES, NamespaceLifecycle
 from shoal.kubesim.patches import json_patch, merge_patch, strategic_merge_patch
+from shoal.kubesim.rolloutclock import RolloutClock, timestamp
+from shoal.kubesim.scale import scale_of
 from shoal.kubesim.selectors import parse_field_selector, parse_label_selector
-
-# How often an idle watch checks that its client is still there, in seconds.
-IDLE_PULSE = 1.0
 
 Rejecter = Callable[[dict[str, Any]], "str | None"]
 
@@ -42,13 +45,8 @@ MERGE = "application/merge-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 
-SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 # What a manager without ?fieldManager= is called when the client sends no User-Agent.
 DEFAULT_MANAGER = "unknown"
-
-
-def _timestamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _content(obj: dict[str, Any]) -> dict[str, Any]:
@@ -75,26 +73,7 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return untimed[0] == untimed[1]
 
 
-def _scale_of(obj: dict[str, Any]) -> dict[str, Any]:
-    metadata = obj["metadata"]
-    labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-    return {
-        "kind": "Scale",
-        "apiVersion": "autoscaling/v1",
-        "metadata": {
-            k: metadata[k]
-            for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-            if k in metadata
-        },
-        "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 1)},
-        "status": {
-            "replicas": (obj.get("status") or {}).get("replicas", 0),
-            "selector": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
-        },
-    }
-
-
-class Store:
+class Store(Watches, RolloutClock, NamespaceLifecycle):
     """Objects and the rules for changing them. Thread-safe."""
 
     def __init__(self, catalog: Catalog, rollout_seconds: float) -> None:
@@ -122,20 +101,6 @@ class Store:
     def add_rejecter(self, rejecter: Rejecter) -> None:
         with self._lock:
             self._rejecters.append(rejecter)
-
-    def hold(self, namespace: str, name: str, held: bool) -> None:
-        """Hold (or release) the rollout of workloads named `namespace/name`; holding one
-        that is already complete takes it back to in progress, as if its pods failed."""
-        with self._lock:
-            if held:
-                self._held.add((namespace, name))
-                for key, obj in self._objects.items():
-                    if key[2:] == (namespace, name) and rollout.has_rollout(
-                        obj["apiVersion"], obj["kind"]
-                    ):
-                        self._rolling.add(key)
-            else:
-                self._held.discard((namespace, name))
 
     @contextmanager
     def dry_run(self) -> Iterator[None]:
@@ -188,123 +153,6 @@ class Store:
                     continue
                 items.append(clone(obj))
             return items, str(self._revision)
-
-    def watch(
-        self,
-        kind: Kind,
-        namespace: str | None,
-        label_selector: str | None,
-        field_selector: str | None,
-        since: str | None,
-        seconds: float,
-        initial_events_end: bool = False,
-    ) -> Iterator[dict[str, Any] | None]:
-        """Watch events for matching objects, as the real server streams them.
-
-        It yields None now and then while idle, so the caller can check its client.
-
-        Without `since` (or with "0") it starts with an ADDED event per existing
-        object; with a resourceVersion it replays the writes after it, or answers
-        one ERROR event (410 Gone) when those are no longer kept. It ends after
-        `seconds` or when the store closes. The lock is not held while the
-        caller consumes an event.
-        """
-        labels_match = parse_label_selector(label_selector or "")  # a bad one is a 400 now,
-        fields_match = parse_field_selector(field_selector or "")  # not in the stream
-        if since not in (None, "", "0") and not str(since).isdigit():
-            raise errors.bad_request(f'invalid resourceVersion "{since}"')
-        return self._events_for(
-            kind, namespace, labels_match, fields_match, since, seconds, initial_events_end
-        )
-
-    def _events_for(
-        self,
-        kind: Kind,
-        namespace: str | None,
-        labels_match: Callable[[Mapping[str, str]], bool],
-        fields_match: Callable[[dict[str, Any]], bool],
-        since: str | None,
-        seconds: float,
-        initial_events_end: bool,
-    ) -> Iterator[dict[str, Any] | None]:
-        def matches(event: Event) -> bool:
-            group, plural, ns, _ = event.key
-            return (
-                (group, plural) == (kind.group, kind.plural)
-                and (not kind.namespaced or not namespace or ns == namespace)
-                and labels_match(event.object["metadata"].get("labels") or {})
-                and fields_match(event.object)
-            )
-
-        deadline = time.monotonic() + seconds
-        idle_since = 0.0
-        with self._locked():
-            if since in (None, "", "0"):
-                self._settle_due()
-                initial = [
-                    clone(obj)
-                    for key, obj in sorted(self._objects.items())
-                    if matches(Event(0, "", key, obj))
-                ]
-                cursor = self._revision
-            else:
-                cursor = int(str(since))
-                initial = []
-                if cursor < self._events.evicted_through:
-                    gone = ApiError(
-                        410,
-                        "Expired",
-                        f"too old resource version: {cursor} ({self._events.evicted_through + 1})",
-                    )
-                    yield {"type": "ERROR", "object": gone.status()}
-                    return
-        for obj in initial:
-            yield {"type": "ADDED", "object": obj}
-        if initial_events_end:
-            yield {
-                "type": "BOOKMARK",
-                "object": {
-                    "kind": kind.kind,
-                    "apiVersion": kind.api_version,
-                    "metadata": {
-                        "resourceVersion": str(cursor),
-                        "annotations": {"k8s.io/initial-events-end": "true"},
-                    },
-                },
-            }
-        while not self._closed:
-            with self._lock:
-                self._finish_terminations()
-                self._settle_due()
-                batch = [event for event in self._events.after(cursor) if matches(event)]
-                cursor = self._revision
-                if not batch:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return
-                    # Wake up now and then: rollouts finish on a clock, not on a write.
-                    self._changed.wait(timeout=min(remaining, 0.05))
-                    idle_since = idle_since or time.monotonic()
-                    if time.monotonic() - idle_since < IDLE_PULSE:
-                        continue
-            if not batch:
-                idle_since = 0.0
-                yield None  # a pulse: lets the server notice a client that went away
-                continue
-            idle_since = 0.0
-            for event in batch:
-                yield {"type": event.type, "object": event.object}  # shared: read, never change
-
-    def close(self) -> None:
-        """End every watch (the server is stopping)."""
-        with self._lock:
-            self._closed = True
-            self._changed.notify_all()
-
-    def open(self) -> None:
-        """Serve watches again (the server is starting)."""
-        with self._lock:
-            self._closed = False
 
     # --- writes -----------------------------------------------------------------------
 
@@ -413,7 +261,7 @@ class Store:
         """The object's `scale` subresource, an autoscaling/v1 Scale."""
         with self._locked():
             obj = self._existing(kind, self._key(kind, namespace, name), name)
-            return _scale_of(obj)
+            return scale_of(obj)
 
     def rescale(
         self,
@@ -428,7 +276,7 @@ class Store:
         with self._locked():
             key = self._key(kind, namespace, name)
             old = self._existing(kind, key, name)
-            wanted = change(_scale_of(old))
+            wanted = change(scale_of(old))
             replicas = (wanted.get("spec") or {}).get("replicas")
             if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
                 raise errors.invalid(
@@ -445,7 +293,7 @@ class Store:
             new = clone(old)
             new.setdefault("spec", {})["replicas"] = replicas
             owners = ownership.record_update(old, new, manager)
-            return _scale_of(self._update(kind, key, old, new, owners, {(manager, "Update")}))
+            return scale_of(self._update(kind, key, old, new, owners, {(manager, "Update")}))
 
     def delete(
         self, kind: Kind, namespace: str | None, name: str, preconditions: Any = None
@@ -653,77 +501,6 @@ class Store:
             if message:
                 raise errors.invalid(kind, name, [("", "FieldValueInvalid", message)])
 
-    def _start_rollout(self, key: Key, obj: dict[str, Any]) -> None:
-        """A spec change: the workload's rollout clock starts again."""
-        self._spec_changed[key] = (time.monotonic(), datetime.now(UTC))
-        if rollout.has_rollout(obj["apiVersion"], obj["kind"]):
-            self._rolling.add(key)
-            self._settle(key, obj, write=False)
-
-    def _settle(self, key: Key, obj: dict[str, Any], write: bool = True) -> dict[str, Any]:
-        """Bring a workload's status up to date with its rollout clock.
-
-        With `write`, a changed status is stored as its own write (new
-        resourceVersion, a MODIFIED event), like a controller's status update.
-        """
-        if key not in self._rolling:
-            return obj
-        started, started_wall = self._spec_changed[key]
-        held = (key[2], key[3]) in self._held
-        elapsed = time.monotonic() - started
-        ready = not held and elapsed >= self.rollout_seconds
-        deadline = rollout.progress_deadline(obj)
-        stalled = not ready and deadline is not None and elapsed >= deadline
-        when = started_wall
-        if ready:
-            when += timedelta(seconds=self.rollout_seconds)
-        elif stalled and deadline is not None:
-            when += timedelta(seconds=deadline)
-        status = rollout.status_for(obj, ready, _timestamp(when), stalled)
-        if ready:
-            self._rolling.discard(key)
-        if status is None or obj.get("status") == status:
-            return obj
-        if not write:  # an object being written, not shared yet
-            obj["status"] = status
-            return obj
-        # Stored objects are never changed in place: the event log shares them.
-        metadata = {**obj["metadata"], "resourceVersion": self._next_revision()}
-        obj = {**obj, "metadata": metadata, "status": status}
-        self._objects[key] = obj
-        self._record("MODIFIED", key, obj)
-        return obj
-
-    def _settle_due(self) -> None:
-        for key in list(self._rolling):
-            obj = self._objects.get(key)
-            if obj is None:
-                self._rolling.discard(key)
-            else:
-                self._settle(key, obj)
-
-    def _populate_namespace(self, namespace: str) -> None:
-        """What the namespace controllers add to every new namespace."""
-        for api_version, kind_name, body in (
-            ("v1", "ServiceAccount", {"metadata": {"name": "default"}}),
-            (
-                "v1",
-                "ConfigMap",
-                {
-                    "metadata": {"name": "kube-root-ca.crt"},
-                    "data": {
-                        "ca.crt": "-----BEGIN CERTIFICATE-----\nkubesim\n-----END CERTIFICATE-----\n"
-                    },
-                },
-            ),
-        ):
-            kind = self.catalog.by_kind(api_version, kind_name)
-            if (
-                kind is not None
-                and self._key(kind, namespace, body["metadata"]["name"]) not in self._objects
-            ):
-                self.create(kind, namespace, body, "kube-controller-manager")
-
     # --- small pieces -----------------------------------------------------------------
 
     def _keep_status(
@@ -759,33 +536,6 @@ class Store:
             self._finish_terminations()
             yield
 
-    def _terminate(self, key: Key, namespace: dict[str, Any]) -> dict[str, Any]:
-        name = key[3]
-        if name in self._terminating:
-            raise errors.conflict(
-                self.catalog.namespace_kind(),
-                name,
-                "The system is ensuring all content is removed from this namespace.  Upon "
-                "completion, this namespace will automatically be purged by the system.",
-            )
-        self._terminating[name] = time.monotonic() + self.rollout_seconds
-        metadata = {
-            **namespace["metadata"],
-            "deletionTimestamp": self._now(),
-            "resourceVersion": self._next_revision(),
-        }
-        terminating = {
-            **namespace,
-            "metadata": metadata,
-            "spec": {"finalizers": ["kubernetes"]},
-            "status": {"phase": "Terminating"},
-        }
-        self._objects[key] = terminating
-        self._record("MODIFIED", key, terminating)
-        answer = clone(terminating)
-        self._finish_terminations()
-        return answer
-
     def _mark_deleted(self, key: Key, obj: dict[str, Any]) -> dict[str, Any]:
         """Deleting an object with finalizers only marks it; it goes when they are removed."""
         if obj["metadata"].get("deletionTimestamp"):
@@ -800,16 +550,6 @@ class Store:
         self._objects[key] = marked
         self._record("MODIFIED", key, marked)
         return clone(marked)
-
-    def _finish_terminations(self) -> None:
-        now = time.monotonic()
-        for name, deadline in list(self._terminating.items()):
-            if deadline > now:
-                continue
-            del self._terminating[name]
-            for key in [k for k in self._objects if k[2] == name]:
-                self._remove(key)
-            self._remove(("", "namespaces", "", name))
 
     def _remove(self, key: Key) -> dict[str, Any]:
         obj = clone(self._objects.pop(key))
@@ -832,7 +572,7 @@ class Store:
         return str(self._revision)
 
     def _now(self) -> str:
-        return _timestamp(datetime.now(UTC))
+        return timestamp(datetime.now(UTC))
 
 
 __all__ = ["APPLY", "JSON_PATCH", "MERGE", "STRATEGIC", "ApiError", "Store"]

@@ -1,10 +1,11 @@
 """Reading the retained documents back on start, also from a broker that drops some.
 
 Mosquitto's default `max_queued_messages 1000` drops retained messages for a new
-wildcard subscriber on a big fleet (DESIGN.md). Here a broker configured to queue
-only 5 messages plays that part on a small fleet: the read-back ends without its
-marker, and the controller sends the documents it did not see again, with the same
-generation and digest (harmless: an edge skips a digest it already applied).
+wildcard subscriber on a big fleet (docs/controller.md, "Broker facts"). Here a broker
+configured to queue only 5 messages plays that part on a small fleet: the read-back
+ends without its marker, and the controller sends the documents it did not see again,
+with the same generation and digest (harmless: an edge skips a digest it already
+applied).
 """
 
 from __future__ import annotations

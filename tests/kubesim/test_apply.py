@@ -179,3 +179,26 @@ def test_a_container_dropped_from_the_manifest_is_removed(dyn, deployments) -> N
     again = dyn.server_side_apply(deployments, body=deployment(), field_manager="shoal")
     names = [c.name for c in again.spec.template.spec.containers]
     assert names == ["web"]
+
+
+def test_every_list_a_strategic_merge_keys_is_shared_by_appliers_too(
+    sim: KubeSim, dyn, deployments
+) -> None:
+    # hostAliases merge by ip (patchMergeKey and listMapKey in Kubernetes' types): an
+    # alias another applier adds survives shoal's next apply, as a patch would keep it.
+    def with_alias(ip: str) -> dict:
+        body = deployment()
+        body["spec"]["template"]["spec"]["hostAliases"] = [{"ip": ip, "hostnames": ["db"]}]
+        return body
+
+    dyn.server_side_apply(deployments, body=with_alias("10.0.0.1"), field_manager="shoal")
+    extra = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "web"},
+        "spec": {"template": {"spec": {"hostAliases": [{"ip": "10.0.0.2", "hostnames": ["x"]}]}}},
+    }
+    dyn.server_side_apply(deployments, body=extra, field_manager="injector")
+    again = dyn.server_side_apply(deployments, body=with_alias("10.0.0.1"), field_manager="shoal")
+    aliases = again.to_dict()["spec"]["template"]["spec"]["hostAliases"]
+    assert sorted(a["ip"] for a in aliases) == ["10.0.0.1", "10.0.0.2"]

@@ -4,7 +4,7 @@ Persistence lives in the test's temp folder, so `restart()` keeps retained messa
 (as a production broker with `persistence true` does); `kill()` is `kill -9`, and a
 `start()` after it comes back from the last autosave. `max_queued_messages 0` is
 required: Mosquitto's default of 1000 silently drops retained messages for a new
-wildcard subscriber on a big fleet (see DESIGN.md).
+wildcard subscriber on a big fleet (docs/controller.md, "Broker facts").
 """
 
 from __future__ import annotations

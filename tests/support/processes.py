@@ -13,6 +13,7 @@ git child the process had started dies with it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -57,10 +58,8 @@ class Processes:
     def kill(self, name: str) -> int:
         """`kill -9` the process and everything in its session; returns its exit status."""
         proc = self.procs.pop(name)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         return proc.wait(30)
 
     def running(self, name: str) -> bool:
