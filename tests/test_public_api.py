@@ -55,6 +55,7 @@ PUBLIC = {
     "transport": [
         "BrokerOptions",
         "BrokerURLError",
+        "BrokerUnavailable",
         "EmbeddedBroker",
         "add_broker_arguments",
         "describe_disconnect",
