@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from controller.gitcli import GitFailed, git_text
 from shadow.errors import BadInput
 
 CA_KEY, CA_CERT = "ca.key", "ca.crt"
@@ -83,13 +83,11 @@ def inside_git_repository(path: Path) -> Path | None:
     probe = path
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    done = subprocess.run(
-        ["git", "-C", str(probe), "rev-parse", "--show-toplevel"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return Path(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip() else None
+    try:
+        top = git_text("rev-parse", "--show-toplevel", cwd=probe)
+    except GitFailed:
+        return None  # not in a work tree (or no git): nothing to keep the key out of
+    return Path(top) if top else None
 
 
 def not_after(cert: x509.Certificate) -> dt.datetime:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import re
-import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import yaml
 
 import schemas
+from controller.gitcli import GitFailed, git_succeeds, git_text
 from controller.identity.authority import CONTROLLER_NAME
 from shadow import is_valid_node_name
 from shadow.errors import BadInput
@@ -144,22 +144,12 @@ def node_text(reg: Registration) -> str:
 # --- the commit -----------------------------------------------------------------------
 
 
-def _git(
-    repo: Path, *args: str, stdin: str | None = None, env: Mapping[str, str] | None = None
-) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=dict(env) if env is not None else None,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise ProvisionError(
-            f"{repo}: git {args[0]} failed: {done.stderr.strip() or done.stdout.strip()}"
-        )
-    return done.stdout.strip()
+def _git(repo: Path, *args: str, stdin: bytes | None = None) -> str:
+    """git in `repo` through the one wrapper; a failure is the provisioning's bad input."""
+    try:
+        return git_text(*args, cwd=repo, input=stdin)
+    except GitFailed as exc:
+        raise ProvisionError(f"{repo}: {exc}") from exc
 
 
 def head_of(repo: Path) -> str:
@@ -171,12 +161,7 @@ def check_branch(repo: Path, branch: str) -> None:
         _git(repo, "check-ref-format", "--branch", branch)
     except ProvisionError:
         raise ProvisionError(f"--branch {branch!r} is not a valid branch name") from None
-    exists = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"],
-        capture_output=True,
-        check=False,
-    )
-    if exists.returncode == 0:
+    if git_succeeds("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", cwd=repo):
         raise ProvisionError(
             f"{repo}: branch {branch!r} exists already (choose another with --branch)"
         )
@@ -199,15 +184,5 @@ def commit_nodes(repo: Path, branch: str, base: str, files: Mapping[str, str], m
     for mark, rel in enumerate(files, 1):
         stream.write(f"M 100644 :{mark} {rel}\n".encode())
     stream.write(b"\ndone\n")
-    done = subprocess.run(
-        ["git", "-C", str(repo), "fast-import", "--quiet", "--done"],
-        input=stream.getvalue(),
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        error = done.stderr.decode(errors="replace").strip().splitlines()
-        raise ProvisionError(
-            f"{repo}: git fast-import failed: {error[0] if error else done.returncode}"
-        )
+    _git(repo, "fast-import", "--quiet", "--done", stdin=stream.getvalue())
     return _git(repo, "rev-parse", f"refs/heads/{branch}")
