@@ -279,10 +279,12 @@ def node_page(
         ("Last report", since(row.get("lastSeen"), now)),
     ]
     info = row.get("nodeInfo") or {}
-    if info.get("kubernetes") or info.get("agent"):
-        facts.append(
-            ("Runs", esc(" · ".join(str(info[k]) for k in ("kubernetes", "agent") if info.get(k))))
-        )
+    if info.get("kubernetes"):
+        facts.append(("Kubernetes", esc(info["kubernetes"])))
+    agent, declared = row.get("agent") or info.get("agent"), row.get("agentDeclared")
+    if agent or declared:
+        wants = f" (the fleet declares {esc(declared)})" if declared and declared != agent else ""
+        facts.append(("Agent", esc(agent or "unknown") + wants))
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
     lines = message_lines(row, "the served revision")
     messages = (

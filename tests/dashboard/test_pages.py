@@ -13,6 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from controller.dashboard.queries import PER_PAGE
+from edge.nodeinfo import agent_version
 from tests.dashboard.conftest import Running, fetch
 from tests.e2e.conftest import controller_args
 from tests.support.mosquitto import Mosquitto, free_port, wait_for_port
@@ -69,6 +70,7 @@ def test_node_page_shows_tags_apps_resources_and_history(running: Running) -> No
     assert "<code>site=paris</code>" in text
     assert 'data-app="gadget"' in text and 'data-app="base"' in text
     assert "Gadget" in text and "ConfigMap" in text  # the resources of its apps
+    assert f"<dt>Agent</dt><dd>{agent_version()}</dd>" in text  # as the node reported it
 
     head = running.fleet.head()
 
