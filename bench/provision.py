@@ -22,11 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from controller.commands.init import template_dir
 from controller.identity.authority import Authority, key_pem, new_key
 from shoal.cli import main as shoal
 
 SMALL_ARGS = ["--count", "50"]
-TEMPLATE = Path(__file__).resolve().parents[1] / "fleet-repo-template"
+TEMPLATE = template_dir()  # the fleet template `shoal init` copies
 
 
 def timed(work) -> tuple[float, float]:  # type: ignore[no-untyped-def]
