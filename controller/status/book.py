@@ -110,6 +110,32 @@ class StatusChange:
         return tuple(sorted(self.entries))
 
 
+@dataclass(frozen=True)
+class ChangeDraft:
+    """The makings of one `StatusChange`, rendered (YAML, summary, message) by `render()`."""
+
+    entries: dict[str, dict[str, Any]]  # the pending nodes' entries, by node
+    removed: tuple[str, ...]
+    everyone: list[dict[str, Any]]  # every node's entry, for the summary
+    committed: dict[str, dict[str, Any]]  # what the branch records for those nodes
+
+    def render(self) -> StatusChange:
+        entries = {node: dict(entry) for node, entry in self.entries.items()}
+        files: dict[str, str | None] = {
+            node_path(node): dump_yaml(entry) for node, entry in entries.items()
+        }
+        removed = self.removed
+        files.update((node_path(node), None) for node in removed)
+        files[SUMMARY_FILE] = dump_yaml(summarize(self.everyone))
+        message = commit_message(entries, self.committed)
+        if removed:
+            gone = f"{len(removed)} removed from the fleet: {_names(list(removed))}"
+            subject, _, body = message.partition("\n")
+            message = f"{subject}, {gone}" if subject else gone
+            message += "\n" + body if body else "\n"
+        return StatusChange(files, message, entries, removed)
+
+
 class StatusBook:
     """Latest report per node versus what the status branch holds."""
 
@@ -210,22 +236,22 @@ class StatusBook:
 
     def changes(self) -> StatusChange | None:
         """The next commit: pending nodes' files, the summary and a message; None if none."""
+        draft = self.draft()
+        return None if draft is None else draft.render()
+
+    def draft(self) -> ChangeDraft | None:
+        """What `changes()` renders, taken in a moment (entries are replaced, never
+        changed, so it holds them as they are): the writer takes it under its lock and
+        renders the files outside, while reports keep coming in."""
         if not self._pending and not self._removed:
             return None
-        entries = {node: dict(self._entries[node]) for node in sorted(self._pending)}
-        files: dict[str, str | None] = {
-            node_path(node): dump_yaml(entry) for node, entry in entries.items()
-        }
-        removed = tuple(sorted(self._removed))
-        files.update((node_path(node), None) for node in removed)
-        files[SUMMARY_FILE] = dump_yaml(self.summary())
-        message = self.message(entries)
-        if removed:
-            gone = f"{len(removed)} removed from the fleet: {_names(list(removed))}"
-            subject, _, body = message.partition("\n")
-            message = f"{subject}, {gone}" if subject else gone
-            message += "\n" + body if body else "\n"
-        return StatusChange(files, message, entries, removed)
+        entries = {node: self._entries[node] for node in sorted(self._pending)}
+        return ChangeDraft(
+            entries,
+            tuple(sorted(self._removed)),
+            list(self._entries.values()),
+            {node: self._committed[node] for node in entries if node in self._committed},
+        )
 
     def committed_files(self) -> dict[str, str]:
         """Every file as last committed, to re-apply on a status branch someone else moved.

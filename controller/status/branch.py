@@ -37,6 +37,18 @@ AUTHOR_EMAIL = "shoal-controller@localhost"
 # Commits between `git gc --auto` runs.
 GC_EVERY = 50
 
+# A directory with at least this many changed files in one commit is handed to
+# fast-import as one tree (`git mktree`) instead of one `M` line per file: fast-import
+# finds each path in its directory by walking the entries one by one, quadratic in the
+# directory's size (10,000 node files: 0.6 s of a 0.7 s commit).
+WHOLE_TREE_MIN = 64
+REGULAR = "100644"
+# fast-import sets up a zlib stream per object and frees it again; glibc then hands the
+# top of the heap back to the kernel, and the next object faults it in anew. Keeping a
+# little padding at the top ends that: 10,000 blobs take 0.05 s instead of 0.55 s.
+# (Other C libraries ignore the variable.)
+FAST_IMPORT_ENV = {"MALLOC_TOP_PAD_": str(4 << 20)}
+
 # What git says when a push loses the race against someone else's push.
 _REJECTED = ("non-fast-forward", "fetch first", "[rejected]", "stale info", "cannot lock ref")
 
@@ -62,6 +74,7 @@ class StatusBranch:
         self.branch = branch
         # path -> blob id at the branch tip, to leave unchanged files out of commits.
         self._blobs: dict[str, str] = {}
+        self._special: set[str] = set()  # paths at the tip that are not plain files
         self._commits = 0
 
     @property
@@ -72,9 +85,11 @@ class StatusBranch:
     def remote_ref(self) -> str:
         return f"refs/remotes/{REMOTE}/{self.branch}"
 
-    def _git(self, *args: str, input: bytes | None = None) -> str:
+    def _git(
+        self, *args: str, input: bytes | None = None, env: Mapping[str, str] | None = None
+    ) -> str:
         try:
-            out = git(*args, repo_dir=self.path, input=input)
+            out = git(*args, repo_dir=self.path, input=input, env=env)
         except GitFailed as exc:
             if args[0] == "push" and any(word in exc.detail for word in _REJECTED):
                 raise PushRejected(str(exc), exc.command, exc.detail, exc.returncode) from exc
@@ -135,11 +150,18 @@ class StatusBranch:
 
     def _load_blobs(self) -> None:
         self._blobs = {}
+        self._special = set()
         if self.head() is None:
             return
-        for line in self._git("ls-tree", "-r", "--full-tree", self.local_ref).splitlines():
+        listing = git("ls-tree", "-r", "-z", "--full-tree", self.local_ref, repo_dir=self.path)
+        for line in listing.decode("utf-8", errors="surrogateescape").split("\0"):
+            if not line:
+                continue
             meta, _, name = line.partition("\t")
-            self._blobs[name] = meta.split()[2]
+            mode, _, rest = meta.partition(" ")
+            self._blobs[name] = rest.partition(" ")[2]
+            if mode != REGULAR:
+                self._special.add(name)
 
     # --- reading ---------------------------------------------------------------------
 
@@ -191,26 +213,44 @@ class StatusBranch:
         """Commit the files whose content changed (None: delete the file); the new sha,
         or None when none did."""
         changed: dict[str, bytes | None] = {}
+        ids: dict[str, str] = {}
         for rel, text in files.items():
             if text is None:
                 if rel in self._blobs:
                     changed[rel] = None
                 continue
             data = text.encode("utf-8")
-            if self._blobs.get(rel) != blob_id(data):
+            blob = blob_id(data)
+            if self._blobs.get(rel) != blob:
                 changed[rel] = data
+                ids[rel] = blob
         if not changed:
             return None
+        whole = self._whole_trees(changed, ids)
         parent = self.head()
         body = message.encode("utf-8")
+        # Blobs of the directories written whole come first, as bare `blob` commands.
         stream = [
+            b"blob\ndata %d\n%s\n" % (len(content), content)
+            for rel, content in changed.items()
+            if content is not None and rel.rpartition("/")[0] in whole
+        ]
+        stream += [
             f"commit {self.local_ref}\n".encode(),
             f"committer {AUTHOR_NAME} <{AUTHOR_EMAIL}> {int(time.time())} +0000\n".encode(),
             b"data %d\n%s\n" % (len(body), body),
         ]
         if parent:
             stream.append(f"from {parent}\n".encode())
+        for folder in sorted(whole):
+            tree = whole[folder]
+            if tree is None:
+                stream.append(b"D %s\n" % folder.encode())
+            else:
+                stream.append(b"M 040000 %s %s\n" % (tree.encode(), folder.encode()))
         for rel in sorted(changed):
+            if rel.rpartition("/")[0] in whole:
+                continue
             content = changed[rel]
             if content is None:
                 stream.append(b"D %s\n" % rel.encode())
@@ -218,16 +258,58 @@ class StatusBranch:
                 stream.append(
                     b"M 100644 inline %s\ndata %d\n%s\n" % (rel.encode(), len(content), content)
                 )
-        self._git("fast-import", "--quiet", "--force", input=b"".join(stream))
+        self._git("fast-import", "--quiet", "--force", input=b"".join(stream), env=FAST_IMPORT_ENV)
         for rel, written in changed.items():
             if written is None:
                 self._blobs.pop(rel, None)
             else:
-                self._blobs[rel] = blob_id(written)
+                self._blobs[rel] = ids[rel]
+            self._special.discard(rel)
         self._commits += 1
         if self._commits % GC_EVERY == 0:  # one pack per commit: let git consolidate them
             self._ok("gc", "--auto", "--quiet")
         return self.head()
+
+    def _whole_trees(
+        self, changed: Mapping[str, bytes | None], ids: Mapping[str, str]
+    ) -> dict[str, str | None]:
+        """Directories with many changed files, written as one tree each: folder -> the
+        new tree's id (written by `git mktree`, its blobs by the fast-import that
+        follows), or None when nothing is left in it. Only folders of plain files
+        qualify; any other keeps the per-file path."""
+        counts: dict[str, int] = {}
+        for rel in changed:
+            folder = rel.rpartition("/")[0]
+            counts[folder] = counts.get(folder, 0) + 1
+        folders = {f for f, n in counts.items() if f and n >= WHOLE_TREE_MIN}
+        if not folders:
+            return {}
+        listings: dict[str, dict[str, str]] = {folder: {} for folder in folders}
+        for rel in (*self._blobs, *changed):
+            folder, _, name = rel.rpartition("/")
+            listing = listings.get(folder)
+            if listing is not None and rel not in self._special:
+                if rel in self._blobs:
+                    listing[name] = self._blobs[rel]
+                continue
+            for other in [f for f in folders if rel.startswith(f + "/")]:
+                folders.discard(other)  # a subfolder or a special file: not flat
+        trees: dict[str, str | None] = {}
+        for folder in sorted(folders):
+            listing = listings[folder]
+            for rel, content in changed.items():
+                head, _, name = rel.rpartition("/")
+                if head == folder:
+                    if content is None:
+                        listing.pop(name, None)
+                    else:
+                        listing[name] = ids[rel]
+            if not listing:
+                trees[folder] = None
+                continue
+            request = "".join(f"{REGULAR} blob {blob}\t{name}\0" for name, blob in listing.items())
+            trees[folder] = self._git("mktree", "-z", "--missing", input=request.encode())
+        return trees
 
     def push(self) -> None:
         """Push the branch; `PushRejected` when the remote moved on."""

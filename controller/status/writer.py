@@ -314,15 +314,17 @@ class StatusWriter:
         if not self._open_branch():
             raise GitFailed("the status branch is not open yet")
         with self._git_lock:
-            with self._lock:
-                change = self.book.changes()
+            started = time.monotonic()
+            with self._lock:  # a moment only: the files are rendered outside it
+                draft = self.book.draft()
                 self._first_pending_at = None
+            change = draft.render() if draft is not None else None
             sha = None
             if change is not None:
-                started = time.monotonic()
                 sha = self.branch.commit(change.files, change.message)
                 self._committed(change)
-                self._last_commit_at = time.monotonic()
+                # The interval runs from the start of a commit: at most one per interval.
+                self._last_commit_at = started
                 if sha is not None:
                     self.last_commit = sha
                     self.commits += 1
@@ -333,7 +335,7 @@ class StatusWriter:
                         change.message.splitlines()[0],
                         len(change.entries),
                         "" if len(change.entries) == 1 else "s",
-                        self._last_commit_at - started,
+                        time.monotonic() - started,
                     )
             if self._push_due:
                 self._push()

@@ -72,3 +72,62 @@ def test_a_relative_repository_path_is_made_absolute(
     branch = StatusBranch(remote.name, tmp_path / "w")
     assert Path(branch.repo_url) == remote.resolve()
     branch.open()
+
+
+def test_many_changed_files_in_one_folder_are_committed_as_one_tree_keeping_the_rest(
+    remote: Path, tmp_path: Path
+) -> None:
+    """A commit touching hundreds of node files writes the folder as one tree; what else
+    is in the folder and on the branch stays, deleted files go, and a folder that is not
+    flat (a subfolder, an executable) is still committed file by file."""
+    branch = StatusBranch(str(remote), tmp_path / "w")
+    branch.open()
+    many = 200
+    files: dict[str, str | None] = {
+        f"nodes/edge-{i:03}.yaml": NODE.replace("01", f"{i:03}") for i in range(many)
+    }
+    files["nodes/README.md"] = "kept\n"
+    files["summary.yaml"] = "nodes: 200\n"
+    assert branch.commit(files, "first") is not None
+    branch.push()
+    # Someone else adds a file to the folder, and an executable elsewhere.
+    other = StatusBranch(str(remote), tmp_path / "other")
+    other.open()
+    other.commit({"nodes/NOTES.txt": "theirs\n", "tools/run.sh": "echo\n"}, "theirs")
+    other.push()
+    branch.reapply({}, "follow")
+    changed: dict[str, str | None] = {
+        f"nodes/edge-{i:03}.yaml": NODE.replace("Synced", "Failed").replace("01", f"{i:03}")
+        for i in range(100)
+    }
+    changed.update({f"nodes/edge-{i:03}.yaml": None for i in range(150, many)})
+    assert branch.commit(changed, "second") is not None
+    branch.push()
+    listing = git(remote, "ls-tree", "-r", "--name-only", "shoal-status").split()
+    expected = {f"nodes/edge-{i:03}.yaml" for i in range(150)}
+    expected |= {"nodes/README.md", "nodes/NOTES.txt", "summary.yaml", "tools/run.sh"}
+    assert set(listing) == expected
+    assert "Failed" in git(remote, "show", "shoal-status:nodes/edge-042.yaml")
+    assert "Synced" in git(remote, "show", "shoal-status:nodes/edge-120.yaml")
+    assert git(remote, "show", "shoal-status:nodes/NOTES.txt") == "theirs\n"
+    assert git(remote, "fsck", "--no-progress").strip() == ""
+    # Every node file deleted at once: the folder goes with them, the others' files stay.
+    gone: dict[str, str | None] = {rel: None for rel in listing if rel.startswith("nodes/edge-")}
+    gone.update({"nodes/README.md": None, "nodes/NOTES.txt": None})
+    assert branch.commit(gone, "all gone") is not None
+    branch.push()
+    listing = git(remote, "ls-tree", "-r", "--name-only", "shoal-status").split()
+    assert listing == ["summary.yaml", "tools/run.sh"]
+
+
+def test_a_folder_with_a_subfolder_is_committed_file_by_file(remote: Path, tmp_path: Path) -> None:
+    branch = StatusBranch(str(remote), tmp_path / "w")
+    branch.open()
+    files: dict[str, str | None] = {f"nodes/e-{i:03}.yaml": f"{i}\n" for i in range(100)}
+    files["nodes/shard-b/e-999.yaml"] = "other shard\n"
+    branch.commit(files, "first")
+    branch.commit({f"nodes/e-{i:03}.yaml": f"{i} again\n" for i in range(100)}, "second")
+    branch.push()
+    assert git(remote, "show", "shoal-status:nodes/shard-b/e-999.yaml") == "other shard\n"
+    assert git(remote, "show", "shoal-status:nodes/e-007.yaml") == "7 again\n"
+    assert len(git(remote, "ls-tree", "-r", "--name-only", "shoal-status").split()) == 101
