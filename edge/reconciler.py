@@ -215,19 +215,29 @@ class Reconciler:
         node may not touch: bad names, policy, objects shoal did not create for it."""
         resources = _resources_by_ref(app)
         policies = (*(app.policy or (DEFAULT_POLICY,)), self.local_policy)
-        refused = []
+        refused: dict[ObjectRef, Applied] = {}
+        judged: list[tuple[ObjectRef, Resource]] = []
         for ref in refs:
             # Every planned ref has its manifest; were one missing, judge it as bare.
             res = resources.get(ref) or {"apiVersion": ref.api_version, "kind": ref.kind}
-            refusal = self._refusal(name, ref, res, policies)
+            refusal = self._refusal(ref, res, policies)
             if refusal is not None:
-                refused.append(refusal)
-        allowed = [ref for ref in refs if ref not in {r.ref for r in refused}]
+                refused[ref] = refusal
+            else:
+                judged.append((ref, res))
+        # Ownership: what lives under each name now, read for the whole app at once.
+        live = self._live(name, [ref for ref, _ in judged])
+        node_apps = set(self.inventory.apps) | set(self.document.apps if self.document else ())
+        for ref, res in judged:
+            why = ownership.refusal(name, ref, res, live.get(ref), node_apps)
+            if why:
+                refused[ref] = Applied(ref, why, reason=ownership.NOT_OWNED)
+        allowed = [ref for ref in refs if ref not in refused]
         applied = self.runtime.apply(name, app, only=allowed) if allowed else []
-        return refused + applied
+        return [refused[ref] for ref in refs if ref in refused] + applied
 
     def _refusal(
-        self, name: str, ref: ObjectRef, res: Resource, policies: tuple[Policy, ...]
+        self, ref: ObjectRef, res: Resource, policies: tuple[Policy, ...]
     ) -> Applied | None:
         problem = object_name_problem(ref.kind, ref.name, ref.namespace)
         if problem:
@@ -239,11 +249,18 @@ class Reconciler:
         denied = check_all(policies, body, namespaced=bool(ref.namespace))
         if denied is not None:
             return Applied(ref, f"not applied: {denied}", reason="PolicyDenied")
-        node_apps = set(self.inventory.apps) | set(self.document.apps if self.document else ())
-        refused = ownership.refusal(name, ref, res, self.runtime.get(ref), node_apps)
-        if refused:
-            return Applied(ref, refused, reason=ownership.NOT_OWNED)
         return None
+
+    def _live(self, name: str, refs: list[ObjectRef]) -> dict[ObjectRef, dict[str, Any] | None]:
+        """The live objects of `refs`, about to be applied for app `name`. A runtime with
+        `prepare` reads them in fewer requests (the Kubernetes one creates a missing
+        namespace first and reads nothing in it: a first apply), any other one object
+        by object."""
+        prepare = getattr(self.runtime, "prepare", None)
+        if prepare is not None:
+            found: dict[ObjectRef, dict[str, Any] | None] = prepare(name, refs)
+            return found
+        return {ref: self.runtime.get(ref) for ref in refs}
 
     def _record(self, name: str, results: list[Applied], *, partial: bool = False) -> None:
         errors = self._apply_errors.get(name, {}) if partial else {}

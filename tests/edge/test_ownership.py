@@ -265,3 +265,29 @@ def test_the_local_policy_flags_make_the_settings_field() -> None:
     assert policy.cluster_kinds == ("!*",) and not policy.privileged_rbac
     namespace_obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shoal-a"}}
     assert policy.check(namespace_obj, namespaced=False) is not None  # '!*': no cluster kinds
+
+
+def test_a_first_apply_makes_the_namespace_and_reads_nothing_in_it_but_judges_what_exists(
+    sim: KubeSim, store: Store, tmp_path: Path
+) -> None:
+    """Into a namespace that does not exist yet, no object can exist: the namespace is
+    made (as applying would) and none of its objects is read. Into one that exists,
+    each object is read and one shoal did not create is still refused."""
+    someone_creates(sim, namespace("legacy"))
+    someone_creates(sim, configmap("theirs", "legacy", color="red"))
+    docs, edge = Documents(), reconciler(sim, store, tmp_path)
+    fresh = entry("fresh", configmap("a"), configmap("b"), configmap("c"))
+    legacy = entry("legacy", configmap("theirs", color="blue"), configmap("mine"))
+    edge.apply(docs(fresh=fresh, legacy=legacy))
+
+    states = {name: s.state for name, s in edge.observe().items()}
+    assert states == {"fresh": "Ready", "legacy": "Failed"}
+    made = sim.get("v1", "Namespace", "fresh")["metadata"]
+    assert made["labels"] == MANAGED and made["annotations"] == {"shoal.dev/created-for": "fresh"}
+    fresh_requests = [m for m, p in sim.requests if "/namespaces/fresh/configmaps/" in p]
+    # Three applies, and no read before them (observing reads each one afterwards).
+    assert fresh_requests[:3] == ["PATCH"] * 3
+    found = resources(edge.observe()["legacy"])
+    assert found["ConfigMap theirs"][:2] == (False, "NotOwned")
+    assert sim.get("v1", "ConfigMap", "theirs", "legacy")["data"] == {"color": "red"}
+    assert found["ConfigMap mine"][:2] == (True, "")
