@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from controller.status import yamlread
 from controller.status.yamltext import to_yaml
 from shadow import APP_STATES, NODE_STATES, ReportedDocument
 
@@ -384,9 +385,12 @@ def commit_message(
 def parse_entry(text: str) -> dict[str, Any] | None:
     """A committed node file, or None when it is not one (left for the next report)."""
     try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError:
-        return None
+        data: Any = yamlread.load(text)  # the controller's own files, fast
+    except yamlread.NotOurs:
+        try:
+            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except yaml.YAMLError:
+            return None
     if not isinstance(data, dict) or not isinstance(data.get("node"), str):
         return None
     return data

@@ -174,7 +174,8 @@ class StatusBranch:
         names = [p for p in self._blobs if p.startswith(f"{NODES_DIR}/") and p.endswith(".yaml")]
         if head is None or not names:
             return {}
-        request = "".join(f"{head}:{name}\n" for name in names).encode()
+        # By blob id: `<head>:<path>` would make git search the folder again per file.
+        request = "".join(f"{self._blobs[name]}\n" for name in names).encode()
         out = git("cat-file", "--batch", repo_dir=self.path, input=request)
         entries: dict[str, dict[str, Any]] = {}
         pos = 0

@@ -2,7 +2,7 @@
 
 Used by `shoal status`. Git only: no broker, no controller. It picks the newest of
 the local status branch and its remote-tracking copy, reads every node file in one
-`git cat-file --batch`, and measures how far each observed revision is behind the
+`git ls-tree` and one `git cat-file --batch` (by blob id), and measures how far each observed revision is behind the
 fleet head (`git rev-list --count`, once per distinct revision).
 """
 
@@ -82,24 +82,45 @@ def fetch_status(repo: Path, branch: str, remote: str) -> None:
 
 
 def read_entries(repo: Path, commit: str) -> dict[str, dict[str, Any]]:
-    """Every `nodes/<node>.yaml` of the status commit, by node name."""
-    listing = git(repo, "ls-tree", "--name-only", f"{commit}:{NODES_DIR}").decode()
-    names = [n for n in listing.splitlines() if n.endswith(".yaml")]
-    if not names:
+    """Every `nodes/<node>.yaml` of the status commit, by node name.
+
+    One `git ls-tree` names the files with their blob ids, and one `git cat-file
+    --batch` reads the blobs by id: asking for `<commit>:nodes/<file>` instead makes
+    git search the 10,000-entry folder again for every file (14 s for 10,000 nodes).
+    """
+    try:
+        listing = git(repo, "ls-tree", "-z", commit, f"{NODES_DIR}/")
+    except GitFailed:
         return {}
-    request = "".join(f"{commit}:{NODES_DIR}/{n}\n" for n in names).encode()
-    out = git(repo, "cat-file", "--batch", input=request)
+    blobs: list[tuple[str, str]] = []
+    for line in listing.decode("utf-8", errors="replace").split("\0"):
+        meta, _, path = line.partition("\t")
+        parts = meta.split()
+        if len(parts) == 3 and parts[1] == "blob" and path.endswith(".yaml"):
+            blobs.append((path.rpartition("/")[2].removesuffix(".yaml"), parts[2]))
+    return read_blobs(repo, blobs)
+
+
+def read_blobs(repo: Path, blobs: list[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+    """`(node, blob id)` pairs read in one `git cat-file --batch`, parsed as node entries
+    (a file that is not one is left out)."""
+    if not blobs:
+        return {}
+    out = git(repo, "cat-file", "--batch", input="".join(f"{b}\n" for _, b in blobs).encode())
     entries: dict[str, dict[str, Any]] = {}
     pos = 0
-    for name in names:
+    for node, _ in blobs:
         header_end = out.index(b"\n", pos)
         header = out[pos:header_end].split()
+        if len(header) < 3:  # "<id> missing": nothing follows
+            pos = header_end + 1
+            continue
         size = int(header[2])
         body = out[header_end + 1 : header_end + 1 + size]
         pos = header_end + 1 + size + 1
         entry = parse_entry(body.decode("utf-8", errors="replace"))
         if entry is not None:
-            entries[name.removesuffix(".yaml")] = entry
+            entries[node] = entry
     return entries
 
 

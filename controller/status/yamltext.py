@@ -18,6 +18,8 @@ from typing import Any
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./@+-]*(:[A-Za-z0-9_./@+-]+)*\Z")
 # Words YAML 1.1 resolves to booleans or null.
 _RESERVED = frozenset({"yes", "no", "true", "false", "on", "off", "null", "y", "n"})
+# What controller/status/yamlread.py reads back as plain strings.
+PLAIN, RESERVED = _PLAIN, _RESERVED
 
 
 def scalar(value: Any) -> str:
