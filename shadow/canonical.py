@@ -33,17 +33,27 @@ def canonical_json(value: Any) -> bytes:
     return _ENCODER.encode(value).encode("utf-8")
 
 
+# Member names already encoded (`"name":`): the same few keys frame every document.
+_KEYS: dict[str, bytes] = {}
+_KEYS_MAX = 4096
+
+
+def _key(name: str) -> bytes:
+    encoded = _KEYS.get(name)
+    if encoded is None:
+        encoded = canonical_json(name) + b":"
+        if len(_KEYS) < _KEYS_MAX:
+            _KEYS[name] = encoded
+    return encoded
+
+
 def canonical_object(members: Mapping[str, bytes]) -> bytes:
     """The canonical JSON of an object whose member values are already canonical JSON.
 
     `canonical_object({k: canonical_json(v) for k, v in d.items()}) == canonical_json(d)`
     for any dict `d` with string keys.
     """
-    return (
-        b"{"
-        + b",".join(canonical_json(key) + b":" + members[key] for key in sorted(members))
-        + b"}"
-    )
+    return b"{" + b",".join(_key(key) + members[key] for key in sorted(members)) + b"}"
 
 
 def canonical_array(items: Iterable[bytes]) -> bytes:

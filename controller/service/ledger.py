@@ -80,10 +80,16 @@ class Ledger:
         self.save()
 
     def confirm(self, node: str, generation: int) -> None:
+        self.confirm_many(((node, generation),))
+
+    def confirm_many(self, items: Iterable[tuple[str, int]]) -> None:
+        """The broker acknowledged these `(node, generation)` documents."""
+        entries = self._entries
         with self._lock:
-            entry = self._entries.get(node)
-            if entry is not None and entry.generation == generation and not entry.confirmed:
-                self._entries[node] = Entry(generation, entry.digest, confirmed=True)
+            for node, generation in items:
+                entry = entries.get(node)
+                if entry is not None and entry.generation == generation and not entry.confirmed:
+                    entries[node] = Entry(generation, entry.digest, confirmed=True)
 
     def unconfirmed(self) -> list[str]:
         with self._lock:

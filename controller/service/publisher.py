@@ -18,7 +18,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
@@ -36,11 +35,12 @@ log = logging.getLogger(__name__)
 DEFAULT_INFLIGHT = 20
 
 
-@dataclass(frozen=True)
-class _Pending:
-    ledger: Ledger
-    node: str
-    generation: int
+# A sent document waiting for its PUBACK: (ledger, node, generation). A plain tuple:
+# one is made per document, on the publishing thread.
+_Pending = tuple[Ledger, str, int]
+# PUBACKs are folded into their ledgers this many at a time (and when a batch drains),
+# one ledger lock round each, not one per document.
+CONFIRM_BATCH = 256
 
 
 class Publisher:
@@ -66,6 +66,8 @@ class Publisher:
         self._lock = threading.Condition()
         self._pending: dict[int, _Pending] = {}
         self._early: set[int] = set()
+        self._acked: dict[Ledger, list[tuple[str, int]]] = {}  # not yet in the ledgers
+        self._acked_count = 0
         self._touched: set[Ledger] = set()
         self._publishing = 0
         self._connected = threading.Event()
@@ -184,7 +186,7 @@ class Publisher:
                     ledger.confirm(node, generation)
                     confirmed_early += 1
                 else:
-                    pending[mid] = _Pending(ledger, node, generation)
+                    pending[mid] = (ledger, node, generation)
             count += 1
         return count, confirmed_early
 
@@ -195,10 +197,23 @@ class Publisher:
             if item is None:
                 self._early.add(mid)
                 return
-            item.ledger.confirm(item.node, item.generation)
+            ledger, node, generation = item
+            acked = self._acked.get(ledger)
+            if acked is None:
+                acked = self._acked[ledger] = []
+            acked.append((node, generation))
+            self._acked_count += 1
             self.confirmed_total += 1
             if not self._pending and not self._publishing:
                 self._drained()
+            elif self._acked_count >= CONFIRM_BATCH:
+                self._confirm_acked()
+
+    def _confirm_acked(self) -> None:
+        """Fold the PUBACKs received so far into their ledgers (lock held)."""
+        acked, self._acked, self._acked_count = self._acked, {}, 0
+        for ledger, items in acked.items():
+            ledger.confirm_many(items)
 
     def _settled(self, count: int) -> None:
         with self._lock:
@@ -209,6 +224,7 @@ class Publisher:
     def _drained(self) -> None:
         """Everything sent is confirmed (lock held): persist the ledgers once per batch,
         not per PUBACK, before waking waiters, so "confirmed" also means "on disk"."""
+        self._confirm_acked()
         self._save_touched_locked()
         self._lock.notify_all()
 
@@ -230,6 +246,7 @@ class Publisher:
 
     def _save_touched(self) -> None:
         with self._lock:
+            self._confirm_acked()
             self._save_touched_locked()
 
     def _save_touched_locked(self) -> None:
