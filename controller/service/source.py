@@ -252,13 +252,35 @@ class RefWatcher:
                 dest = getattr(event, "dest_path", "") or ""
                 watcher.notice(event.event_type, str(event.src_path), str(dest))
 
+        from watchdog import events
+
+        # Only changes reach Python: without a filter, inotify also reports every open
+        # and read, and each `git` run on the repository (the status writer's pushes,
+        # a reader polling it) wakes this thread for dozens of events it then ignores.
+        changes: list[type[FileSystemEvent]] = [
+            events.FileCreatedEvent,
+            events.FileModifiedEvent,
+            events.FileMovedEvent,
+            events.FileDeletedEvent,
+            events.DirCreatedEvent,
+            events.DirModifiedEvent,
+            events.DirMovedEvent,
+            events.DirDeletedEvent,
+        ]
         observer = Observer()
         handler = Handler()
-        observer.schedule(handler, str(self.git_dir), recursive=False)
+
+        def watch(path: Path, recursive: bool) -> None:
+            try:
+                observer.schedule(handler, str(path), recursive=recursive, event_filter=changes)
+            except TypeError:  # a watchdog without `event_filter`: every event, filtered here
+                observer.schedule(handler, str(path), recursive=recursive)
+
+        watch(self.git_dir, False)
         folder = self.git_dir / "refs" / "heads"
         if folder.is_dir():
             # refs/heads may hold nested branch names (feature/x), hence recursive.
-            observer.schedule(handler, str(folder), recursive=True)
+            watch(folder, True)
         observer.daemon = True
         observer.start()
         self._observer = observer

@@ -206,7 +206,10 @@ class StatusWriter:
         self._last_change_at = now
         if self._first_pending_at is None:
             self._first_pending_at = now
-        self._wake.set()
+            # Only the first change wakes the writer: later ones can only move the commit
+            # later, which the writer sees when it wakes at the time it computed (10,000
+            # reports would otherwise wake it 10,000 times).
+            self._wake.set()
 
     # --- git side --------------------------------------------------------------------
 
