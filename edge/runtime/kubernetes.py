@@ -234,7 +234,7 @@ class KubernetesRuntime:
             )
         except DynamicApiError as exc:
             return Applied(ref, api_error_message(exc), reason="ApplyFailed")
-        return Applied(ref, fingerprint=Fingerprint.of(live.to_dict()))
+        return Applied(ref, fingerprint=_fingerprint(live))
 
     def _ensure_namespace(self, name: str, app: str) -> None:
         from kubernetes.dynamic.exceptions import NotFoundError
@@ -364,6 +364,17 @@ class KubernetesRuntime:
         except DynamicApiError as exc:
             return api_error_message(exc)
         return ""
+
+
+def _fingerprint(live: Any) -> Fingerprint:
+    """The fingerprint of an applied object, read from its metadata alone (turning the
+    whole answer back into a dict costs more than the rest of shoal's work on it)."""
+    meta = getattr(live, "metadata", None)
+    if meta is None:
+        return Fingerprint.of(live.to_dict())
+    return Fingerprint.of(
+        {"metadata": {"resourceVersion": meta.resourceVersion, "generation": meta.generation}}
+    )
 
 
 def _invalid(ref: ObjectRef) -> str:
