@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.publish", description=__doc__)
     parser.add_argument("--nodes", type=int, default=10_000)
     parser.add_argument("--inflight", type=int, default=DEFAULT_INFLIGHT)
-    parser.add_argument("--rounds", type=int, default=3, help="best of N for each side")
+    parser.add_argument("--rounds", type=int, default=5, help="best of N for each side")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp, SlowSaveMosquitto(Path(tmp) / "mosquitto") as broker:
