@@ -191,7 +191,11 @@ class StatusWriter:
         with self._lock:
             gone = [node for node in self.book.nodes | self.book.pending if node not in fleet]
             changed = self.book.forget(gone)
-        self.intake.forget(frozenset(gone) | (fleet - (before or frozenset())))
+        # Nodes that joined start afresh; on the first pass (after the branch opened) those
+        # are the strangers now in the fleet, not every node: a refusal intake made
+        # meanwhile (a retained poison report, delivered at once) stands.
+        joined = fleet - before if before is not None else fleet & frozenset(self.intake.unknown)
+        self.intake.forget(frozenset(gone) | joined)
         if gone:
             log.info("status: %d nodes left the fleet: their status files go", len(gone))
         if changed:
