@@ -35,6 +35,8 @@ OUTSIDE_THE_FAMILY = {
     "a BaseException so no template's error handling can swallow it, never shown",
     "shoal.demo.supervisor.Interrupted": "a requested stop: the demo exits 0",
     "shoal.kubesim.errors.ApiError": "the simulated API server's HTTP answers to clients",
+    "controller.status.yamlread.NotOurs": "control flow inside the status files' fast "
+    "reader: PyYAML reads such a file instead",
 }
 
 
