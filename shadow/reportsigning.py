@@ -96,6 +96,13 @@ class ReportSigner:
         _p256(key, "key")
         return cls(key)  # type: ignore[arg-type]  # checked by _p256
 
+    def private_pem(self) -> bytes:
+        return self._private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
     def key_text(self) -> str:
         return report_key_text(self.public)
 
