@@ -211,7 +211,13 @@ def run(args: argparse.Namespace) -> int:
     from edge.agent import Agent, AgentSettings
     from edge.config import ConfigError, merge, read_config
     from edge.http import EdgeHttp, HttpAddressError, parse_address
-    from edge.identity import IdentityError, ReportKeyError, certificate_not_after, report_signer
+    from edge.identity import (
+        IdentityError,
+        ReportKeyError,
+        certificate_not_after,
+        report_signer,
+        say_how_reports_are_signed,
+    )
     from edge.runtime.kubernetes import KubernetesRuntime, check_config, client_factory
     from edge.selfupdate.incluster import ClusterUpdater
     from edge.selfupdate.updater import RESTART_EXIT, from_environment
@@ -276,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
         trusted = TrustedKeys(keys)
         log.info("accepting documents signed by %s", ", ".join(sorted(trusted.keys)))
     try:
-        signer = report_signer(args.report_key, broker.key_file)
+        signer, signing_note = report_signer(args.report_key, broker.key_file)
     except ReportKeyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -344,6 +350,7 @@ def run(args: argparse.Namespace) -> int:
         log.warning(
             "no --trust-key: accepting unsigned Desired documents from anyone on the broker"
         )
+    say_how_reports_are_signed(signer, signing_note)
     try:
         while not stop.wait(0.5):
             if not agent.alive():

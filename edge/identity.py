@@ -35,34 +35,38 @@ class ReportKeyError(BadInput, ValueError):
         super().__init__(message)
 
 
-def report_signer(report_key: Path | None, key_file: str | None) -> ReportSigner | None:
+def report_signer(report_key: Path | None, key_file: str | None) -> tuple[ReportSigner | None, str]:
     """The key reports are signed with: `--report-key`, else the TLS `--key-file` when it is
-    an ECDSA P-256 key (what `shoal provision` issues), else None (reports go unsigned)."""
+    an ECDSA P-256 key (what `shoal provision` issues), else None (reports go unsigned);
+    and what to say about it once the agent runs (a warning when the key file cannot sign)."""
     if report_key is not None:
         try:
-            signer = ReportSigner.from_pem(Path(report_key).read_bytes())
+            return ReportSigner.from_pem(Path(report_key).read_bytes()), ""
         except OSError as exc:
             raise ReportKeyError(
                 f"--report-key {report_key}: {exc.strerror or exc}", ExitCode.UNAVAILABLE
             ) from None
         except KeyFileError as exc:
             raise ReportKeyError(f"--report-key {report_key}: {exc}") from None
-    elif key_file:
-        try:
-            signer = ReportSigner.from_pem(Path(key_file).read_bytes())
-        except (OSError, KeyFileError) as exc:
-            log.warning(
-                "reports are not signed: --key-file %s cannot sign them (%s); the controller "
-                "refuses them once nodes/<node>.yaml records a reportKey (give --report-key)",
-                key_file,
-                exc,
-            )
-            return None
+    if not key_file:
+        return None, ""
+    try:
+        return ReportSigner.from_pem(Path(key_file).read_bytes()), ""
+    except (OSError, KeyFileError) as exc:
+        return None, (
+            f"reports are not signed: --key-file {key_file} cannot sign them ({exc}); the "
+            "controller refuses them once nodes/<node>.yaml records a reportKey "
+            "(give --report-key)"
+        )
+
+
+def say_how_reports_are_signed(signer: ReportSigner | None, note: str) -> None:
+    if signer is not None:
+        log.info("signing reports with key %s", signer.key_id)
+    elif note:
+        log.warning("%s", note)
     else:
         log.info("reports are not signed (no --key-file or --report-key)")
-        return None
-    log.info("signing reports with key %s", signer.key_id)
-    return signer
 
 
 def certificate_not_after(path: str | Path) -> str:

@@ -121,7 +121,7 @@ class Intake:
                 f"the report is for node {report.node!r}, not the topic's {node!r}",
             )
         try:
-            key_id = self.verifier.verify(node, data)
+            key_id = self.verifier.verify(node, data, payload)
         except ReportSignatureError as exc:
             unlogged = self.verifier.should_log(node)
             if unlogged:

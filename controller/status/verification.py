@@ -11,13 +11,16 @@ in as `NodeKeys` by `controller.status.service`. The policy (docs/security.md):
   `verified: false`, unless fleet.yaml sets `reports: {requireSignature: true}`;
 - a new key in git (a re-provisioned node) refuses reports signed with the old one.
 
-A refusal raises `ReportSignatureError` with its `reason`; intake counts it
+The same payload again (the broker hands every retained report over on each reconnect) is
+not verified again against the same key. A refusal raises `ReportSignatureError` with its
+`reason`; intake counts it
 (`shoal_reports_rejected_total{reason}`) and logs it, once per node and then at most
 every `LOG_EVERY` seconds (a forger can send thousands a second).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -65,10 +68,14 @@ class ReportVerifier:
         self._loaded: dict[str, ReportKey | KeyFileError] = {}  # by key text, across revisions
         self._warned: dict[str, float] = {}  # node -> when its refusals were last logged
         self._quiet: Counter[str] = Counter()  # node -> refusals not logged since
+        # node -> (sha256 of its last verified payload, the key text, the key id)
+        self._verified: dict[str, tuple[bytes, str, str]] = {}
         self._lock = threading.Lock()
 
-    def verify(self, node: str, data: Mapping[str, Any]) -> str | None:
-        """Check the decoded report `data` of `node` (its topic's node, already matched)."""
+    def verify(self, node: str, data: Mapping[str, Any], payload: bytes = b"") -> str | None:
+        """Check the decoded report `data` of `node` (its topic's node, already matched);
+        `payload`, its bytes: the same bytes again (the broker re-delivering retained
+        reports after a reconnect) are not verified twice against the same key."""
         known = self.node_keys()
         text = known.keys.get(node, "") if known is not None else ""
         if not text:
@@ -84,7 +91,14 @@ class ReportVerifier:
             raise ReportSignatureError(
                 "bad-key", f"the reportKey recorded for node {node!r} cannot verify: {key}"
             )
-        return key.verify(data)
+        digest = hashlib.sha256(payload).digest() if payload else b""
+        seen = self._verified.get(node)
+        if digest and seen is not None and seen[0] == digest and seen[1] == text:
+            return seen[2]
+        key_id = key.verify(data)
+        if digest:
+            self._verified[node] = (digest, text, key_id)
+        return key_id
 
     def _key(self, text: str) -> ReportKey | KeyFileError:
         key = self._loaded.get(text)
@@ -113,5 +127,6 @@ class ReportVerifier:
     def forget(self, nodes: frozenset[str]) -> None:
         with self._lock:
             for node in nodes:
+                self._verified.pop(node, None)
                 self._warned.pop(node, None)
                 self._quiet.pop(node, None)

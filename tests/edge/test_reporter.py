@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import pytest
@@ -118,23 +117,21 @@ def test_every_report_goes_out_signed_with_the_node_key_and_valid() -> None:
         assert ReportKey(signer.public).verify(data) == signer.key_id
 
 
-def test_the_report_key_is_the_bundle_key_unless_another_is_named(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO, logger="edge.identity")
+def test_the_report_key_is_the_bundle_key_unless_another_is_named(tmp_path: Path) -> None:
     node_key = tmp_path / "node.key"
     node_key.write_bytes(ReportSigner.generate().private_pem())
-    signer = report_signer(None, str(node_key))
-    assert signer is not None and signer.key_id in caplog.text
+    signer, note = report_signer(None, str(node_key))
+    assert signer is not None and note == ""
     other = tmp_path / "other.key"
     other.write_bytes(ReportSigner.generate().private_pem())
-    chosen = report_signer(other, str(node_key))
+    chosen, _ = report_signer(other, str(node_key))
     assert chosen is not None and chosen.key_id != signer.key_id
     # A TLS key that cannot sign reports (here Ed25519): the agent runs, unsigned, and says so.
     odd = tmp_path / "odd.key"
     odd.write_bytes(SigningKey.generate().private_pem())
-    assert report_signer(None, str(odd)) is None
-    assert "reports are not signed" in caplog.text
+    unsigned, note = report_signer(None, str(odd))
+    assert unsigned is None and note.startswith(f"reports are not signed: --key-file {odd}")
+    assert report_signer(None, None) == (None, "")
     with pytest.raises(ReportKeyError, match=f"--report-key {odd}: .*not ECDSA P-256") as bad:
         report_signer(odd, None)
     assert bad.value.exit_code == 1
