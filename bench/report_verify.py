@@ -50,11 +50,14 @@ def summary(name: str, seconds: list[float], count: int) -> float:
     return median
 
 
-def main() -> None:
+SMALL_ARGS = ["--nodes", "50", "--rounds", "2"]
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     topics = Topics("shoal")
     signers = {f"node-{i:05}": ReportSigner.generate() for i in range(args.nodes)}
     started = time.perf_counter()
