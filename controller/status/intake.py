@@ -150,6 +150,10 @@ class Intake:
                 self.unknown.discard(node)
         self.verifier.forget(nodes)
 
+    def unknown_nodes(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self.unknown)
+
     def health(self) -> dict[str, object]:
         with self._lock:
             return {

@@ -194,7 +194,10 @@ class StatusWriter:
         with self._lock:
             gone = [node for node in self.book.nodes | self.book.pending if node not in fleet]
             changed = self.book.forget(gone)
-        self.intake.forget(frozenset(gone) | (fleet - (before or frozenset())))
+        # Joined: new in the fleet, or (on the first look) reported while not in it. Nodes
+        # refused before the first look keep their refusal.
+        joined = fleet - before if before is not None else fleet & self.intake.unknown_nodes()
+        self.intake.forget(frozenset(gone) | joined)
         if gone:
             log.info("status: %d nodes left the fleet: their status files go", len(gone))
         if changed:
