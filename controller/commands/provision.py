@@ -6,7 +6,8 @@ key and certificate from the fleet CA, writes the bundles (`controller.identity.
 bundles`) and makes one commit with `nodes/<name>.yaml` on a new branch, ready for a
 pull request. Bundles are staged in a temporary folder and renamed into --out at the
 end; the commit is made last; a failure leaves neither. `--bundle-for NODE` writes
-bundles for nodes already in the fleet (a replaced machine), without a commit.
+bundles for nodes already in the fleet (a replaced machine), with new keys, and commits
+them (`recipient:`, `reportKey:`) into the existing node files on a new branch.
 """
 
 from __future__ import annotations
