@@ -107,6 +107,9 @@ class Controller:
         # Called with (revision, fleet) after each good revision, on the reconcile thread;
         # e.g. the broker's client list following the fleet (controller.identity.revocation).
         self.revision_listeners: list[Callable[[str, Fleet], None]] = []
+        # Per app, what the rollout engine is doing (its state, wave, counts, decision);
+        # the engine replaces it. The status branch records it in controller.yaml.
+        self.rollout_status: Callable[[], dict[str, dict[str, Any]]] = lambda: {}
         # A newer commit arrived while a revision rendered: drop that render, take the new.
         self._superseded = threading.Event()
         self._peeking = threading.Lock()

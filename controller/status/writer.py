@@ -33,6 +33,7 @@ from typing import Any
 from controller.gitcli import GitFailed
 from controller.status.book import StatusBook, StatusChange
 from controller.status.branch import PushRejected, StatusBranch
+from controller.status.controllerstate import ControllerRecord, read_committed, with_record
 from controller.status.intake import Intake
 from shadow import DEFAULT_PREFIX, Topics
 from transport import BrokerOptions, make_client
@@ -64,6 +65,7 @@ class StatusWriter:
         interval: float = DEFAULT_INTERVAL,
         known_nodes: Callable[[], frozenset[str] | None] = lambda: None,
         count_error: Callable[[str], None] = lambda kind: None,
+        controller_state: Callable[[], Any] = lambda: None,
     ) -> None:
         self.options = options
         self.topics = Topics(topic_prefix)
@@ -72,6 +74,7 @@ class StatusWriter:
         self._fleet: frozenset[str] | None = None  # the membership last applied to the book
         self.interval = max(0.0, interval)
         self.book = StatusBook()
+        self.controller = ControllerRecord(controller_state)  # controller.yaml
         self.branch = StatusBranch(repo_url, Path(work_dir) / "status-branch", branch)
         self.subscribed = threading.Event()
         self.last_commit: str | None = None
@@ -139,7 +142,7 @@ class StatusWriter:
     def settled(self) -> bool:
         """Everything received is committed and pushed."""
         with self._lock:
-            pending = bool(self.book.pending)
+            pending = bool(self.book.pending) or self.controller.pending
         return not pending and not self._push_due
 
     # --- MQTT side -------------------------------------------------------------------
@@ -222,6 +225,7 @@ class StatusWriter:
                 return False
             with self._lock:
                 self.book.load_committed(entries)
+            self.controller.load_committed(read_committed(self.branch))
             self._fleet = None  # the branch may hold nodes that left the fleet meanwhile
             self._opened = True
             self._retry_delay = 1.0
@@ -244,7 +248,7 @@ class StatusWriter:
         """Seconds until the next commit is due (0 = now), or None when nothing is pending."""
         if self._first_pending_at is None:
             with self._lock:
-                if not self.book.pending:
+                if not self.book.pending and not self.controller.pending:
                     return None
             self._first_pending_at = now
         quiet = min(QUIET_SECONDS, self.interval)
@@ -266,8 +270,10 @@ class StatusWriter:
         """One turn of the writer loop: open, follow the fleet, commit or push, or wait."""
         if self._opened:
             self.apply_membership()
+            if self.controller.refresh():
+                self._changed()
         now = time.monotonic()
-        wait = 5.0
+        wait = 1.0  # the controller's state (controller.yaml) is looked at this often
         if now < self._retry_at:
             wait = self._retry_at - now
         elif not self._opened:
@@ -315,7 +321,7 @@ class StatusWriter:
             raise GitFailed("the status branch is not open yet")
         with self._git_lock:
             with self._lock:
-                change = self.book.changes()
+                change = with_record(self.book.changes(), self.controller)
                 self._first_pending_at = None
             sha = None
             if change is not None:
@@ -342,6 +348,7 @@ class StatusWriter:
     def _committed(self, change: StatusChange) -> None:
         with self._lock:
             self.book.mark_committed(change)
+        self.controller.mark_committed(change.files)
 
     def _push(self) -> None:
         """Push, re-applying on the remote's new tip when someone else pushed first."""
@@ -372,6 +379,7 @@ class StatusWriter:
         subjects = self.branch.unpushed_subjects()
         with self._lock:
             files = self.book.committed_files()
+        files.update(self.controller.committed_files())
         message = subjects[0] if len(subjects) == 1 else f"{len(subjects)} status updates"
         if not subjects:
             message = "status re-applied on the new tip"
