@@ -116,6 +116,10 @@ def build_record(
             "revision": facts.served,
             "since": kept("served", facts.served, "since"),
         }
+    elif before.get("served"):
+        # Restarted on a rejected revision: nothing is good in this run, and the broker
+        # still holds what the last run served.
+        record["served"] = dict(before["served"])
     if facts.rejected:
         problems = list(facts.problems[:MAX_PROBLEMS]) or ["rejected (no problem named)"]
         rejected: dict[str, Any] = {"revision": facts.rejected, "problems": problems}
@@ -209,8 +213,9 @@ class ControllerRecord:
             return False
         if facts is None:
             return False
-        record = build_record(facts, self.current or self.committed, stamp())
-        changed = meaningful(record) != meaningful(self.current)
+        before = self.current if self.current is not None else self.committed
+        record = build_record(facts, before, stamp())
+        changed = meaningful(record) != meaningful(before)
         self.current = record
         return changed
 
@@ -278,35 +283,39 @@ class EarlyRecord:
         self._branch_factory = branch
         self._branch: StatusBranch | None = None
         self._retry_at = 0.0
+        self._done: ControllerFacts | None = None  # the facts last committed
 
     def step(self) -> str | None:
         """Commit and push controller.yaml when a rejection changed it; the new sha."""
         if time.monotonic() < self._retry_at:
             return None
-        if not self.record.refresh() and not self.record.pending:
+        try:
+            facts = self.record.facts()
+        except Exception:
+            log.exception("status: cannot read the controller's state")
             return None
-        if not (self.record.current or {}).get("rejected"):
+        if facts is None or not facts.rejected or facts == self._done:
             return None
         try:
             if self._branch is None:
                 branch = self._branch_factory()
                 branch.open()
-                self._branch = branch
                 self.record.load_committed(read_committed(branch))
-                if not self.record.pending:
-                    return None
+                self._branch = branch
             change = with_record(None, self.record)
-            if change is None:
-                return None
-            sha = self._branch.commit(change.files, change.message)
-            self._branch.push()
+            sha = None
+            if change is not None:
+                sha = self._branch.commit(change.files, change.message)
+                self._branch.push()
         except GitFailed as exc:
             log.warning("status: cannot record the rejected revision on the branch: %s", exc)
             self._branch = None  # open again (fetching the remote's tip) next time
             self._retry_at = time.monotonic() + self.RETRY_SECONDS
             return None
-        self.record.mark_committed(change.files)
-        log.info("status: %s %s", short(sha), change.message.splitlines()[0])
+        self._done = facts
+        if change is not None:
+            self.record.mark_committed(change.files)
+            log.info("status: %s %s", short(sha), change.message.splitlines()[0])
         return sha
 
 

@@ -149,6 +149,20 @@ def test_a_rejected_commit_is_recorded_shown_with_its_reason_and_fails_shoal_wai
         assert "rejected" not in record
         assert subject(repo.remote) == f"serving {fixed[:7]} (HEAD)"
 
+        # paris-1's render is the same as at the good revision: it counts; paris-2 is awaited.
+        wait = ("wait", str(repo.work), "--revision", fixed[:7], "--interval", "0.2")
+        code, out = cli(capsys, *wait, "--timeout", "1")
+        assert code == 2 and "waiting for paris-2 (no report)" in out
+        digest = node_digest(controller.reconciler.served.apps["paris-2"])
+        publish(
+            mosquitto.url,
+            Topics("shoal").reported("paris-2"),
+            report("paris-2", revision=fixed, digest=digest).to_json(),
+        )
+        code, out = cli(capsys, *wait, "--timeout", "60")
+        assert code == 0, out
+        assert f"{fixed[:7]}: every node is Synced at it" in out
+
 
 def test_a_rejected_first_revision_is_on_the_branch_before_anything_is_served(
     mosquitto: Mosquitto, tmp_path: Path, capsys: pytest.CaptureFixture[str]
