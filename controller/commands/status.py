@@ -199,9 +199,9 @@ def show(args: argparse.Namespace, fetch: bool | None = None) -> ExitCode:
         print()
     else:
         print_controller(record)
-        print_table(status, rows, args.app)
         if compared.get("note"):
             print(f"note: {compared['note']}")
+        print_table(status, rows, args.app)
     if args.exit_code and any(needs_a_look(row) for row in rows):
         return ExitCode.BAD_INPUT
     return ExitCode.OK
@@ -220,18 +220,19 @@ def compared_fleet(
         return view, problem, {"ref": ref, "revision": head}
     log.debug("no fleet view at %s: %s", ref, problem)
     at = f"{ref} ({head[:7]})" if head else ref
-    why = problem.splitlines()[0] if problem else "it does not load"
+    lines = [line.strip() for line in problem.splitlines() if line.strip()]
+    why = (lines[1] if len(lines) > 1 and lines[0].endswith(":") else lines[0]) if lines else ""
     served = str(((record or {}).get("served") or {}).get("revision") or "")
     if served and served != head:
         fallback, _ = expected_fleet(repo, served)
         if fallback is not None:
             note = (
-                f"the fleet at {at} cannot be used ({why}); nodes are compared with "
+                f"the fleet at {at} does not load ({why}); nodes are compared with "
                 f"{served[:7]}, the revision the controller serves"
             )
             return fallback, problem, {"ref": ref, "revision": served, "note": note}
     note = (
-        f"the fleet at {at} cannot be used ({why}); showing the nodes the status branch "
+        f"the fleet at {at} does not load ({why}); showing the nodes the status branch "
         "records, without a fleet to compare them with"
     )
     return None, problem, {"ref": ref, "revision": None, "note": note}

@@ -17,6 +17,7 @@ of the commit message), by the status service before the writer runs
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,10 @@ MAX_PROBLEMS = 20
 FAILED_ROLLOUT_STATES = ("Halted", "RolledBack", "Aborted")
 # Keys that say when, not what: never a reason for a commit on their own.
 _TIME_KEYS = ("time", "since")
+# How the renderer names the node of a problem: "<file:line: message> (node N, app A)".
+_PER_NODE = re.compile(r"^(?P<text>.*) \(node (?P<node>[^,()]+), app (?P<app>[^()]+)\)$", re.S)
+# Nodes named per grouped problem.
+_NODES_NAMED = 3
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,28 @@ def controller_facts(controller: Any) -> ControllerFacts | None:
     if error is not None and error.revision == seen:
         return ControllerFacts(seen, served, seen, tuple(error.problems), error.time, rollouts)
     return ControllerFacts(seen, served, rollouts=rollouts)
+
+
+def grouped(problems: tuple[str, ...] | list[str]) -> list[str]:
+    """One problem per distinct message: a template broken for 200 nodes is one line
+    naming how many (`... (app web, 200 nodes: a, b, c and 197 more)`), not 200."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for problem in problems:
+        match = _PER_NODE.match(problem)
+        key = (match["text"], match["app"]) if match else (problem, "")
+        groups.setdefault(key, [])
+        if match:
+            groups[key].append(match["node"])
+    out = []
+    for (text, app), nodes in groups.items():
+        if not nodes:
+            out.append(text)
+            continue
+        named = ", ".join(nodes[:_NODES_NAMED])
+        more = f" and {len(nodes) - _NODES_NAMED} more" if len(nodes) > _NODES_NAMED else ""
+        which = f"node {named}" if len(nodes) == 1 else f"{len(nodes)} nodes: {named}{more}"
+        out.append(f"{text} (app {app}, {which})")
+    return out
 
 
 def stamp(when: float | None = None) -> str:
@@ -121,10 +148,10 @@ def build_record(
         # still holds what the last run served.
         record["served"] = dict(before["served"])
     if facts.rejected:
-        problems = list(facts.problems[:MAX_PROBLEMS]) or ["rejected (no problem named)"]
-        rejected: dict[str, Any] = {"revision": facts.rejected, "problems": problems}
-        if len(facts.problems) > MAX_PROBLEMS:
-            rejected["moreProblems"] = len(facts.problems) - MAX_PROBLEMS
+        every = grouped(facts.problems) or ["rejected (no problem named)"]
+        rejected: dict[str, Any] = {"revision": facts.rejected, "problems": every[:MAX_PROBLEMS]}
+        if len(every) > MAX_PROBLEMS:
+            rejected["moreProblems"] = len(every) - MAX_PROBLEMS
         old = before.get("rejected") or {}
         same = meaningful({"r": old}).get("r") == meaningful({"r": rejected}).get("r")
         rejected["time"] = old.get("time") if same and old.get("time") else stamp(facts.rejected_at)
