@@ -267,8 +267,9 @@ class ControllerRecord:
 
 def with_record(change: StatusChange | None, record: ControllerRecord) -> StatusChange | None:
     """The writer's next commit with controller.yaml in it (when it changed): the record's
-    lines go first (the subject is the first of them), the nodes' message follows."""
-    record.refresh()
+    lines go first (the subject is the first of them), the nodes' message follows.
+    The record is as last refreshed (refresh it outside the writer's lock: the rollout
+    engine answers with its own)."""
     lines = record.lines()
     if not lines:
         return change
@@ -329,6 +330,7 @@ class EarlyRecord:
                 branch.open()
                 self.record.load_committed(read_committed(branch))
                 self._branch = branch
+            self.record.refresh()
             change = with_record(None, self.record)
             sha = None
             if change is not None:

@@ -6,8 +6,9 @@ observed revision includes REV (REV itself or a later commit) is asked of `reach
 
 A node of the fleet at REV is *at* REV when it observes the digest REV renders for it
 (the controller re-publishes a node only when its render changes, so an untouched
-node keeps its older revision), or observes REV or a later commit with every app that
-carries a revision of its own at REV or later. The verdict:
+node keeps its older revision), or observes a later commit (or REV, when the digest
+REV renders for it is not known here) with every app that carries a revision of its
+own at REV or later. The verdict:
 - failed: REV is rejected (controller.yaml), a node at REV is Failed or Degraded, or a
   rollout of REV is Halted, RolledBack or Aborted;
 - synced: every node is at REV and Synced, and no rollout of REV is unfinished;
@@ -106,8 +107,10 @@ def progress(
             continue
         state = str(entry.get("state"))
         observed = entry.get("observed") or {}
-        if not at_revision(entry, nodes[node], reached):
+        if not at_revision(entry, revision, nodes[node], reached):
             where = f"at {short(observed.get('revision'))}"
+            if observed.get("revision") == revision:
+                where += " with apps held back"
             found.pending[node] = where + (", offline" if entry.get("online") is False else "")
         elif state in FAILED_NODE_STATES:
             found.failed[node] = f"{state}: {failure_message(entry)}"
@@ -120,13 +123,16 @@ def progress(
 
 
 def at_revision(
-    entry: Mapping[str, Any], digest: str | None, reached: Callable[[str], bool]
+    entry: Mapping[str, Any], revision: str, digest: str | None, reached: Callable[[str], bool]
 ) -> bool:
     observed = entry.get("observed") or {}
+    seen = str(observed.get("revision") or "")
     if digest and observed.get("digest") == digest:
         return True
-    if not observed.get("revision") or not reached(str(observed["revision"])):
+    if not seen or not reached(seen):
         return False
+    if digest and seen == revision:
+        return False  # REV's document, but not all of REV's render: apps held back by a rollout
     apps = (entry.get("apps") or {}).values()
     return all(reached(str(a["revision"])) for a in apps if a.get("revision"))
 

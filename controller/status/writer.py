@@ -320,6 +320,7 @@ class StatusWriter:
         if not self._open_branch():
             raise GitFailed("the status branch is not open yet")
         with self._git_lock:
+            self.controller.refresh()  # not under self._lock: it asks the controller
             with self._lock:
                 change = with_record(self.book.changes(), self.controller)
                 self._first_pending_at = None

@@ -98,6 +98,7 @@ def test_a_new_rollout_decision_is_the_first_line_of_the_status_commit() -> None
     record = ControllerRecord(
         lambda: controller_facts(controller(NEXT, NEXT, rollouts=lambda: state["rollouts"]))
     )
+    assert record.refresh()
     change = with_record(None, record)
     assert change is not None
     assert change.message.splitlines()[0] == "web 1.5: wave 2/4 (50 nodes) healthy, baking 5m"
@@ -106,6 +107,7 @@ def test_a_new_rollout_decision_is_the_first_line_of_the_status_commit() -> None
     record.mark_committed(change.files)
 
     state["rollouts"] = rollout(ready=48)  # counts moved, same decision: still a commit
+    assert record.refresh()
     change = with_record(None, record)
     assert change is not None
     assert change.message.splitlines()[0].startswith("rollout web: Baking, wave 2/4, 3333333")
@@ -119,6 +121,7 @@ def test_a_new_rollout_decision_is_the_first_line_of_the_status_commit() -> None
         entries={},
         removed=(),
     )
+    assert record.refresh()
     change = with_record(nodes, record)  # type: ignore[arg-type]
     assert change is not None
     lines = change.message.splitlines()

@@ -193,3 +193,23 @@ def test_status_watch_shows_each_change_until_ctrl_c(fleet: Fleet) -> None:
         watcher.send_signal(signal.SIGINT)
         assert watcher.wait(30) == 0
     assert "Traceback" not in "".join(seen)
+
+
+def test_a_node_is_at_the_revision_by_its_digest_or_a_later_commit() -> None:
+    from controller.status.waiting import progress
+
+    rev, later, old = "r" * 40, "l" * 40, "o" * 40
+    entries = {
+        "same-render": {"state": "Synced", "observed": {"revision": old, "digest": "d1"}},
+        "later": {"state": "Synced", "observed": {"revision": later, "digest": "x"}},
+        "held-back": {"state": "Synced", "observed": {"revision": rev, "digest": "old"}},
+        "failed-before": {"state": "Failed", "observed": {"revision": old, "digest": "y"}},
+    }
+    nodes = {"same-render": "d1", "later": "d2", "held-back": "d3", "failed-before": "d4"}
+    found = progress(rev, nodes, entries, None, lambda seen: seen in (rev, later))
+    assert found.synced == ["later", "same-render"]
+    assert found.pending == {
+        "held-back": "at rrrrrrr with apps held back",
+        "failed-before": "at ooooooo",
+    }
+    assert found.verdict == "waiting"  # a failure at an older revision is not REV's
