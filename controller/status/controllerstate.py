@@ -16,6 +16,7 @@ of the commit message), by the status service before the writer runs
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -158,7 +159,10 @@ def build_record(
         record["rejected"] = rejected
     if facts.rollouts:
         record["rollouts"] = {app: dict(facts.rollouts[app]) for app in sorted(facts.rollouts)}
-    return record
+    # Plain data, as it reads back from the file (tuples as lists): else what was
+    # committed would never equal what is current, and the writer would commit forever.
+    plain: dict[str, Any] = json.loads(json.dumps(record, default=str))
+    return plain
 
 
 # --- words ---------------------------------------------------------------------------
@@ -266,16 +270,23 @@ class ControllerRecord:
 
 
 def with_record(change: StatusChange | None, record: ControllerRecord) -> StatusChange | None:
-    """The writer's next commit with controller.yaml in it (when it changed): the record's
-    lines go first (the subject is the first of them), the nodes' message follows.
+    """The writer's next commit with controller.yaml in it (when it changed): the subject
+    is the record's first line, then the nodes' subject (`web 1.5: wave 2/4 (50 nodes)
+    healthy, baking 5m; 50 synced to 9f1c2ab`; a rejection stands alone); the record's
+    other lines open the body.
     The record is as last refreshed (refresh it outside the writer's lock: the rollout
     engine answers with its own)."""
     lines = record.lines()
     if not lines:
         return change
     subject, _, body = (change.message if change else "").partition("\n")
-    rest = [*lines[1:], *([subject] if subject else [])]
-    text = lines[0] + "\n\n" + "\n".join(rest) + ("\n" if rest else "") + body.lstrip("\n")
+    rest = [*lines[1:]]
+    first = lines[0]
+    if subject and first.startswith("HEAD "):  # a rejection says it all on its own line
+        rest.append(subject)
+    elif subject:
+        first = f"{first}; {subject}"
+    text = "\n".join([first, "", *rest, *body.strip("\n").splitlines()])
     files = {**(change.files if change else {}), **record.files()}
     entries = change.entries if change else {}
     removed = change.removed if change else ()

@@ -125,7 +125,7 @@ def test_a_new_rollout_decision_is_the_first_line_of_the_status_commit() -> None
     change = with_record(nodes, record)  # type: ignore[arg-type]
     assert change is not None
     lines = change.message.splitlines()
-    assert lines[0] == halted and "1 failed: a web" in lines and "a: Failed" in lines
+    assert lines[0] == f"{halted}; 1 failed: a web" and "a: Failed" in lines
     assert set(change.files) == {"nodes/a.yaml", "controller.yaml"}
 
 
