@@ -138,15 +138,18 @@ def watch(args: argparse.Namespace) -> ExitCode:
                 sys.stderr.write(err.getvalue())
                 return code
             text = out.getvalue() + err.getvalue() + fetch_error
-            if text != shown:
+            if text != shown and args.format == "json":  # one document per change
+                sys.stdout.write(out.getvalue())
+                sys.stderr.write(err.getvalue() + fetch_error)
+            elif text != shown:
                 stamp = time.strftime("%H:%M:%S")
                 if tty:
                     sys.stdout.write("\033[H\033[2J")
                 sys.stdout.write(f"{stamp} (every {args.interval:g}s, Ctrl-C to stop)\n{text}")
                 if not tty:
                     sys.stdout.write("\n")
-                sys.stdout.flush()
-                shown = text
+            sys.stdout.flush()
+            shown = text
             first = False
             time.sleep(args.interval)
     except KeyboardInterrupt:
