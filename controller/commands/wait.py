@@ -137,9 +137,14 @@ def run(args: argparse.Namespace) -> ExitCode:
             try:
                 fetch_status(repo, args.branch, args.remote)
             except GitFailed as exc:
-                if first:
-                    raise  # no such remote, no status branch there: exit 2 at once
-                log.warning("cannot fetch %s/%s: %s; trying again", args.remote, args.branch, exc)
+                if "couldn't find remote ref" in exc.detail:
+                    pass  # no status branch yet (no node reported): it comes
+                elif first:
+                    raise  # no such remote, an unreachable one: exit 2 at once
+                else:
+                    log.warning(
+                        "cannot fetch %s/%s: %s; trying again", args.remote, args.branch, exc
+                    )
         first = False
         try:
             _, commit = resolve_status_ref(repo, args.branch, args.remote)

@@ -70,6 +70,9 @@ class ControllerSettings:
 class Controller:
     def __init__(self, settings: ControllerSettings) -> None:
         self.settings = settings
+        # Per app, what the rollout engine is doing (its state, wave, counts, decision);
+        # set first, so the engine, built below, replaces it. controller.yaml records it.
+        self.rollout_status: Callable[[], dict[str, dict[str, Any]]] = lambda: {}
         self.metrics = Metrics()
         self.source = GitSource(settings.repo, settings.branch, settings.work_dir)
         self.components: list[Component] = []
@@ -107,9 +110,6 @@ class Controller:
         # Called with (revision, fleet) after each good revision, on the reconcile thread;
         # e.g. the broker's client list following the fleet (controller.identity.revocation).
         self.revision_listeners: list[Callable[[str, Fleet], None]] = []
-        # Per app, what the rollout engine is doing (its state, wave, counts, decision);
-        # the engine replaces it. The status branch records it in controller.yaml.
-        self.rollout_status: Callable[[], dict[str, dict[str, Any]]] = lambda: {}
         # A newer commit arrived while a revision rendered: drop that render, take the new.
         self._superseded = threading.Event()
         self._peeking = threading.Lock()

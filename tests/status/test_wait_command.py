@@ -213,3 +213,17 @@ def test_a_node_is_at_the_revision_by_its_digest_or_a_later_commit() -> None:
         "failed-before": "at ooooooo",
     }
     assert found.verdict == "waiting"  # a failure at an older revision is not REV's
+
+
+def test_a_remote_without_a_status_branch_yet_is_waited_on(
+    fleet: Fleet, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(fleet.repo), str(clone))
+    code = main(["wait", str(clone), "--revision", "HEAD", "--timeout", "0.3", "--interval", "0.1"])
+    out, err = capsys.readouterr()
+    assert code == 2, out + err
+    assert "timed out after 0.3s" in err and "(no report)" in err
+    code = main(["wait", str(clone), "--revision", "HEAD", "--remote", "nowhere"])
+    assert code == 2  # a remote that is not there: at once
+    assert "nowhere" in capsys.readouterr().err
