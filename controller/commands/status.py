@@ -212,7 +212,7 @@ def show(args: argparse.Namespace, fetch: bool | None = None) -> ExitCode:
 
 
 @functools.lru_cache(maxsize=4)
-def _expected(repo: Path, revision: str | None) -> tuple[Any, str]:
+def expected_at(repo: Path, revision: str | None) -> tuple[Any, str]:
     """`expected_fleet`, once per revision and process (a commit never changes, and
     `--watch` would otherwise render the fleet again at every look)."""
     from controller.status.expected import expected_fleet
@@ -226,7 +226,7 @@ def compared_fleet(
     """The fleet nodes are compared with: the one at --ref; when that does not load, the
     revision the controller serves (controller.yaml); else none (the rows are then the
     nodes the status branch records). Returns (view, why --ref failed, what was used)."""
-    view, problem = _expected(repo, head)
+    view, problem = expected_at(repo, head)
     if view is not None:
         return view, problem, {"ref": ref, "revision": head}
     log.debug("no fleet view at %s: %s", ref, problem)
@@ -235,7 +235,7 @@ def compared_fleet(
     why = (lines[1] if len(lines) > 1 and lines[0].endswith(":") else lines[0]) if lines else ""
     served = str(((record or {}).get("served") or {}).get("revision") or "")
     if served and served != head:
-        fallback, _ = _expected(repo, served)
+        fallback, _ = expected_at(repo, served)
         if fallback is not None:
             note = (
                 f"the fleet at {at} does not load ({why}); nodes are compared with "
