@@ -48,7 +48,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "status",
         help="show what every node last reported (reads the status branch in git)",
         description="Read the status branch the controller writes (default shoal-status) "
-        "from a clone of the fleet repository and show each node's state, the revision it "
+        "from a clone of the fleet repository and show first what the controller says of "
+        "itself (the revision it serves, a rejected one and why, its rollouts), then each "
+        "node's state, the revision it "
         "observes versus the fleet head, its apps and messages, and a summary per app. "
         "Reads git only: `git fetch` first to see the newest status.",
     )
@@ -76,8 +78,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--exit-code",
         action="store_true",
-        help="exit 1 when a node shown is not Synced, is behind, is offline, never reported "
-        "or not in the fleet",
+        help="exit 1 when the controller rejected the newest revision, or a node shown is not "
+        "Synced, is behind, is offline, never reported or not in the fleet",
     )
     parser.add_argument("--format", choices=["table", "json"], default="table")
     parser.add_argument("--app", metavar="APP", help="only nodes running this app")
@@ -206,7 +208,8 @@ def show(args: argparse.Namespace, fetch: bool | None = None) -> ExitCode:
         if compared.get("note"):
             print(f"note: {compared['note']}")
         print_table(status, rows, args.app)
-    if args.exit_code and any(needs_a_look(row) for row in rows):
+    rejected = bool((record or {}).get("rejected"))  # the newest revision is not served
+    if args.exit_code and (rejected or any(needs_a_look(row) for row in rows)):
         return ExitCode.BAD_INPUT
     return ExitCode.OK
 

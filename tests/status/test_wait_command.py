@@ -115,6 +115,20 @@ def test_exit_0_when_every_node_is_synced_at_the_revision(
     assert result["result"] == "synced" and result["exitCode"] == 0
     assert result["synced"] == sorted(fleet.digests)
     assert f"{fleet.head[:7]}: {len(fleet.digests)}/{len(fleet.digests)} synced" in err
+    assert main(["status", str(fleet.repo), "--exit-code"]) == 0
+
+    # The controller rejects the next commit: `--exit-code` says so, though every node is fine.
+    rejected = {
+        "revision": "9" * 40,
+        "problems": ["fleet.yaml:1: bad"],
+        "time": "2026-12-01T23:00:00Z",
+    }
+    fleet.write([], {**controller_record(fleet), "rejected": rejected})
+    capsys.readouterr()
+    assert main(["status", str(fleet.repo), "--exit-code"]) == 1
+    assert capsys.readouterr().out.startswith(
+        f"HEAD 9999999 rejected: fleet.yaml:1: bad - nodes stay on {fleet.head[:7]}\n"
+    )
 
 
 def test_exit_1_naming_the_node_that_failed_at_the_revision(
