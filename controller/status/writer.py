@@ -12,6 +12,9 @@ Reports go into a `StatusBook`; a background thread commits the pending ones to 
 - a failed push is retried (with the commits kept locally) until it succeeds; a
   rejected one is re-applied on the remote's new tip.
 
+It also commits the controller's own state, `controller.yaml` (the revision it serves,
+a rejected one, its rollouts; `controller.status.controllerstate`), looked at every second.
+
 Every payload goes through `controller.status.intake` first, which never raises: a
 report over the limits, malformed, or whose `node` differs from the node in its topic
 (the identity the broker's ACL vouches for) is refused and counted; one from a node
