@@ -90,7 +90,7 @@ def read_entries(repo: Path, commit: str) -> dict[str, dict[str, Any]]:
     """
     try:
         listing = git(repo, "ls-tree", "-z", commit, f"{NODES_DIR}/")
-    except GitFailed:
+    except GitFailed:  # no such commit: nothing to read
         return {}
     blobs: list[tuple[str, str]] = []
     for line in listing.decode("utf-8", errors="replace").split("\0"):
