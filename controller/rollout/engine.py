@@ -399,7 +399,8 @@ class RolloutEngine:
                 if kind == "abort":
                     if machine.abort(rollout, now).reverted:
                         touched |= rollout.opened_nodes()
-                elif rollout.state in ("Baking", "WaitingForPromotion"):
+                elif rollout.active:
+                    # The next wave opens as soon as this one is healthy: no bake, no gate.
                     rollout.promoted = True
                     log.info("rollout of %s: promoted at wave %d", name, rollout.current)
         return touched

@@ -208,11 +208,12 @@ def step(rollout: Rollout, counts: WaveCounts, now: float) -> Step:
         return open_next(rollout, now)
     if rollout.baking_since is None:
         rollout.baking_since = now
+    if now - rollout.baking_since >= policy.bake:
+        return open_next(rollout, now)
+    if rollout.state != "Baking":
         rollout.set_state(
             "Baking", f"{rollout.where()} healthy, baking {duration(policy.bake)}", now
         )
-    if now - rollout.baking_since >= policy.bake:
-        return open_next(rollout, now)
     return Step()
 
 
