@@ -134,8 +134,9 @@ class RolloutEngine:
                     machine.step(rollout, WaveCounts(), now)  # wave 1 opens (unless paused)
                     touched |= set(rollout.wave_nodes())
             self._refresh()
-            self.save()
-            self.changed.set()
+            if self.rollouts or any(a.rollout is not None for a in fleet.apps.values()):
+                self.save()  # no policy anywhere: nothing to keep, no file written
+                self.changed.set()
             return touched
 
     def _plan_app(

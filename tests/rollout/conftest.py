@@ -60,8 +60,7 @@ class Bench:
     def judge(self, node: str, desired: dict[str, Any]) -> dict[str, AppStatus]:
         out = {}
         for name, app in desired["apps"].items():
-            greeting = greeting_of(app)
-            bad = name == "web" and greeting in self.failing and node in CANARIES
+            bad = name == "web" and greeting_of(app) in self.failing and node in CANARIES
             out[name] = AppStatus("Failed", "CrashLoopBackOff") if bad else AppStatus("Ready")
         return out
 
@@ -83,6 +82,26 @@ class Bench:
             if payload:
                 out[node] = greeting_of(json.loads(payload)["apps"]["web"])
         return out
+
+    def app_revisions(self) -> dict[str, str]:
+        """node -> the commit web's render came from in its latest document (the app's
+        `revision`, else the document's)."""
+        out = {}
+        for node in NODES:
+            payload = self.recorder.latest.get(f"shoal/nodes/{node}/desired")
+            if payload:
+                document = json.loads(payload)
+                out[node] = document["apps"]["web"].get("revision") or document["revision"]
+        return out
+
+    def documents_at(self, revision: str) -> int:
+        """How many nodes' latest documents are of `revision`."""
+        return sum(
+            1
+            for node in NODES
+            if (payload := self.recorder.latest.get(f"shoal/nodes/{node}/desired"))
+            and json.loads(payload)["revision"] == revision
+        )
 
     def ever_sent(self, greeting: str) -> set[str]:
         """Nodes that were ever sent a document with `greeting`."""

@@ -7,6 +7,8 @@ from tests.rollout.conftest import CANARIES, OTHERS, POLICY, Bench
 from tests.support.controller import git, running_controller
 from tests.support.waiting import wait_until
 
+EXTRA = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata: {}\n"
+
 
 def test_waves_open_in_order_and_later_waves_get_nothing_before_the_gate(running: Bench) -> None:
     sha = running.push("v2")
@@ -20,8 +22,24 @@ def test_waves_open_in_order_and_later_waves_get_nothing_before_the_gate(running
     assert {greetings[n] for n in OTHERS} == {"v1"}
     assert running.ever_sent("v2") == set(CANARIES)  # not even once to a later wave
 
-    # The canaries' documents say which commit each app came from.
-    assert status["from"] != sha
+    # Each document says which commit each app's render came from.
+    revisions = running.app_revisions()
+    assert {revisions[n] for n in CANARIES} == {sha}
+    assert {revisions[n] for n in OTHERS} == {status["from"]} and status["from"] != sha
+
+    # Another app (no policy) goes everywhere at once: the later waves' documents now hold
+    # web at the previous commit and the rest at the new one.
+    running.repo.write_yaml(
+        "apps/extra/app.yaml",
+        {"name": "extra", "version": "1", "selector": "", "namespace": "extra"},
+    )
+    running.repo.write("apps/extra/templates/cm.yaml.j2", EXTRA)
+    extra = running.repo.commit_and_push("extra everywhere")
+    running.controller.trigger("extra")
+    wait_until(lambda: running.documents_at(extra) == 8, 20, message="extra everywhere")
+    assert {running.greetings()[n] for n in OTHERS} == {"v1"}
+    assert {running.app_revisions()[n] for n in OTHERS} == {status["from"]}
+    assert running.state()["revision"] == sha  # a commit not touching web: same rollout
 
     running.shoal("rollout", "promote", "web", "--repo", str(running.repo.work))
     running.controller.trigger("test: promote pushed")
