@@ -8,7 +8,9 @@ process, and the simulated edges of tests/support/simedges.py (each answers a De
 document with a Synced report at once). Prints:
 
 - per wave, the delay from the wave's last report to the next wave's first document
-  (beyond the bake), and to the p99 of its documents (target p99 < 1 s);
+  (beyond the bake), and to the p99 of its documents (target p99 < 1 s), as the
+  simulated edges (in this process) receive them, and as the controller logs them
+  (the wave's last report received -> next wave opened; documents handed to the broker);
 - the full rollout time, push to the last node Synced, against (waves - 1) x bake
   (no bake after the last wave): the overhead is the rest;
 - the controller's CPU per 1,000 reports (every node's report sent again, three times)
@@ -155,6 +157,14 @@ def run(args: argparse.Namespace, root: Path) -> None:
             f"  gate delay over all next-wave nodes: p50 {percentile(delays, 50) * 1000:.0f} ms, "
             f"p99 {percentile(delays, 99) * 1000:.0f} ms (target p99 < 1000 ms)"
         )
+        lines = (root / "controller.log").read_text().splitlines()
+        opened = [
+            x.split(": ", 1)[1] for x in lines if "after the previous wave's last report" in x
+        ]
+        handed = [x.split(": ", 1)[1] for x in lines if "documents handed to the broker" in x]
+        print("  in the controller (its log):")
+        for a, b in zip(opened, handed, strict=False):
+            print(f"    {a}; {b.removeprefix('rollout: ')}")
         floor = (len(waves) - 1) * args.bake
         print(
             f"  full rollout {total:.2f} s = {len(waves) - 1} bakes x {args.bake:g} s "

@@ -32,7 +32,8 @@ from controller.rollout.control import Control, read_controls
 from controller.rollout.machine import Rollout, WaveCounts
 from controller.rollout.planning import plan_waves
 from controller.rollout.store import RolloutStore
-from shadow import DesiredApp, ReportedDocument
+from shadow import DesiredApp
+from shadow.limits import REPORTED_LIMITS, decode_json
 
 if TYPE_CHECKING:
     from controller.fleet.model import Fleet
@@ -50,21 +51,50 @@ class Seen:
     digest: str
     apps: Mapping[str, tuple[str, str]]  # app -> (state, message)
     rejected: frozenset[str]  # digests of documents it refused
+    at: float = 0.0  # when it arrived (epoch seconds)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def read_report(node: str, payload: bytes) -> Seen | None:
+    """The parts of a Reported payload a rollout judges, or None when it is not one for
+    `node`. Decoded within REPORTED_LIMITS but not built into a `ReportedDocument`: the
+    status writer validates and records reports; this only reads three fields, fast."""
+    try:
+        data = decode_json(payload, REPORTED_LIMITS)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("kind") != "Reported" or data.get("node") != node:
+        return None
+    apps: dict[str, tuple[str, str]] = {}
+    raw_apps = data.get("apps")
+    for name, status in raw_apps.items() if isinstance(raw_apps, dict) else ():
+        if not isinstance(status, dict):
+            continue
+        message = _text(status.get("message"))
+        if not message and isinstance(status.get("resources"), list):
+            message = next(
+                (
+                    _text(r.get("message"))
+                    for r in status["resources"]
+                    if isinstance(r, dict) and r.get("ready") is False and r.get("message")
+                ),
+                "",
+            )
+        apps[str(name)] = (_text(status.get("state")), message)
+    rejected = data.get("rejected")
+    refused = frozenset(
+        _text(r.get("digest"))
+        for r in (rejected if isinstance(rejected, list) else ())
+        if isinstance(r, dict) and r.get("digest")
+    )
+    return Seen(_text(data.get("observedDigest")), apps, refused, time.time())
 
 
 def _digest(app: DesiredApp | None) -> str:
     return app.digest if app is not None else ""
-
-
-def _seen(report: ReportedDocument) -> Seen:
-    apps = {}
-    for name, status in report.apps.items():
-        message = status.message or next(
-            (r.message for r in status.resources if not r.ready and r.message), ""
-        )
-        apps[name] = (status.state, message)
-    rejected = frozenset(r.digest for r in report.rejected if r.digest)
-    return Seen(report.observed_digest, apps, rejected)
 
 
 class RolloutEngine:
@@ -87,6 +117,7 @@ class RolloutEngine:
         self.watched: frozenset[str] = frozenset()  # nodes of the open waves
         self.render_revision: RenderRevision = lambda revision: None
         self.changed = threading.Event()  # a watched report or a plan: evaluate soon
+        self.gate_delays: list[float] = []  # seconds from a wave's last report to the next
         self._new: dict[str, set[str]] = {}  # app -> nodes getting the new render
         self._labels: dict[tuple[int, str], tuple[DesiredApp, DesiredApp]] = {}
         self._restored = False
@@ -312,8 +343,8 @@ class RolloutEngine:
     def wants(self, node: str) -> bool:
         return node in self.watched
 
-    def observe(self, node: str, report: ReportedDocument) -> None:
-        self.reports[node] = _seen(report)
+    def observe(self, node: str, seen: Seen) -> None:
+        self.reports[node] = seen
         self.offline.discard(node)
         self.changed.set()
 
@@ -333,9 +364,12 @@ class RolloutEngine:
             moved = False
             for rollout in self.rollouts.values():
                 before = (rollout.state, rollout.opened, rollout.decision)
+                judged = rollout.wave_nodes()
+                baked = rollout.baking_since is not None
                 result = machine.step(rollout, self.count(rollout), now)
                 if result.opened:
                     touched |= set(rollout.wave_nodes())
+                    self._gate(rollout, judged, now, baked)
                 if result.reverted:
                     touched |= rollout.opened_nodes()
                 if (rollout.state, rollout.opened, rollout.decision) != before:
@@ -345,6 +379,21 @@ class RolloutEngine:
                 self._refresh()
                 self.save()
             return touched
+
+    def _gate(self, rollout: Rollout, judged: tuple[str, ...], now: float, baked: bool) -> None:
+        """Log how long after the judged wave's last report the next wave opened."""
+        arrivals = [s.at for n in judged if (s := self.reports.get(n)) is not None]
+        if not arrivals:
+            return
+        delay = now - max(arrivals) - (rollout.policy.bake if baked else 0.0)
+        self.gate_delays.append(max(delay, 0.0))
+        log.info(
+            "rollout of %s: %s %.3fs after the previous wave's last report%s",
+            rollout.app,
+            rollout.where(),
+            max(delay, 0.0),
+            " and its bake" if baked else "",
+        )
 
     def count(self, rollout: Rollout) -> WaveCounts:
         """The open wave's counts from the nodes' last reports."""

@@ -4,8 +4,8 @@
 broker once the topic prefix is known. It subscribes `<prefix>/nodes/+/reported` and
 `.../online` (the retained ones arrive at once, so a restarted controller sees the
 states its waves reached), and hands the engine only what it asked for: a report is
-decoded (within `shadow.limits.REPORTED_LIMITS`) only when its node is in an open
-wave, so a fleet's heartbeats cost a topic split each. A payload that does not decode
+decoded (within `shadow.limits.REPORTED_LIMITS`, `engine.read_report`) only when its
+node is in an open wave, so a fleet's heartbeats cost a topic split each. A payload that does not decode
 is skipped here: the status writer is the part that records and counts those. It runs
 with or without the status branch (`--no-status`).
 """
@@ -16,8 +16,8 @@ import logging
 import uuid
 from typing import Any
 
-from controller.rollout.engine import RolloutEngine
-from shadow import DocumentError, ReportedDocument, Topics
+from controller.rollout.engine import RolloutEngine, read_report
+from shadow import Topics
 from transport import BrokerOptions, make_client
 
 log = logging.getLogger(__name__)
@@ -71,9 +71,6 @@ class ReportListener:
             return
         if channel != "reported" or not self.engine.wants(node):
             return
-        try:
-            report = ReportedDocument.from_json(payload)
-        except DocumentError:
-            return
-        if report.node == node:
-            self.engine.observe(node, report)
+        seen = read_report(node, payload)
+        if seen is not None:
+            self.engine.observe(node, seen)
