@@ -18,6 +18,7 @@ document they cause is published, so a restarted controller resumes at the same 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from controller.rollout import machine
 from controller.rollout.control import Control, read_controls
 from controller.rollout.machine import Rollout, WaveCounts
-from controller.rollout.planning import plan_waves
+from controller.rollout.planning import PlannedWave, plan_waves, rank
 from controller.rollout.store import RolloutStore
 from shadow import DesiredApp
 from shadow.limits import REPORTED_LIMITS, decode_json
@@ -91,6 +92,20 @@ def read_report(node: str, payload: bytes) -> Seen | None:
         if isinstance(r, dict) and r.get("digest")
     )
     return Seen(_text(data.get("observedDigest")), apps, refused, time.time())
+
+
+def app_fingerprint(root: Path, app: str) -> str:
+    """A hash of every file of `apps/<app>/` and of fleet.yaml: a commit that changes it
+    is a new revision of the app (it supersedes a rollout); node and group files are not."""
+    hashed = hashlib.sha256()
+    folder = root / "apps" / app
+    for path in sorted(p for p in [root / "fleet.yaml", *folder.rglob("*")] if p.is_file()):
+        hashed.update(str(path.relative_to(root)).encode() + b"\0")
+        try:
+            hashed.update(path.read_bytes() + b"\0")
+        except OSError:
+            hashed.update(b"?\0")
+    return hashed.hexdigest()
 
 
 def _digest(app: DesiredApp | None) -> str:
@@ -157,6 +172,8 @@ class RolloutEngine:
                         touched |= dropped.members()
                         self._forget(name)
                     continue
+                if name in self.rollouts:
+                    self._prune(name, self.rollouts[name], rendered)
                 touched |= self._plan_app(revision, fleet, name, rendered, previous)
             touched |= self._apply_controls()
             now = self.clock()
@@ -196,6 +213,15 @@ class RolloutEngine:
                 changed.append(node)
         if not changed:
             return set()
+        fingerprint = app_fingerprint(fleet.root, name)
+        if (
+            rollout is not None
+            and rollout.state != "Complete"
+            and rollout.fingerprint == fingerprint
+        ):
+            # The app and fleet.yaml are as they were: a node or group file moved some
+            # nodes' renders. The rollout goes on with them; nothing restarts or spreads.
+            return self._retarget(name, rollout, changed, old, old_revision, rendered)
         # A new rollout (superseding any under way) from what each node has now.
         members = set(changed)
         if rollout is not None:
@@ -219,6 +245,7 @@ class RolloutEngine:
         waves = plan_waves(policy, {n: fleet.nodes[n].tags for n in members if n in fleet.nodes})
         source = Counter(before_rev[n] for n in members).most_common(1)[0][0]
         fresh = Rollout(name, fleet.apps[name].version, revision, source, policy, waves)
+        fresh.fingerprint = fingerprint
         fresh.since = self.clock()
         if rollout is not None:
             log.warning(
@@ -247,6 +274,51 @@ class RolloutEngine:
             ", ".join(f"{w.what} ({len(w.nodes)})" for w in waves),
         )
         return set(before) | set(changed)
+
+    def _retarget(
+        self,
+        name: str,
+        rollout: Rollout,
+        nodes: list[str],
+        old: RenderedApps,
+        old_revision: str,
+        rendered: RenderedApps,
+    ) -> set[str]:
+        """Nodes whose render of the app changed while its rollout is under way, the app
+        itself unchanged (a node's own file, say): a member keeps its wave with the new
+        target; another node joins the last wave. A halted change does not spread."""
+        targets = self.targets.setdefault(name, {})
+        joining = [n for n in nodes if n not in targets]
+        for node in joining:
+            self.previous.setdefault(name, {})[node] = self._served(name, node, old[node].get(name))
+            self.previous_revision.setdefault(name, {})[node] = old_revision
+        for node in nodes:
+            targets[node] = _digest(rendered[node].get(name))
+        if joining:
+            last = rollout.waves[-1]
+            joined = tuple(sorted(set(last.nodes) | set(joining), key=rank))
+            rollout.waves[-1] = PlannedWave(joined, last.manual, last.what)
+            log.info(
+                "rollout of %s %s: %d nodes join its last wave (%s)",
+                name,
+                rollout.revision[:12],
+                len(joining),
+                ", ".join(sorted(joining)[:5]),
+            )
+        return set(nodes)
+
+    def _prune(self, name: str, rollout: Rollout, rendered: RenderedApps) -> None:
+        """Nodes that left the fleet leave the rollout's waves (they never report)."""
+        gone = {n for n in rollout.members() if n not in rendered}
+        if not gone:
+            return
+        rollout.waves = [
+            PlannedWave(tuple(n for n in w.nodes if n not in gone), w.manual, w.what)
+            for w in rollout.waves
+        ]
+        for table in (self.previous, self.previous_revision, self.targets):
+            for node in gone:
+                table.get(name, {}).pop(node, None)
 
     def _served(self, app: str, node: str, rendered: DesiredApp | None) -> DesiredApp | None:
         """What `node` has of `app` now: the previous render unless its wave opened."""
@@ -308,10 +380,16 @@ class RolloutEngine:
         """`node`'s apps as its document carries them now (see the module's docstring)."""
         if not self.rollouts:
             return apps
+        with self.lock:
+            return self._compose(node, apps, revision)
+
+    def _compose(
+        self, node: str, apps: Mapping[str, DesiredApp], revision: str
+    ) -> Mapping[str, DesiredApp]:
         out = dict(apps)
         for name, rollout in self.rollouts.items():
             previous = self.previous.get(name, {})
-            if node in previous and node not in self._new[name]:
+            if node in previous and node not in self._new.get(name, ()):
                 old = previous[node]
                 if old is None:
                     out.pop(name, None)
@@ -428,13 +506,23 @@ class RolloutEngine:
     def _apply_controls(self) -> set[str]:
         touched: set[str] = set()
         now = self.clock()
-        for name, rollout in self.rollouts.items():
-            control = self.controls.get(name, Control(name))
-            rollout.paused = control.paused
+        for name, under_way in self.rollouts.items():
+            under_way.paused = self.controls.get(name, Control(name)).paused
+        for name, control in self.controls.items():
+            rollout = self.rollouts.get(name)
             for kind, request in (("promote", control.promote), ("abort", control.abort)):
                 if request is None or self.handled.get(f"{name}/{kind}") == request.id:
                     continue
-                self.handled[f"{name}/{kind}"] = request.id
+                self.handled[f"{name}/{kind}"] = request.id  # honoured once, or never
+                if rollout is None or not rollout.active:
+                    log.warning(
+                        "rollouts/%s.yaml: %s %s ignored: %s",
+                        name,
+                        kind,
+                        request.describe(),
+                        f"its rollout is {rollout.state}" if rollout else "no rollout under way",
+                    )
+                    continue
                 if not request.applies(rollout.revision, rollout.current):
                     log.warning(
                         "rollouts/%s.yaml: %s %s does not apply to the rollout of %s at "
@@ -449,7 +537,7 @@ class RolloutEngine:
                 if kind == "abort":
                     if machine.abort(rollout, now).reverted:
                         touched |= rollout.opened_nodes()
-                elif rollout.active:
+                else:
                     # The next wave opens as soon as this one is healthy: no bake, no gate.
                     rollout.promoted = True
                     log.info("rollout of %s: promoted at wave %d", name, rollout.current)

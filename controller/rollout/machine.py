@@ -90,6 +90,7 @@ class Rollout:
     promoted: bool = False  # a promote arrived: skip this wave's bake / the next manual gate
     decision: str = ""
     counts: WaveCounts = field(default_factory=WaveCounts)
+    fingerprint: str = ""  # of the app's files and fleet.yaml at `revision` (engine)
 
     @property
     def current(self) -> int:

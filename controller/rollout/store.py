@@ -74,6 +74,7 @@ def _rollout_dict(rollout: Rollout) -> dict[str, Any]:
         "promoted": rollout.promoted,
         "decision": rollout.decision,
         "counts": rollout.counts.to_dict(),
+        "fingerprint": rollout.fingerprint,
     }
 
 
@@ -103,6 +104,7 @@ def _rollout(data: dict[str, Any]) -> Rollout:
         decision=data["decision"],
     )
     rollout.counts = WaveCounts(**data.get("counts", {}))
+    rollout.fingerprint = str(data.get("fingerprint", ""))
     return rollout
 
 

@@ -158,3 +158,34 @@ def _app(greeting: str) -> dict[str, object]:
     from tests.rollout.conftest import app_yaml
 
     return app_yaml(greeting, {})
+
+
+def test_a_change_pushed_while_the_controller_was_down_still_rolls_out(bench: Bench) -> None:
+    bench.start_edges(CANARIES + OTHERS)
+    with running_controller(bench.repo.remote, bench.broker.url, bench.work_dir) as controller:
+        bench.controller = controller
+        wait_until(lambda: len(bench.greetings()) == 8, 30)
+    bench.controller = None
+    sha = bench.push("v2")  # nobody is watching
+    with running_controller(bench.repo.remote, bench.broker.url, bench.work_dir) as controller:
+        bench.controller = controller
+        bench.wait_state("WaitingForPromotion", revision=sha)
+        greetings = bench.greetings()
+        assert {greetings[n] for n in CANARIES} == {"v2"}
+        assert {greetings[n] for n in OTHERS} == {"v1"}
+        assert bench.ever_sent("v2") == set(CANARIES)
+        bench.controller = None
+
+
+def test_a_halted_change_does_not_spread_through_an_unrelated_commit(running: Bench) -> None:
+    running.failing.add("v2")
+    running.push("v2", {**POLICY, "onFailure": "halt"})
+    running.wait_state("Halted")
+    # A node file the template reads changes: gw-1 renders differently, but the halted
+    # change must not reach it (it joins the halted rollout's last wave).
+    running.repo.write_yaml("nodes/gw-1.yaml", {"name": "gw-1", "tags": {"site": "lyon"}})
+    sha = running.repo.commit_and_push("gw-1 moves to Lyon")
+    running.controller.trigger("node change")
+    wait_until(lambda: running.controller.last_revision == sha, 20)
+    assert running.state()["state"] == "Halted"
+    assert running.ever_sent("v2") == set(CANARIES)
