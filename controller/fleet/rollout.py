@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.fleet.selectors import Selector, SelectorError, parse_selector
+from shadow.errors import BadInput
 
 SHARE = re.compile(r"^(\d+(?:\.\d+)?)%$")
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
@@ -23,7 +24,7 @@ UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 DEFAULT_OFFLINE_TIMEOUT = 600.0  # seconds an offline node may block its wave
 
 
-class RolloutPolicyError(ValueError):
+class RolloutPolicyError(BadInput, ValueError):
     """A value of `rollout:` the schema cannot judge (a selector that does not parse)."""
 
     def __init__(self, where: str, message: str) -> None:

@@ -26,6 +26,8 @@ from typing import Any
 
 import yaml
 
+from shadow.errors import BadInput
+
 log = logging.getLogger(__name__)
 
 FOLDER = "rollouts"
@@ -69,8 +71,8 @@ class Control:
         return out
 
 
-class ControlError(ValueError):
-    pass
+class ControlError(BadInput, ValueError):
+    """A `rollouts/<app>.yaml` that does not read (the controller logs and ignores it)."""
 
 
 def _request(raw: Any, where: str) -> Request | None:
