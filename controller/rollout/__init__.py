@@ -9,6 +9,7 @@ controller to publish the nodes whose documents change. Parts:
 - `planning`: waves from a policy and node names (stable hash, shares, selectors); pure.
 - `machine`: one app's rollout state and its decisions from the wave's counts; pure.
 - `engine`: every app's rollout, the composition of documents, persistence.
+- `observed`: a report reduced to what a wave judges; an app's files hashed.
 - `control`: the operator's `rollouts/<app>.yaml` (pause, resume, promote, abort).
 - `store`: the engine's state in the work dir, written atomically.
 - `reports`: the controller's subscription to Reported and online messages.

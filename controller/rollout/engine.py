@@ -18,23 +18,21 @@ document they cause is published, so a restarted controller resumes at the same 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controller.rollout import machine
 from controller.rollout.control import Control, read_controls
 from controller.rollout.machine import Rollout, WaveCounts
+from controller.rollout.observed import Seen, app_fingerprint
 from controller.rollout.planning import PlannedWave, plan_waves, rank
 from controller.rollout.store import RolloutStore
 from shadow import DesiredApp
-from shadow.limits import REPORTED_LIMITS, decode_json
 
 if TYPE_CHECKING:
     from controller.fleet.model import Fleet
@@ -43,69 +41,6 @@ log = logging.getLogger(__name__)
 
 RenderedApps = Mapping[str, Mapping[str, DesiredApp]]
 RenderRevision = Callable[[str], RenderedApps | None]
-
-
-@dataclass(frozen=True)
-class Seen:
-    """What a node's last report says, reduced to what a rollout judges."""
-
-    digest: str
-    apps: Mapping[str, tuple[str, str]]  # app -> (state, message)
-    rejected: frozenset[str]  # digests of documents it refused
-    at: float = 0.0  # when it arrived (epoch seconds)
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def read_report(node: str, payload: bytes) -> Seen | None:
-    """The parts of a Reported payload a rollout judges, or None when it is not one for
-    `node`. Decoded within REPORTED_LIMITS but not built into a `ReportedDocument`: the
-    status writer validates and records reports; this only reads three fields, fast."""
-    try:
-        data = decode_json(payload, REPORTED_LIMITS)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or data.get("kind") != "Reported" or data.get("node") != node:
-        return None
-    apps: dict[str, tuple[str, str]] = {}
-    raw_apps = data.get("apps")
-    for name, status in raw_apps.items() if isinstance(raw_apps, dict) else ():
-        if not isinstance(status, dict):
-            continue
-        message = _text(status.get("message"))
-        if not message and isinstance(status.get("resources"), list):
-            message = next(
-                (
-                    _text(r.get("message"))
-                    for r in status["resources"]
-                    if isinstance(r, dict) and r.get("ready") is False and r.get("message")
-                ),
-                "",
-            )
-        apps[str(name)] = (_text(status.get("state")), message)
-    rejected = data.get("rejected")
-    refused = frozenset(
-        _text(r.get("digest"))
-        for r in (rejected if isinstance(rejected, list) else ())
-        if isinstance(r, dict) and r.get("digest")
-    )
-    return Seen(_text(data.get("observedDigest")), apps, refused, time.time())
-
-
-def app_fingerprint(root: Path, app: str) -> str:
-    """A hash of every file of `apps/<app>/` and of fleet.yaml: a commit that changes it
-    is a new revision of the app (it supersedes a rollout); node and group files are not."""
-    hashed = hashlib.sha256()
-    folder = root / "apps" / app
-    for path in sorted(p for p in [root / "fleet.yaml", *folder.rglob("*")] if p.is_file()):
-        hashed.update(str(path.relative_to(root)).encode() + b"\0")
-        try:
-            hashed.update(path.read_bytes() + b"\0")
-        except OSError:
-            hashed.update(b"?\0")
-    return hashed.hexdigest()
 
 
 def _digest(app: DesiredApp | None) -> str:

@@ -16,7 +16,8 @@ import logging
 import uuid
 from typing import Any
 
-from controller.rollout.engine import RolloutEngine, read_report
+from controller.rollout.engine import RolloutEngine
+from controller.rollout.observed import read_report
 from shadow import Topics
 from transport import BrokerOptions, make_client
 
