@@ -29,6 +29,8 @@ class Node:
     revoked: bool = False  # locked out of the broker (controller.identity.revocation)
     agent: dict[str, Any] | None = None  # `agent:` (a release), see controller/fleet/agent.py
     recipient: str = ""  # the age recipient secrets are sealed to (shadow/sealing.py)
+    # `reportKey:`, the key its reports are signed with (shadow/reportsigning.py; "": none)
+    report_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class Fleet:
     policy: Policy | None = None  # fleet.yaml's `policy` (None: shoal's default)
     secrets: dict[str, SealedSecret] = field(default_factory=dict)  # secrets/<name>.yaml
     rollout: RolloutPolicy | None = None  # fleet.yaml's `rollout:`, the apps' default
+    # `reports: {requireSignature: true}`: refuse reports from nodes without a reportKey.
+    require_signed_reports: bool = False
 
     def groups_for(self, node: Node) -> list[Group]:
         """Groups whose selector matches `node`, in precedence order (priority, then name)."""

@@ -33,6 +33,8 @@ from controller.rollout.observed import Seen, app_fingerprint
 from controller.rollout.planning import PlannedWave, plan_waves, rank
 from controller.rollout.store import RolloutStore
 from shadow import DesiredApp
+from shadow.errors import ShoalError
+from shadow.reportsigning import ReportKey
 
 if TYPE_CHECKING:
     from controller.fleet.model import Fleet
@@ -68,6 +70,9 @@ class RolloutEngine:
         self.render_revision: RenderRevision = lambda revision: None
         self.changed = threading.Event()  # a watched report or a plan: evaluate soon
         self.gate_delays: list[float] = []  # seconds from a wave's last report to the next
+        self.report_keys: dict[str, str] = {}  # node -> `reportKey` text (last good revision)
+        self.require_signature = False
+        self._keys: dict[str, ReportKey] = {}
         self._new: dict[str, set[str]] = {}  # app -> nodes getting the new render
         self._labels: dict[tuple[int, str], tuple[DesiredApp, DesiredApp]] = {}
         self._restored = False
@@ -118,6 +123,8 @@ class RolloutEngine:
                     touched |= set(rollout.wave_nodes())
             self._refresh()
             if self.rollouts or any(a.rollout is not None for a in fleet.apps.values()):
+                self.report_keys = {n: s.report_key for n, s in fleet.nodes.items() if s.report_key}
+                self.require_signature = fleet.require_signed_reports
                 self.save()  # no policy anywhere: nothing to keep, no file written
                 self.changed.set()
             return touched
@@ -355,6 +362,21 @@ class RolloutEngine:
 
     def wants(self, node: str) -> bool:
         return node in self.watched
+
+    def report_key(self, node: str) -> tuple[bool, ReportKey | None]:
+        """(whether `node`'s reports may count, the key they must be signed with): the
+        policy of the status intake (docs/security.md, signed reports)."""
+        text = self.report_keys.get(node, "")
+        if not text:
+            return not self.require_signature, None
+        key = self._keys.get(text)
+        if key is None:
+            try:
+                key = ReportKey.from_text(text)
+            except ShoalError:
+                return False, None
+            self._keys[text] = key
+        return True, key
 
     def observe(self, node: str, seen: Seen) -> None:
         self.reports[node] = seen

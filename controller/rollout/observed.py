@@ -1,6 +1,6 @@
 """What the rollout engine observes: a node's report, reduced; an app's files, hashed.
 
-`read_report(node, payload)` is called by `controller.rollout.reports.ReportListener`
+`read_report(node, payload, key)` is called by `controller.rollout.reports.ReportListener`
 for each report of a node in an open wave; `app_fingerprint(root, app)` by the engine
 at each revision, to tell a new revision of the app (it supersedes a rollout) from a
 node or group change (it does not).
@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shadow.errors import ShoalError
 from shadow.limits import REPORTED_LIMITS, decode_json
+from shadow.reportsigning import ReportKey
 
 
 @dataclass(frozen=True)
@@ -32,16 +34,22 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def read_report(node: str, payload: bytes) -> Seen | None:
+def read_report(node: str, payload: bytes, key: ReportKey | None = None) -> Seen | None:
     """The parts of a Reported payload a rollout judges, or None when it is not one for
-    `node`. Decoded within REPORTED_LIMITS but not built into a `ReportedDocument`: the
-    status writer validates and records reports; this only reads three fields, fast."""
+    `node` (or, with `key`, not signed by it). Decoded within REPORTED_LIMITS but not built
+    into a `ReportedDocument`: the status writer validates and records reports; this only
+    reads three fields, fast. A forged report never moves a wave."""
     try:
         data = decode_json(payload, REPORTED_LIMITS)
     except ValueError:
         return None
     if not isinstance(data, dict) or data.get("kind") != "Reported" or data.get("node") != node:
         return None
+    if key is not None:
+        try:
+            key.verify(data)
+        except (ShoalError, ValueError):
+            return None
     apps: dict[str, tuple[str, str]] = {}
     raw_apps = data.get("apps")
     for name, status in raw_apps.items() if isinstance(raw_apps, dict) else ():

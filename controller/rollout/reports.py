@@ -6,8 +6,10 @@ broker once the topic prefix is known. It subscribes `<prefix>/nodes/+/reported`
 states its waves reached), and hands the engine only what it asked for: a report is
 decoded (within `shadow.limits.REPORTED_LIMITS`, `engine.read_report`) only when its
 node is in an open wave, so a fleet's heartbeats cost a topic split each. A payload that does not decode
-is skipped here: the status writer is the part that records and counts those. It runs
-with or without the status branch (`--no-status`).
+is skipped here: the status writer is the part that records and counts those. A node
+whose file records a `reportKey` counts only with a report signed by that key, as the
+status intake verifies it (docs/security.md). It runs with or without the status
+branch (`--no-status`).
 """
 
 from __future__ import annotations
@@ -72,6 +74,9 @@ class ReportListener:
             return
         if channel != "reported" or not self.engine.wants(node):
             return
-        seen = read_report(node, payload)
+        allowed, key = self.engine.report_key(node)
+        if not allowed:
+            return
+        seen = read_report(node, payload, key)
         if seen is not None:
             self.engine.observe(node, seen)

@@ -101,3 +101,27 @@ def test_abort_sends_everyone_back_and_failure_halts_even_when_paused() -> None:
     r.paused = True
     machine.step(r, WaveCounts(wave=2, updated=2, failed=2, failures=[("a", "x"), ("b", "y")]), 1)
     assert r.state == "Halted"
+
+
+def test_a_report_counts_only_when_signed_by_the_key_git_records() -> None:
+    from controller.rollout.engine import RolloutEngine
+    from controller.rollout.observed import read_report
+    from shadow import AppStatus, ReportedDocument
+    from shadow.reportsigning import ReportSigner
+
+    signer, forger = ReportSigner.generate(), ReportSigner.generate()
+    report = ReportedDocument(
+        "gw-1", 5, "sha256:" + "a" * 64, "r", "Synced", {"web": AppStatus("Ready")}
+    )
+    engine = RolloutEngine(None)
+    engine.report_keys = {"gw-1": signer.key_text()}
+    allowed, key = engine.report_key("gw-1")
+    assert allowed and key is not None
+    seen = read_report("gw-1", signer.signed_json(report), key)
+    assert seen is not None and seen.apps["web"] == ("Ready", "")
+    assert read_report("gw-1", forger.signed_json(report), key) is None  # forged
+    assert read_report("gw-1", report.to_json(), key) is None  # unsigned
+    assert read_report("gw-2", report.to_json()) is None  # another node's topic
+    assert engine.report_key("gw-2") == (True, None)  # no key in git: counts, unverified
+    engine.require_signature = True
+    assert engine.report_key("gw-2") == (False, None)
