@@ -71,6 +71,9 @@ class ControllerSettings:
 class Controller:
     def __init__(self, settings: ControllerSettings) -> None:
         self.settings = settings
+        # Per app, what the rollout engine is doing (its state, wave, counts, decision);
+        # set first, so the engine, built below, replaces it. controller.yaml records it.
+        self.rollout_status: Callable[[], dict[str, dict[str, Any]]] = lambda: {}
         self.metrics = Metrics()
         self.source = GitSource(settings.repo, settings.branch, settings.work_dir)
         self.components: list[Component] = []
@@ -88,7 +91,7 @@ class Controller:
         self.rollouts = RolloutEngine(settings.work_dir / "rollouts.json")
         self.rollouts.render_revision = self._render_revision
         self.reconciler.rollouts = self.rollouts
-        self.rollout_status: Callable[[], dict[str, dict[str, Any]]] = self.rollouts.status
+        self.rollout_status = self.rollouts.status
         self.rollout_runner = RolloutRunner(
             self.rollouts, self.broker, lambda: self.topics, self.reconciler.publish_nodes
         )

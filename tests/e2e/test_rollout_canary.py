@@ -4,9 +4,19 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
-from tests.e2e.conftest import WEB_TEMPLATE, Fleet, Processes, controller_args, edge_args
+from tests.e2e.conftest import (
+    ROOT,
+    WEB_TEMPLATE,
+    Fleet,
+    Processes,
+    controller_args,
+    edge_args,
+    git,
+)
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt import Recorder
 from tests.support.waiting import wait_until
@@ -98,5 +108,27 @@ def test_canary_failure_rolls_back_on_real_edges(
         # Nobody outside the canary wave was ever sent 1.28.
         assert "1.28" not in carried("paris-01") + carried("paris-02")
         assert image(paris, "paris-01") == "nginx:1.27"
+
+        # The status branch says what happened, and `shoal rollout status` reads it.
+        wait_until(
+            lambda: any("web 1.28: rolled back at wave 1" in s for s in fleet.status_log()),
+            40,
+            message=f"no decision in the status log: {fleet.status_log()[:5]}",
+        )
+        clone = tmp_path / "clone"
+        git(tmp_path, "clone", "-q", str(fleet.remote), str(clone))
+        git(clone, "fetch", "-q", "origin", "shoal-status:refs/remotes/origin/shoal-status")
+        command = ["rollout", "status", "web", "--repo", str(clone), "--format", "json"]
+        done = subprocess.run(
+            [sys.executable, "-m", "shoal", *command],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        web = json.loads(done.stdout)["rollouts"]["web"]
+        assert web["state"] == "RolledBack" and web["revision"] == bad
+        assert web["counts"]["failed"] == 1 and web["wave"] == 1
     finally:
         recorder.close()
