@@ -45,10 +45,12 @@ from controller.render.budget import RenderBudget, RenderLimits
 from controller.render.kubeschema import KubernetesSchemas
 from controller.render.manifests import (
     duplicates,
+    objects_from_documents,
     parse_objects,
     policy_problems,
     shared_objects,
 )
+from controller.render.placeholders import Skeleton, placeholder, skeleton_text
 from controller.render.rendercache import AppMemo, CachedApp, RenderCache
 from controller.render.secrets import node_secrets, sealed_problems
 from controller.render.templating import (
@@ -259,7 +261,8 @@ class _Renderer:
                 memo = self.by_inputs.get(inputs)
                 if memo is None:
                     outcome = self.app_outcome(compiled, node, groups)
-                    if not outcome.over_budget:
+                    # With the node's name in the key it would never be found again.
+                    if not outcome.over_budget and not compiled.uses_node_identity:
                         self.by_inputs[inputs] = outcome
                 else:
                     outcome = memo
@@ -372,38 +375,110 @@ class _Renderer:
         app = compiled.app
         resources: list[dict[str, Any]] = []
         sources: list[str] = []  # the template each resource came from
+        fresh: list[bool] = []  # made for this node alone (not kept in the memo)
         problems: list[Problem] = []
         memo = self.memos[app.name]
         self.budget.begin(app.name, str(context["node"]["name"]))
         for template in compiled.templates:
-            text = self.text(memo, template, context)
-            if isinstance(text, TemplateFailure):
-                problems.append(Problem(text.file, text.message, line=text.line, app=app.name))
-                if text.over_budget:
+            parsed, own = self.template_objects(memo, app, template, context)
+            if isinstance(parsed, TemplateFailure):
+                problems.append(
+                    Problem(parsed.file, parsed.message, line=parsed.line, app=app.name)
+                )
+                if parsed.over_budget:
                     self.over_budget.add(app.name)
                     return _Outcome(None, problems, over_budget=True)
                 continue
-            parsed = self.parse(memo, app, template.file, text)
             if isinstance(parsed, Problem):
                 problems.append(parsed)
             else:
                 resources.extend(parsed)
                 sources.extend(template.file for _ in parsed)
+                fresh.extend(own for _ in parsed)
         problems.extend(duplicates(app, resources, sources))
-        problems.extend(policy_problems(app, resources, sources))
-        problems.extend(sealed_problems(app.name, resources, sources))
+        if self.memoize:  # each shared object is checked once
+            checks = [
+                self.object_checks(memo, app, *entry)
+                for entry in zip(resources, sources, fresh, strict=True)
+            ]
+            problems.extend(p for policy, _ in checks for p in policy)
+            problems.extend(p for _, sealed in checks for p in sealed)
+        else:
+            problems.extend(policy_problems(app, resources, sources))
+            problems.extend(sealed_problems(app.name, resources, sources))
         if problems:
             return _Outcome(None, problems)
         try:
             if self.memoize:
-                return _Outcome(self.assemble(memo, app, resources))
+                return _Outcome(self.assemble(memo, app, resources, fresh))
             return _Outcome(DesiredApp.build(app.version, app.namespace, resources, app.policy))
         except (TypeError, ValueError) as exc:
             return _Outcome(
                 None, [Problem(app.file, f"rendered objects are not JSON: {exc}", app=app.name)]
             )
 
-    def assemble(self, memo: AppMemo, app: App, resources: list[dict[str, Any]]) -> DesiredApp:
+    def template_objects(
+        self, memo: AppMemo, app: App, template: CompiledTemplate, context: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]] | Problem | TemplateFailure, bool]:
+        """One template's objects (or what is wrong), and whether they are this node's alone."""
+        if self.memoize and template.prints_name:
+            skeleton = self.skeleton(memo, template, context)
+            if skeleton is not None:
+                name = context["node"]["name"]
+                documents = skeleton.substitute(name)
+                file = template.file
+                if documents is None:
+                    own = skeleton.text.replace(skeleton.hole, name)
+                    return self.checked(app, file, parse_objects(app, file, own)), True
+                return self.checked(app, file, objects_from_documents(app, file, documents)), True
+        text = self.text(memo, template, context)
+        if isinstance(text, TemplateFailure):
+            return text, False
+        return self.parse(memo, app, template.file, text), False
+
+    def skeleton(
+        self, memo: AppMemo, template: CompiledTemplate, context: dict[str, Any]
+    ) -> Skeleton | None:
+        """The template's output with a placeholder for the node name, parsed once per
+        distinct rest of the context (controller.render.placeholders); None: no shortcut."""
+        name = context["node"]["name"]
+        hole = placeholder(name)
+        if hole is None:
+            return None
+        node = context["node"]
+        key = (
+            template.file,
+            _context_key({**context, "node": {**node, "name": hole}}, template.references),
+        )
+        found: Skeleton | bool | None = memo.skeletons.get(key)
+        if found is None:
+
+            def render(value: str) -> str | None:
+                self.template_renders += 1
+                text = template.render({**context, "node": {**node, "name": value}})
+                return None if isinstance(text, TemplateFailure) else text
+
+            text = skeleton_text(render, name)
+            found = memo.skeletons[key] = Skeleton(text, hole) if text is not None else False
+        return found if isinstance(found, Skeleton) else None
+
+    def object_checks(
+        self, memo: AppMemo, app: App, obj: dict[str, Any], file: str, fresh: bool
+    ) -> tuple[list[Problem], list[Problem]]:
+        """What the app's policy and the sealed-value rule say of `obj`; once per shared object."""
+        if not fresh:
+            entry = memo.checks.get(id(obj))
+            if entry is not None and entry[0] is obj:
+                return entry[1], entry[2]
+        policy = policy_problems(app, [obj], [file])
+        sealed = sealed_problems(app.name, [obj], [file])
+        if not fresh:  # the entry holds the object, so its id names no other meanwhile
+            memo.checks[id(obj)] = (obj, policy, sealed)
+        return policy, sealed
+
+    def assemble(
+        self, memo: AppMemo, app: App, resources: list[dict[str, Any]], fresh: list[bool]
+    ) -> DesiredApp:
         """`DesiredApp.build`, encoding each shared object once instead of once per app.
 
         The digest covers the canonical JSON of {version, namespace, resources};
@@ -412,7 +487,10 @@ class _Renderer:
         Tests and the benchmark check the result equals `DesiredApp.build`.
         """
         parts = []
-        for obj in resources:
+        for obj, own in zip(resources, fresh, strict=True):
+            if own:  # one node's object: encoded once anyway, not worth keeping
+                parts.append(canonical_json(obj))
+                continue
             # The entry holds the object, so its id names no other object meanwhile.
             entry = memo.encoded.get(id(obj))
             if entry is None or entry[0] is not obj:
