@@ -126,6 +126,7 @@ class Skeleton:
         self.hole = hole
         self.documents: list[Any] | None = None
         self.holding: set[int] = set()  # ids of the collections the placeholder is in
+        self.same_metadata: list[bool] = []
         if "*" in text or "<<" in text:
             return  # aliases share values, merge keys combine maps: parse the real text
         try:
@@ -135,6 +136,12 @@ class Skeleton:
         for document in documents:
             self._find(document)
         self.documents = documents  # holds every collection, so the ids stay theirs
+        # Per object (document but null ones): its metadata is the same on every node.
+        self.same_metadata = [
+            not isinstance(doc, dict) or id(doc.get("metadata")) not in self.holding
+            for doc in documents
+            if doc is not None
+        ]
 
     def _find(self, value: Any) -> bool:
         if isinstance(value, str):

@@ -51,7 +51,8 @@ class AppMemo:
 
     by_context: dict[str, Any] = field(default_factory=dict)  # context key -> _Outcome
     texts: dict[tuple[str, str], Any] = field(default_factory=dict)  # (file, key) -> text
-    parsed: dict[tuple[str, str], Any] = field(default_factory=dict)  # (file, text) -> objects
+    # (file, schema version, text) -> objects
+    parsed: dict[tuple[str, str, str], Any] = field(default_factory=dict)
     # id(object) -> (object, canonical JSON); holding the object keeps its id unique
     encoded: dict[int, tuple[Any, bytes]] = field(default_factory=dict)
     # id(object) -> (object, policy problems, sealed-value problems) for shared objects

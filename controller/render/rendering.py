@@ -238,6 +238,8 @@ class _Renderer:
         # (the node's DesiredApps, by identity) -> objects two of them share; the
         # tuple of apps in the value keeps the ids in the key from being reused.
         self.sharing: dict[tuple[int, ...], tuple[tuple[DesiredApp, ...], list[Problem]]] = {}
+        self.interned: dict[str, dict[str, Any]] = {}  # repr -> the one copy (read-only)
+        self.policies: dict[tuple[str, ...], list[Problem]] = {}  # see fresh_policy
 
     def node(self, node: Node) -> tuple[dict[str, DesiredApp], list[Problem]]:
         tags_key = tuple(sorted(node.tags.items()))
@@ -430,7 +432,13 @@ class _Renderer:
                 if documents is None:
                     own = skeleton.text.replace(skeleton.hole, name)
                     return self.checked(app, file, parse_objects(app, file, own)), True
-                return self.checked(app, file, objects_from_documents(app, file, documents)), True
+                objects = objects_from_documents(app, file, documents)
+                if not isinstance(objects, Problem):
+                    for obj, same in zip(objects, skeleton.same_metadata, strict=True):
+                        if same:  # every node's copy equal: keep one
+                            metadata = obj["metadata"]
+                            obj["metadata"] = self.interned.setdefault(repr(metadata), metadata)
+                return self.checked(app, file, objects), True
         text = self.text(memo, template, context)
         if isinstance(text, TemplateFailure):
             return text, False
@@ -470,11 +478,25 @@ class _Renderer:
             entry = memo.checks.get(id(obj))
             if entry is not None and entry[0] is obj:
                 return entry[1], entry[2]
-        policy = policy_problems(app, [obj], [file])
+            policy = policy_problems(app, [obj], [file])
+        else:
+            policy = self.fresh_policy(app, obj, file)
         sealed = sealed_problems(app.name, [obj], [file])
         if not fresh:  # the entry holds the object, so its id names no other meanwhile
             memo.checks[id(obj)] = (obj, policy, sealed)
         return policy, sealed
+
+    def fresh_policy(self, app: App, obj: dict[str, Any], file: str) -> list[Problem]:
+        """The policy's problems with one node's object: outside RBAC (whose rules it
+        reads) a policy reads only apiVersion, kind and metadata, so nodes share them."""
+        api_version = obj.get("apiVersion")
+        if not isinstance(api_version, str) or "rbac" in api_version:
+            return policy_problems(app, [obj], [file])
+        key = (app.name, file, api_version, repr(obj.get("kind")), repr(obj.get("metadata")))
+        found = self.policies.get(key)
+        if found is None:
+            found = self.policies[key] = policy_problems(app, [obj], [file])
+        return found
 
     def assemble(
         self, memo: AppMemo, app: App, resources: list[dict[str, Any]], fresh: list[bool]
@@ -513,8 +535,8 @@ class _Renderer:
     ) -> list[dict[str, Any]] | Problem:
         if not self.memoize:
             return self.checked(app, file, parse_objects(app, file, text))
-        # The schema version is in the text's key: `kubernetesVersion` may change.
-        key = (file, f"{self.schemas.version}\0{text}")
+        # The schema version is in the key: `kubernetesVersion` may change.
+        key = (file, self.schemas.version, text)
         parsed: list[dict[str, Any]] | Problem | None = memo.parsed.get(key)
         if parsed is None:
             parsed = memo.parsed[key] = self.checked(app, file, parse_objects(app, file, text))
