@@ -59,9 +59,17 @@ class AppMemo:
     checks: dict[int, tuple[Any, list[Any], list[Any]]] = field(default_factory=dict)
     # (file, key with the name's placeholder) -> its parsed text (controller.render.placeholders)
     skeletons: dict[tuple[str, str], Any] = field(default_factory=dict)
+    # the same key for the whole app -> per template, its objects or its skeleton
+    plans: dict[str, list[Any]] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.by_context) + len(self.texts) + len(self.parsed) + len(self.skeletons)
+        return (
+            len(self.by_context)
+            + len(self.texts)
+            + len(self.parsed)
+            + len(self.skeletons)
+            + len(self.plans)
+        )
 
 
 @dataclass

@@ -29,7 +29,7 @@ as read-only. `memoize=False` switches all of it off (the benchmark's baseline).
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,7 +41,9 @@ from controller.fleet.model import App, Fleet, Group, Node
 from controller.fleet.problems import FleetError, Problem
 from controller.fleet.selectors import SelectorIndex
 from controller.fleet.variables import context_values
+from controller.render import pool
 from controller.render.budget import RenderBudget, RenderLimits
+from controller.render.entries import ObjectChecks, assemble
 from controller.render.kubeschema import KubernetesSchemas
 from controller.render.manifests import (
     duplicates,
@@ -51,22 +53,18 @@ from controller.render.manifests import (
     shared_objects,
 )
 from controller.render.placeholders import Skeleton, placeholder, skeleton_text
+from controller.render.references import context_key
 from controller.render.rendercache import AppMemo, CachedApp, RenderCache
 from controller.render.secrets import node_secrets, sealed_problems
 from controller.render.templating import (
     CompiledApp,
     CompiledTemplate,
-    Reference,
     TemplateFailure,
     compile_app,
 )
 from shadow import (
     DesiredApp,
     DesiredDocument,
-    canonical_array,
-    canonical_json,
-    canonical_object,
-    digest_bytes,
 )
 
 
@@ -108,25 +106,19 @@ def render_fleet(
     budget.limits = render_limits(fleet)
     renderer = _Renderer(fleet, memoize, cache, budget)
     names = sorted(fleet.nodes) if nodes is None else list(nodes)
-    result = FleetRender(fleet, {}, [])
     with _collector_paused():
-        for name in names:
-            node = fleet.nodes.get(name)
-            if node is None:
-                result.problems.append(Problem("nodes", f"no node named {name!r}", node=name))
-                continue
-            apps, problems = renderer.node(node)
-            result.apps[name] = apps
-            result.problems.extend(problems)
+        if pool.worth_splitting(len(names), memoize):
+            part = pool.render_split(renderer.part, names)
+        else:
+            part = renderer.part(names)
+    result = FleetRender(fleet, part.apps, part.problems, part.renders, part.reused)
     # A template that does not compile is one problem for its app (not one per node);
     # rendering some nodes reports it only when one of them runs the app.
     result.problems[:0] = [
-        p for p in renderer.compile_problems if nodes is None or p.app in renderer.broken_apps_used
+        p for p in renderer.compile_problems if nodes is None or p.app in part.broken_apps_used
     ]
-    result.renders = renderer.renders
-    result.template_renders = renderer.template_renders
-    result.reused = renderer.reused
-    result.notes = sorted(renderer.notes.values())
+    result.template_renders = part.template_renders
+    result.notes = sorted(part.notes.values())
     return result
 
 
@@ -185,7 +177,6 @@ class _Outcome:
     over_budget: bool = False  # not memoized: the limits may change from commit to commit
 
 
-_MISSING = "\x00missing"
 _Selection = tuple[list[Group], list[tuple[CompiledApp, tuple[Any, ...]]]]
 
 
@@ -239,7 +230,31 @@ class _Renderer:
         # tuple of apps in the value keeps the ids in the key from being reused.
         self.sharing: dict[tuple[int, ...], tuple[tuple[DesiredApp, ...], list[Problem]]] = {}
         self.interned: dict[str, dict[str, Any]] = {}  # repr -> the one copy (read-only)
-        self.policies: dict[tuple[str, ...], list[Problem]] = {}  # see fresh_policy
+        self.entries = ObjectChecks()
+        self.plans: dict[tuple[Any, ...], list[Any] | None] = {}  # see `planned`
+
+    def part(self, names: list[str]) -> pool.RenderPart:
+        """Render the nodes `names`; the counts are those of this call."""
+        renders, reused, template_renders = self.renders, self.reused, self.template_renders
+        apps: dict[str, dict[str, DesiredApp]] = {}
+        problems: list[Problem] = []
+        for name in names:
+            node = self.fleet.nodes.get(name)
+            if node is None:
+                problems.append(Problem("nodes", f"no node named {name!r}", node=name))
+                continue
+            apps[name], found = self.node(node)
+            problems.extend(found)
+        return pool.RenderPart(
+            apps,
+            problems,
+            self.renders - renders,
+            self.reused - reused,
+            self.template_renders - template_renders,
+            dict(self.notes),
+            set(self.over_budget),
+            set(self.broken_apps_used),
+        )
 
     def node(self, node: Node) -> tuple[dict[str, DesiredApp], list[Problem]]:
         tags_key = tuple(sorted(node.tags.items()))
@@ -261,7 +276,9 @@ class _Renderer:
                     if own != ((), None):  # node vars the app does not read change nothing
                         inputs = (*base, own)
                 memo = self.by_inputs.get(inputs)
-                if memo is None:
+                if memo is None and compiled.prints_name_only:
+                    outcome = self.planned(compiled, node, groups, base)
+                elif memo is None:
                     outcome = self.app_outcome(compiled, node, groups)
                     # With the node's name in the key it would never be found again.
                     if not outcome.over_budget and not compiled.uses_node_identity:
@@ -276,6 +293,30 @@ class _Renderer:
         if len(result) > 1:
             problems.extend(replace(p, node=node.name) for p in self.shared(result))
         return result, problems
+
+    def planned(
+        self, compiled: CompiledApp, node: Node, groups: list[Group], base: tuple[Any, ...]
+    ) -> _Outcome:
+        """`app_outcome` of an app reading only the node's printed name and its tags,
+        from the plan (`plan`) shared by nodes whose inputs are the same but for the
+        name: keyed like `by_inputs`, with the tags read and the name's placeholder."""
+        hole = placeholder(node.name)
+        if hole is None or compiled.app.name in self.over_budget:
+            return self.app_outcome(compiled, node, groups)
+        seen = (
+            tuple(sorted(node.tags.items()))
+            if compiled.node_tags is None
+            else tuple(node.tags.get(k) for k in compiled.node_tags)
+        )
+        key = (*base[:2], seen, self.own_inputs(compiled, node)[0], hole)
+        plan = self.plans.get(key)
+        if plan is None:
+            context = self.context(compiled.app, node, groups)
+            plan = self.plans[key] = self.plan(self.memos[compiled.app.name], compiled, context)
+            return self.render(compiled, context, plan)
+        if not plan or any(step is None for step in plan):
+            return self.render(compiled, self.context(compiled.app, node, groups), plan or None)
+        return self.render(compiled, {"node": {"name": node.name}}, plan)
 
     def shared(self, result: dict[str, DesiredApp]) -> list[Problem]:
         """Objects two of the node's apps both render; once per distinct set of renders."""
@@ -347,7 +388,7 @@ class _Renderer:
             return self.render(compiled, context)
         # The compiled app (the memo's owner) and these values decide the outcome.
         by_context = self.memos[compiled.app.name].by_context
-        key = _context_key(context, compiled.references)
+        key = context_key(context, compiled.references)
         outcome = by_context.get(key)
         if outcome is None:
             outcome = self.render(compiled, context)
@@ -362,7 +403,7 @@ class _Renderer:
     ) -> str | TemplateFailure:
         """One template's output; with the memo, once per distinct value of what it reads."""
         if self.memoize:
-            key = (template.file, _context_key(context, template.references))
+            key = (template.file, context_key(context, template.references))
             text: str | TemplateFailure | None = memo.texts.get(key)
             if text is not None:
                 return text
@@ -372,7 +413,10 @@ class _Renderer:
             memo.texts[key] = text
         return text
 
-    def render(self, compiled: CompiledApp, context: dict[str, Any]) -> _Outcome:
+    def render(
+        self, compiled: CompiledApp, context: dict[str, Any], plan: list[Any] | None = None
+    ) -> _Outcome:
+        """Render one app for one node (`plan`: most of it done already, see `plan`)."""
         self.renders += 1
         app = compiled.app
         resources: list[dict[str, Any]] = []
@@ -381,8 +425,14 @@ class _Renderer:
         problems: list[Problem] = []
         memo = self.memos[app.name]
         self.budget.begin(app.name, str(context["node"]["name"]))
-        for template in compiled.templates:
-            parsed, own = self.template_objects(memo, app, template, context)
+        for index, template in enumerate(compiled.templates):
+            step = plan[index] if plan is not None else None
+            if step is None:
+                parsed, own = self.template_objects(memo, app, template, context)
+            elif isinstance(step, Skeleton):
+                parsed, own = self.substituted(app, template.file, step, context), True
+            else:
+                parsed, own = step, False
             if isinstance(parsed, TemplateFailure):
                 problems.append(
                     Problem(parsed.file, parsed.message, line=parsed.line, app=app.name)
@@ -400,7 +450,7 @@ class _Renderer:
         problems.extend(duplicates(app, resources, sources))
         if self.memoize:  # each shared object is checked once
             checks = [
-                self.object_checks(memo, app, *entry)
+                self.entries.checks(memo, app, *entry)
                 for entry in zip(resources, sources, fresh, strict=True)
             ]
             problems.extend(p for policy, _ in checks for p in policy)
@@ -412,7 +462,7 @@ class _Renderer:
             return _Outcome(None, problems)
         try:
             if self.memoize:
-                return _Outcome(self.assemble(memo, app, resources, fresh))
+                return _Outcome(assemble(memo, app, resources, fresh))
             return _Outcome(DesiredApp.build(app.version, app.namespace, resources, app.policy))
         except (TypeError, ValueError) as exc:
             return _Outcome(
@@ -426,23 +476,57 @@ class _Renderer:
         if self.memoize and template.prints_name:
             skeleton = self.skeleton(memo, template, context)
             if skeleton is not None:
-                name = context["node"]["name"]
-                documents = skeleton.substitute(name)
-                file = template.file
-                if documents is None:
-                    own = skeleton.text.replace(skeleton.hole, name)
-                    return self.checked(app, file, parse_objects(app, file, own)), True
-                objects = objects_from_documents(app, file, documents)
-                if not isinstance(objects, Problem):
-                    for obj, same in zip(objects, skeleton.same_metadata, strict=True):
-                        if same:  # every node's copy equal: keep one
-                            metadata = obj["metadata"]
-                            obj["metadata"] = self.interned.setdefault(repr(metadata), metadata)
-                return self.checked(app, file, objects), True
+                return self.substituted(app, template.file, skeleton, context), True
         text = self.text(memo, template, context)
         if isinstance(text, TemplateFailure):
             return text, False
         return self.parse(memo, app, template.file, text), False
+
+    def substituted(
+        self, app: App, file: str, skeleton: Skeleton, context: dict[str, Any]
+    ) -> list[dict[str, Any]] | Problem:
+        """A template's objects for this node from its skeleton (a parse of its own
+        text when the skeleton cannot show they are equal)."""
+        name = context["node"]["name"]
+        documents = skeleton.substitute(name)
+        if documents is None:
+            own = skeleton.text.replace(skeleton.hole, name)
+            return self.checked(app, file, parse_objects(app, file, own))
+        objects = objects_from_documents(app, file, documents)
+        if not isinstance(objects, Problem):
+            for obj, same in zip(objects, skeleton.same_metadata, strict=True):
+                if same:  # every node's copy equal: keep one
+                    metadata = obj["metadata"]
+                    obj["metadata"] = self.interned.setdefault(repr(metadata), metadata)
+        return self.checked(app, file, objects)
+
+    def plan(
+        self, memo: AppMemo, compiled: CompiledApp, context: dict[str, Any]
+    ) -> list[Any] | None:
+        """For an app reading only the name of the node (printed whole) and its tags:
+        per template, the objects of one that does not read the name, or the skeleton
+        of one that prints it (None: render it for the node). Shared by every node
+        whose context is the same but for its name; None when there is no shortcut."""
+        if not self.memoize:
+            return None
+        node = context["node"]
+        hole = placeholder(node["name"])
+        if hole is None:
+            return None
+        key = context_key({**context, "node": {**node, "name": hole}}, compiled.references)
+        plan: list[Any] | None = memo.plans.get(key)
+        if plan is None:
+            plan = []
+            for template in compiled.templates:
+                if template.prints_name:
+                    plan.append(self.skeleton(memo, template, context))
+                    continue
+                parsed, _ = self.template_objects(memo, compiled.app, template, context)
+                if isinstance(parsed, TemplateFailure) and parsed.over_budget:
+                    return None  # not kept: the limits may change from commit to commit
+                plan.append(parsed)
+            memo.plans[key] = plan
+        return plan
 
     def skeleton(
         self, memo: AppMemo, template: CompiledTemplate, context: dict[str, Any]
@@ -456,7 +540,7 @@ class _Renderer:
         node = context["node"]
         key = (
             template.file,
-            _context_key({**context, "node": {**node, "name": hole}}, template.references),
+            context_key({**context, "node": {**node, "name": hole}}, template.references),
         )
         found: Skeleton | bool | None = memo.skeletons.get(key)
         if found is None:
@@ -469,66 +553,6 @@ class _Renderer:
             text = skeleton_text(render, name)
             found = memo.skeletons[key] = Skeleton(text, hole) if text is not None else False
         return found if isinstance(found, Skeleton) else None
-
-    def object_checks(
-        self, memo: AppMemo, app: App, obj: dict[str, Any], file: str, fresh: bool
-    ) -> tuple[list[Problem], list[Problem]]:
-        """What the app's policy and the sealed-value rule say of `obj`; once per shared object."""
-        if not fresh:
-            entry = memo.checks.get(id(obj))
-            if entry is not None and entry[0] is obj:
-                return entry[1], entry[2]
-            policy = policy_problems(app, [obj], [file])
-        else:
-            policy = self.fresh_policy(app, obj, file)
-        sealed = sealed_problems(app.name, [obj], [file])
-        if not fresh:  # the entry holds the object, so its id names no other meanwhile
-            memo.checks[id(obj)] = (obj, policy, sealed)
-        return policy, sealed
-
-    def fresh_policy(self, app: App, obj: dict[str, Any], file: str) -> list[Problem]:
-        """The policy's problems with one node's object: outside RBAC (whose rules it
-        reads) a policy reads only apiVersion, kind and metadata, so nodes share them."""
-        api_version = obj.get("apiVersion")
-        if not isinstance(api_version, str) or "rbac" in api_version:
-            return policy_problems(app, [obj], [file])
-        key = (app.name, file, api_version, repr(obj.get("kind")), repr(obj.get("metadata")))
-        found = self.policies.get(key)
-        if found is None:
-            found = self.policies[key] = policy_problems(app, [obj], [file])
-        return found
-
-    def assemble(
-        self, memo: AppMemo, app: App, resources: list[dict[str, Any]], fresh: list[bool]
-    ) -> DesiredApp:
-        """`DesiredApp.build`, encoding each shared object once instead of once per app.
-
-        The digest covers the canonical JSON of {version, namespace, resources};
-        assembled from encoded parts, objects shared through the parse memo (a
-        Deployment every node has) are encoded once.
-        Tests and the benchmark check the result equals `DesiredApp.build`.
-        """
-        parts = []
-        for obj, own in zip(resources, fresh, strict=True):
-            if own:  # one node's object: encoded once anyway, not worth keeping
-                parts.append(canonical_json(obj))
-                continue
-            # The entry holds the object, so its id names no other object meanwhile.
-            entry = memo.encoded.get(id(obj))
-            if entry is None or entry[0] is not obj:
-                entry = memo.encoded[id(obj)] = (obj, canonical_json(obj))
-            parts.append(entry[1])
-        members = {
-            "version": canonical_json(app.version),
-            "namespace": canonical_json(app.namespace),
-            "resources": canonical_array(parts),
-        }
-        if app.policy:  # a default policy is left out of the entry and its digest
-            members["policy"] = canonical_json([p.to_dict() for p in app.policy])
-        content = canonical_object(members)
-        return DesiredApp(
-            app.version, app.namespace, tuple(resources), digest_bytes(content), app.policy
-        )
 
     def parse(
         self, memo: AppMemo, app: App, file: str, text: str
@@ -574,24 +598,3 @@ class _Renderer:
             self.kinds_seen.add(kind)
             if not self.schemas.knows(*kind):
                 self.notes[kind] = f"{file}: {self.schemas.check(obj).note}"
-
-
-def _context_key(context: Mapping[str, Any], references: tuple[Reference, ...]) -> str:
-    """A memo key for the values at `references`.
-
-    `repr` of plain data is injective (equal keys mean equal values) and far cheaper
-    than canonical JSON; dicts equal but ordered differently just miss the memo.
-    """
-    return repr([_pick(context, ref) for ref in references])
-
-
-def _pick(context: Mapping[str, Any], ref: Reference) -> Any:
-    """The value at `ref`, or the value of the deepest prefix that is not a plain key."""
-    value = context.get(ref[0], _MISSING)
-    for part in ref[1:]:
-        # `x.items` on a dict is the method, not a key: the whole dict is the input then.
-        if isinstance(value, dict) and part in value and not hasattr(dict, part):
-            value = value[part]
-        else:
-            break
-    return value

@@ -83,12 +83,19 @@ class CompiledApp:
     references: tuple[Reference, ...]  # of all templates together
     names: frozenset[str] = field(init=False)  # top-level names read
     uses_node_identity: bool = field(init=False)  # reads the node beyond its tags
+    prints_name_only: bool = field(init=False)
     node_tags: tuple[str, ...] | None = field(init=False)  # tag keys read; None: all tags
 
     def __post_init__(self) -> None:
         self.names = frozenset(ref[0] for ref in self.references)
         node_refs = [ref for ref in self.references if ref[0] == "node"]
         self.uses_node_identity = any(len(ref) == 1 or ref[1] != "tags" for ref in node_refs)
+        # Of the node beyond its tags, only the name, printed whole: see `rendering.plan`.
+        self.prints_name_only = self.uses_node_identity and all(
+            t.prints_name
+            or not any(r[0] == "node" and (len(r) == 1 or r[1] != "tags") for r in t.references)
+            for t in self.templates
+        )
         keys = [ref[2] if len(ref) > 2 else None for ref in node_refs]
         # `node.tags.items()` reads every tag, like `node.tags` alone.
         whole = any(key is None or hasattr(dict, key) for key in keys)
