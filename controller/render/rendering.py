@@ -28,9 +28,7 @@ as read-only. `memoize=False` switches all of it off (the benchmark's baseline).
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -43,6 +41,7 @@ from controller.fleet.selectors import SelectorIndex
 from controller.fleet.variables import context_values
 from controller.render import pool
 from controller.render.budget import RenderBudget, RenderLimits
+from controller.render.carried import Carried
 from controller.render.entries import ObjectChecks, assemble
 from controller.render.kubeschema import KubernetesSchemas
 from controller.render.manifests import (
@@ -93,6 +92,7 @@ def render_fleet(
     memoize: bool = True,
     cache: RenderCache | None = None,
     budget: RenderBudget | None = None,
+    carried: Carried | None = None,
 ) -> FleetRender:
     """Render `nodes` (default: every node). Problems are collected, never raised.
 
@@ -100,13 +100,15 @@ def render_fleet(
     benchmark compares against, and a cross-check in tests. A `cache` kept across
     calls (the controller keeps one) reuses the compiled templates and the render
     memo of every app whose folder did not change. A `budget` (its limits are set from
-    the fleet here) lets the caller watch and cancel the render.
+    the fleet here) lets the caller watch and cancel the render. `carried` names apps
+    whose entries an earlier render gave and that cannot have changed (`Carried`).
     """
     budget = budget or RenderBudget(RenderLimits())
     budget.limits = render_limits(fleet)
     renderer = _Renderer(fleet, memoize, cache, budget)
+    renderer.carried = carried
     names = sorted(fleet.nodes) if nodes is None else list(nodes)
-    with _collector_paused():
+    with pool.collector_paused():
         if pool.worth_splitting(len(names), memoize):
             part = pool.render_split(renderer.part, names)
         else:
@@ -130,23 +132,6 @@ def render_limits(fleet: Fleet) -> RenderLimits:
         seconds=float(given.get("timeLimit", default.seconds)),
         memory_mib=int(given.get("memoryLimit", default.memory_mib)),
     )
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cycle collector while rendering.
-
-    A render allocates hundreds of thousands of short-lived, acyclic dicts and lists;
-    the collector's repeated passes over the growing memo cost about 15% of the CPU
-    time of a 10,000-node render. Reference counting still frees everything acyclic.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def render_node(fleet: Fleet, node: str) -> dict[str, DesiredApp]:
@@ -231,6 +216,7 @@ class _Renderer:
         self.sharing: dict[tuple[int, ...], tuple[tuple[DesiredApp, ...], list[Problem]]] = {}
         self.interned: dict[str, dict[str, Any]] = {}  # repr -> the one copy (read-only)
         self.entries = ObjectChecks()
+        self.carried: Carried | None = None
         self.plans: dict[tuple[Any, ...], list[Any] | None] = {}  # see `planned`
 
     def part(self, names: list[str]) -> pool.RenderPart:
@@ -267,6 +253,10 @@ class _Renderer:
         result: dict[str, DesiredApp] = {}
         problems: list[Problem] = []
         for compiled, base in apps:
+            kept = self.carried.entry(node.name, compiled.app.name) if self.carried else None
+            if kept is not None:
+                result[compiled.app.name] = kept
+                continue
             if not self.memoize:
                 outcome = self.app_outcome(compiled, node, groups)
             else:
