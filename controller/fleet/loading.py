@@ -174,8 +174,9 @@ class _Loader:
             kind = "empty" if document.data is None else f"a {type(document.data).__name__}"
             self.problem(rel, f"expected a mapping of keys (like name: ...), the file is {kind}")
             return None
-        if _known_valid(schema, document.data):
-            return (document.data, document) if not document.duplicates else None
+        if _known_valid(schema, document.data) and not document.duplicates:
+            document.compact(text)
+            return document.data, document
         errors = list(schemas.validator(schema).iter_errors(document.data))
         for error in errors:
             self.schema_problem(rel, document, error)
