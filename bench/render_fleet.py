@@ -18,8 +18,8 @@ of the nodes): re-rendered as the controller does (`render_changes` with the
 `RenderCache` it keeps), against rendering those nodes from scratch. `--push` then
 runs `bench.fleet_push` on the fleet: a controller's first reconcile and a push
 changing 10 % of the nodes through Mosquitto, with that process's peak RSS.
-A render of 2,000 nodes or more uses a second core when one is idle
-(`controller.render.pool`); the figures say whether it did.
+The full render is also timed split over two processes (`workers=2`,
+`controller.render.pool`).
 """
 
 from __future__ import annotations
@@ -211,15 +211,10 @@ def later_commit(root: Path, fleet: Fleet, sites: int) -> None:
 
 
 def render_split(fleet: Fleet) -> tuple[float, FleetRender]:
-    """The full render with the second process whether or not a core is idle."""
-    chosen = pool.worth_splitting
-    pool.worth_splitting = lambda nodes, memoize: memoize  # type: ignore[assignment]
-    try:
-        started = time.perf_counter()
-        result = render_fleet(fleet)
-        return time.perf_counter() - started, result
-    finally:
-        pool.worth_splitting = chosen
+    """The full render with half of the nodes in a forked worker (`workers=2`)."""
+    started = time.perf_counter()
+    result = render_fleet(fleet, workers=2)
+    return time.perf_counter() - started, result
 
 
 def validate(root: Path) -> None:
@@ -293,7 +288,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         rss_before = peak_rss_mb()
 
-        split = pool.worth_splitting(len(fleet.nodes), True)
         started, cpu = time.perf_counter(), time.process_time()
         result = render_fleet(fleet)
         documents = [result.document(name, "bench", 0) for name in result.apps]
@@ -306,8 +300,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{pairs} node-app pairs, {result.renders} app renders performed "
             f"({result.template_renders} template renders), {result.reused} served from "
             f"the memo; peak RSS {peak_rss_mb():.0f} MB "
-            f"(before rendering {rss_before:.0f} MB); "
-            + ("half of the nodes in a forked worker" if split else "in this process alone")
+            f"(before rendering {rss_before:.0f} MB); in this process alone"
         )
 
         if len(fleet.nodes) >= pool.MIN_NODES and pool.usable_cores() >= 2:
@@ -318,8 +311,8 @@ def main(argv: list[str] | None = None) -> int:
                 }
             del split_result
             print(
-                f"split render:    {forced:6.2f} s  half of the nodes in a forked worker, "
-                "whatever the load (same digests)"
+                f"split render:    {forced:6.2f} s  half of the nodes in a forked worker "
+                "(workers=2, shoal validate --workers 2; same digests)"
             )
 
         sample_size = min(args.naive_sample, len(fleet.nodes))

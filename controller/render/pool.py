@@ -1,9 +1,11 @@
 """Rendering a large fleet on two cores: half of the nodes in a forked worker process.
 
-`rendering.render_fleet` calls `render_split(render, names)` when `worth_splitting`
-says so: at least `MIN_NODES` nodes, two usable cores of which one is idle (the load
-of the last minute), a memoized render, and a process running one thread only — the commands (`shoal validate`, `render`) and the
-benchmarks. The controller runs threads (MQTT, HTTP, the status writer) and keeps
+`rendering.render_fleet(..., workers=2)` calls `render_split(render, names)` when
+`worth_splitting` says so: at least `MIN_NODES` nodes, two usable cores, a memoized
+render, and a process running one thread only — `shoal validate --workers 2` and the
+benchmarks. It is not the default: on a 2-core machine shared with other work the two
+halves mostly take turns, and the process holds the worker's half unpickled beside
+its own memo (see docs/controller.md, "Tested scale"). The controller runs threads (MQTT, HTTP, the status writer) and keeps
 rendering in its own process: a fork copies locks other threads may hold.
 
 The worker is forked once the templates are compiled, so it renders the second half
@@ -58,22 +60,12 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def idle_cores() -> float:
-    """Usable cores minus the load of the last minute: a second process helps only
-    when a core is idle (on a busy machine the two halves just take turns)."""
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        return 0.0
-    return usable_cores() - load
-
-
-def worth_splitting(nodes: int, memoize: bool) -> bool:
+def worth_splitting(nodes: int, memoize: bool, workers: int = 2) -> bool:
     return (
         memoize
+        and workers >= 2
         and nodes >= MIN_NODES
         and usable_cores() >= 2
-        and idle_cores() >= 1
         and threading.active_count() == 1
         and "fork" in multiprocessing.get_all_start_methods()
     )

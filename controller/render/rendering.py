@@ -93,6 +93,7 @@ def render_fleet(
     cache: RenderCache | None = None,
     budget: RenderBudget | None = None,
     carried: Carried | None = None,
+    workers: int = 1,
 ) -> FleetRender:
     """Render `nodes` (default: every node). Problems are collected, never raised.
 
@@ -102,6 +103,7 @@ def render_fleet(
     memo of every app whose folder did not change. A `budget` (its limits are set from
     the fleet here) lets the caller watch and cancel the render. `carried` names apps
     whose entries an earlier render gave and that cannot have changed (`Carried`).
+    `workers=2` renders half of a large fleet in a forked worker (`pool`).
     """
     budget = budget or RenderBudget(RenderLimits())
     budget.limits = render_limits(fleet)
@@ -109,7 +111,7 @@ def render_fleet(
     renderer.carried = carried
     names = sorted(fleet.nodes) if nodes is None else list(nodes)
     with pool.collector_paused():
-        if pool.worth_splitting(len(names), memoize):
+        if pool.worth_splitting(len(names), memoize, workers):
             part = pool.render_split(renderer.part, names)
         else:
             part = renderer.part(names)
