@@ -33,9 +33,10 @@ from edge.runtime import Runtime
 from edge.selfupdate.incluster import ClusterUpdater
 from edge.selfupdate.updater import Updater
 from edge.store import Store
-from shadow import DesiredDocument, Rejection, Topics
+from shadow import DesiredDocument, Rejection, ReportedDocument, Topics
 from shadow.limits import DESIRED_LIMITS, DecodeLimits
 from shadow.policy import UNRESTRICTED, Policy
+from shadow.reportsigning import ReportSigner
 from shadow.signing import TrustedKeys
 from transport import BrokerOptions
 
@@ -60,6 +61,8 @@ class AgentSettings:
     limits: DecodeLimits = DESIRED_LIMITS  # [--max-document-bytes] of a Desired document
     # [--trust-key] accept only documents signed by one of these keys (None: unsigned too)
     trusted_keys: TrustedKeys | None = None
+    # [--report-key, else --key-file] signs every report (None: reports go unsigned)
+    report_signer: ReportSigner | None = None
     # [--allow-namespace, --allow-kind, --allow-cluster-kind, --deny-privileged-rbac]
     # the node owner's policy: objects must pass it and their app's (shadow/policy.py).
     local_policy: Policy = UNRESTRICTED
@@ -100,7 +103,12 @@ class Agent:
             on_published=lambda mid: self._inbox.put(_Published(mid)),
             reconnect_max_delay=settings.reconnect_max_delay,
         )
-        self.reporter = Reporter(self.link.publish_report, settings.report_interval)
+        signer = settings.report_signer
+        self.reporter = Reporter(
+            self.link.publish_report,
+            settings.report_interval,
+            encode=signer.signed_json if signer is not None else ReportedDocument.to_json,
+        )
         self.reconciler: Reconciler | None = None
         self.rejected: list[Rejection] = []
         self.documents_rejected = 0  # since start, by acceptance (for /metrics)

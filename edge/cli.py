@@ -114,6 +114,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "replaces the other (default: accept unsigned documents, with a warning)",
     )
     parser.add_argument(
+        "--report-key",
+        type=Path,
+        metavar="FILE",
+        help="sign every report with this ECDSA P-256 private key, whose public half "
+        "nodes/NODE.yaml records as reportKey (default: --key-file, the node.key of the "
+        "install bundle; without either, reports go unsigned)",
+    )
+    parser.add_argument(
         "--age-identity",
         action="append",
         type=Path,
@@ -203,7 +211,13 @@ def run(args: argparse.Namespace) -> int:
     from edge.agent import Agent, AgentSettings
     from edge.config import ConfigError, merge, read_config
     from edge.http import EdgeHttp, HttpAddressError, parse_address
-    from edge.identity import IdentityError, certificate_not_after
+    from edge.identity import (
+        IdentityError,
+        ReportKeyError,
+        certificate_not_after,
+        report_signer,
+        say_how_reports_are_signed,
+    )
     from edge.runtime.kubernetes import KubernetesRuntime, check_config, client_factory
     from edge.selfupdate.incluster import ClusterUpdater
     from edge.selfupdate.updater import RESTART_EXIT, from_environment
@@ -267,7 +281,13 @@ def run(args: argparse.Namespace) -> int:
                 return ExitCode.BAD_INPUT
         trusted = TrustedKeys(keys)
         log.info("accepting documents signed by %s", ", ".join(sorted(trusted.keys)))
+    try:
+        signer, signing_note = report_signer(args.report_key, broker.key_file)
+    except ReportKeyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     settings = AgentSettings(
+        report_signer=signer,
         trusted_keys=trusted,
         node=args.node,
         state_dir=state_dir,
@@ -330,6 +350,7 @@ def run(args: argparse.Namespace) -> int:
         log.warning(
             "no --trust-key: accepting unsigned Desired documents from anyone on the broker"
         )
+    say_how_reports_are_signed(signer, signing_note)
     try:
         while not stop.wait(0.5):
             if not agent.alive():

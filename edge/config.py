@@ -36,11 +36,12 @@ FIELDS = {
     "reportInterval": "report_interval",
     "reconcileInterval": "reconcile_interval",
     "trustKeys": "trust_key",
+    "reportKey": "report_key",
     "ageIdentities": "age_identity",
     "selfUpdate": "self_update",
     "http": "http",
 }
-PATH_FIELDS = ("caFile", "certFile", "keyFile", "kubeconfig", "stateDir")
+PATH_FIELDS = ("caFile", "certFile", "keyFile", "kubeconfig", "stateDir", "reportKey")
 PATH_LIST_FIELDS = ("trustKeys", "ageIdentities")
 
 

@@ -4,7 +4,8 @@ The agent (edge/agent.py) builds a report with `build_report` after everything i
 does and hands it to the `Reporter`, which publishes it when something meaningful
 changed (state, apps, rejections, observed generation) or when the report interval
 is due, as a heartbeat. While the broker is away only the latest report is kept;
-it goes out as soon as the link is back (`reconnected`).
+it goes out as soon as the link is back (`reconnected`). `encode` turns a report into
+its payload: signed with the node key (shadow/reportsigning.py) when the agent has one.
 """
 
 from __future__ import annotations
@@ -70,8 +71,10 @@ class Reporter:
         publish: Callable[[bytes], int | None],
         interval: float,
         clock: Callable[[], float] = time.monotonic,
+        encode: Callable[[ReportedDocument], bytes] = ReportedDocument.to_json,
     ) -> None:
         self._publish = publish
+        self._encode = encode
         self.interval = interval
         self._clock = clock
         self._pending: ReportedDocument | None = None
@@ -115,7 +118,7 @@ class Reporter:
     def _flush(self) -> None:
         if self._pending is None or self._in_flight is not None:
             return
-        mid = self._publish(self._pending.to_json())
+        mid = self._publish(self._encode(self._pending))
         if mid is not None:
             self._in_flight = mid
             self._sent, self._pending = self._pending, None

@@ -419,6 +419,8 @@ class ReportedDocument:
     message: str = ""
     rejected: tuple[Rejection, ...] = ()
     agent_update: AgentUpdate | None = None  # the last agent update that did not complete
+    # The node key's signature over the rest (shadow/reportsigning.py); old agents send none.
+    signature: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -439,6 +441,8 @@ class ReportedDocument:
             out["rejected"] = [r.to_dict() for r in self.rejected]
         if self.agent_update is not None:
             out["agentUpdate"] = self.agent_update.to_dict()
+        if self.signature is not None:
+            out["signature"] = self.signature
         return out
 
     def to_json(self) -> bytes:
@@ -450,12 +454,13 @@ class ReportedDocument:
             return canonical_json(_encodable(self.to_dict()))
 
     def meaningful(self) -> dict[str, Any]:
-        """The report without its timestamp and node info: what a status commit records.
+        """The report without its timestamp, node info and signature: what a status commit
+        records.
 
         Two reports with equal `meaningful()` differ only by heartbeat details.
         """
         data = self.to_dict()
-        for key in ("time", "nodeInfo"):
+        for key in ("time", "nodeInfo", "signature"):
             data.pop(key, None)
         return data
 
@@ -489,6 +494,7 @@ class ReportedDocument:
                 for i, r in enumerate(_opt(data, "rejected", list, "", []))
             ),
             agent_update=_update(data),
+            signature=_opt(data, "signature", str, "", None),
         )
 
     @classmethod

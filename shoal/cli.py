@@ -130,9 +130,33 @@ def exit_code(error: BaseException) -> ExitCode:
     return ExitCode.BUG
 
 
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse `argv`, letting an optional REPO follow the options.
+
+    argparse fills `NAME [REPO]` at the first run of positionals, so in
+    `shoal secret set db --selector site=paris ./fleet` the REPO would be refused as
+    unrecognized; a lone leftover positional is taken as REPO when it was not given.
+    """
+    args, extras = parser.parse_known_args(argv)
+    if (
+        len(extras) == 1
+        and not extras[0].startswith("-")
+        and getattr(args, "repo", None) == "."
+        and (extras[0] == "." or not _given_repo(argv))
+    ):
+        args.repo = extras[0]
+    elif extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
+
+
+def _given_repo(argv: Sequence[str] | None) -> bool:
+    return "." in (sys.argv[1:] if argv is None else argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if not getattr(args, "_run", None):
         parser.print_help()
         return ExitCode.BAD_INPUT if argv else ExitCode.OK

@@ -34,3 +34,25 @@ def test_python_dash_m_shoal_runs_from_a_checkout() -> None:
         check=True,
     )
     assert out.stdout.startswith("shoal ")
+
+
+def test_repo_may_follow_the_options() -> None:
+    from shoal.cli import build_parser, parse
+
+    parser = build_parser()
+    args = parse(parser, ["secret", "set", "db", "--selector", "site=paris", "fleet"])
+    assert (args.name, args.selector, args.repo) == ("db", "site=paris", "fleet")
+    args = parse(parser, ["secret", "set", "db", "--selector", "site=paris"])
+    assert args.repo == "."
+
+
+def test_a_second_repo_is_still_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    from shoal.cli import build_parser, parse
+
+    with pytest.raises(SystemExit) as exc:
+        parse(build_parser(), ["secret", "rm", "db", "fleet", "--format", "x"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        parse(build_parser(), ["secret", "set", "db", ".", "--selector", "s", "other"])
+    assert exc.value.code == 2
+    assert "unrecognized arguments: other" in capsys.readouterr().err

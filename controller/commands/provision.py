@@ -6,7 +6,8 @@ key and certificate from the fleet CA, writes the bundles (`controller.identity.
 bundles`) and makes one commit with `nodes/<name>.yaml` on a new branch, ready for a
 pull request. Bundles are staged in a temporary folder and renamed into --out at the
 end; the commit is made last; a failure leaves neither. `--bundle-for NODE` writes
-bundles for nodes already in the fleet (a replaced machine), without a commit.
+bundles for nodes already in the fleet (a replaced machine), with new keys, and commits
+them (`recipient:`, `reportKey:`) into the existing node files on a new branch.
 """
 
 from __future__ import annotations
@@ -44,8 +45,10 @@ from controller.identity.provisioning import (
     numbered,
     parse_tags,
     read_csv,
+    rekeyed_text,
 )
 from shadow.errors import ExitCode
+from shadow.reportsigning import ReportKey
 from shadow.sealing import new_identity
 
 
@@ -71,7 +74,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--bundle-for",
         action="append",
         metavar="NODE",
-        help="bundles for nodes already in the fleet (repeatable); no commit",
+        help="new bundles for nodes already in the fleet (repeatable): new keys, and a "
+        "commit on a new branch recording them in the node files",
     )
     parser.add_argument(
         "--prefix", default="edge-", help="--count: name prefix (default: %(default)s)"
@@ -129,9 +133,8 @@ def run(args: argparse.Namespace) -> int:
         registrations, commit = _registrations(args, fleet)
         authority = Authority.load(ca_dir(args))
         _check_out(args.out, repo)
-        branch = args.branch or _default_branch(registrations)
-        if commit:
-            check_branch(repo, branch)
+        branch = args.branch or _default_branch(registrations, rekey=not commit)
+        check_branch(repo, branch)
         settings = BundleSettings(
             broker=args.broker,
             topic_prefix=fleet.topic_prefix,
@@ -143,13 +146,18 @@ def run(args: argparse.Namespace) -> int:
         )
         started = time.monotonic()
         registrations = _write_bundles(args.out, registrations, authority, settings)
-        if commit:
-            try:
+        try:
+            if commit:
                 files = {r.node_file(): node_text(r) for r in registrations}
-                sha = commit_nodes(repo, branch, base, files, _message(registrations))
-            except BaseException:
-                shutil.rmtree(args.out, ignore_errors=True)
-                raise
+            else:  # the node files as they are, with the new bundles' keys
+                files = {
+                    r.where: rekeyed_text((repo / r.where).read_text(encoding="utf-8"), r)
+                    for r in registrations
+                }
+            sha = commit_nodes(repo, branch, base, files, _message(registrations, commit))
+        except BaseException:
+            shutil.rmtree(args.out, ignore_errors=True)
+            raise
     except (ProvisionError, AuthorityError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.BAD_INPUT
@@ -158,12 +166,16 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"wrote {count} install bundle{'s' if count != 1 else ''} into {args.out} in {seconds:.1f}s"
     )
+    node_files = f"{count} node file{'s' if count != 1 else ''}"
     if commit:
-        print(
-            f"committed {count} node file{'s' if count != 1 else ''} on branch {branch} ({sha[:12]})"
-        )
+        print(f"committed {node_files} on branch {branch} ({sha[:12]})")
         print(f"  next: git push origin {branch}, open a pull request, merge it;")
         print("  then install each node from its bundle (docs/security.md)")
+    else:
+        print(f"committed the new keys to {node_files} on branch {branch} ({sha[:12]})")
+        print(f"  next: merge {branch}, then install the new bundles: until the merge the")
+        print("  controller refuses the nodes' reports (signed by a key git does not record);")
+        print("  reseal the secrets they read (`shoal secret reseal`, docs/security.md)")
     return ExitCode.OK
 
 
@@ -202,15 +214,17 @@ def _check_out(out: Path, repo: Path) -> None:
         raise ProvisionError(f"--out {out}: not an empty folder (nothing is overwritten)")
 
 
-def _default_branch(registrations: list[Registration]) -> str:
+def _default_branch(registrations: list[Registration], rekey: bool = False) -> str:
     first, last = registrations[0].name, registrations[-1].name
-    return f"provision/{first}" if first == last else f"provision/{first}-to-{last}"
+    kind = "provision/rekey-" if rekey else "provision/"
+    return f"{kind}{first}" if first == last else f"{kind}{first}-to-{last}"
 
 
-def _message(registrations: list[Registration]) -> str:
+def _message(registrations: list[Registration], new: bool = True) -> str:
     names = [r.name for r in registrations]
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    return f"Provision {len(names)} node{'s' if len(names) != 1 else ''}: {shown}\n"
+    what = "Provision" if new else "New keys for"
+    return f"{what} {len(names)} node{'s' if len(names) != 1 else ''}: {shown}\n"
 
 
 def _rules(fleet: Fleet, registrations: list[Registration]) -> tuple[tuple[str, str], ...]:
@@ -248,8 +262,10 @@ def _write_bundles(
         keyed = []
         for done, reg in enumerate(registrations, 1):
             identity, recipient = new_identity()
-            keyed.append(replace(reg, recipient=recipient))
-            write_bundle(staging, reg.name, bundle_files(reg.name, authority, settings, identity))
+            files = bundle_files(reg.name, authority, settings, identity)
+            report_key = ReportKey.from_certificate(files["node.crt"]).text()
+            keyed.append(replace(reg, recipient=recipient, report_key=report_key))
+            write_bundle(staging, reg.name, files)
             if progress and (done == total or done % 25 == 0):
                 print(
                     f"\rprovisioning: {done}/{total} bundles", end="", file=sys.stderr, flush=True

@@ -147,7 +147,13 @@ def as_json(status: Any, rows: list[dict[str, Any]], app: str | None) -> dict[st
             for node, not_after, days in expiring_certificates(rows)
         ],
         "agents": agent_counts(rows),
+        "unverified": unverified(rows),
     }
+
+
+def unverified(rows: list[dict[str, Any]]) -> list[str]:
+    """Nodes whose latest recorded report no key in git verified (docs/security.md)."""
+    return [str(r["node"]) for r in rows if r.get("verified") is False]
 
 
 def expiring_certificates(
@@ -221,16 +227,15 @@ def print_table(status: Any, rows: list[dict[str, Any]], app: str | None) -> Non
     for row in rows:
         online = row.get("online")
         flag = "-" if online is None else ("yes" if online else "OFFLINE")
-        table.append(
-            (row["node"], str(row.get("state")), flag, _revision_cell(row), _apps_cell(row))
-        )
+        state = str(row.get("state")) + (" (unverified)" if row.get("verified") is False else "")
+        table.append((row["node"], state, flag, _revision_cell(row), _apps_cell(row)))
     widths = [max(len(r[i]) for r in table) for i in range(4)]
     paint = _painter(out)
     for i, cells in enumerate(table):
         padded = [c.ljust(w) for c, w in zip(cells[:4], widths, strict=True)]
         if i:  # what needs a look stands out: not Synced, offline, behind the head
             row = rows[i - 1]
-            if row.get("state") != "Synced":
+            if row.get("state") != "Synced" or row.get("verified") is False:
                 padded[1] = paint(padded[1], _STATE_COLORS.get(str(row.get("state")), "33"))
             if row.get("online") is False:
                 padded[2] = paint(padded[2], "31")
@@ -266,6 +271,13 @@ def print_table(status: Any, rows: list[dict[str, Any]], app: str | None) -> Non
         declared = sorted({str(r["agentDeclared"]) for r in rows if r.get("agentDeclared")})
         wants = f" (the fleet declares {', '.join(declared)})" if declared else ""
         out.write(f"agents: {counted}{wants}\n")
+    doubtful = unverified(rows)
+    if doubtful:
+        out.write(
+            f"{len(doubtful)} unverified: {', '.join(doubtful[:10])}"
+            f"{' +' + str(len(doubtful) - 10) + ' more' if len(doubtful) > 10 else ''} "
+            "(reports not signed by a reportKey in git; docs/security.md)\n"
+        )
     strangers = [str(r["node"]) for r in rows if r.get("inFleet") is False]
     if strangers:
         out.write(

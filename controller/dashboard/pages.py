@@ -285,6 +285,9 @@ def node_page(
     if agent or declared:
         wants = f" (the fleet declares {esc(declared)})" if declared and declared != agent else ""
         facts.append(("Agent", esc(agent or "unknown") + wants))
+    if row.get("verified") is not None:  # signed reports (docs/security.md)
+        signed = f"verified, signed by key {esc(row.get('keyId'))}"
+        facts.append(("Reports", signed if row["verified"] else "unverified: no reportKey in git"))
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
     lines = message_lines(row, "the served revision")
     messages = (

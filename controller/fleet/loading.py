@@ -93,6 +93,7 @@ def load_usable(root: Path) -> UsableFleet:
         agent=fleet_data.get("agent"),
         policy=fleet_policy,
         secrets=secrets,
+        require_signed_reports=bool((fleet_data.get("reports") or {}).get("requireSignature")),
     )
     return UsableFleet(
         fleet,
@@ -294,6 +295,7 @@ class _Loader:
                 revoked=bool(data.get("revoked", False)),
                 agent=data.get("agent"),
                 recipient=data.get("recipient", ""),
+                report_key=data.get("reportKey", ""),
             )
         return nodes
 

@@ -28,6 +28,8 @@ class Node:
     revoked: bool = False  # locked out of the broker (controller.identity.revocation)
     agent: dict[str, Any] | None = None  # `agent:` (a release), see controller/fleet/agent.py
     recipient: str = ""  # the age recipient secrets are sealed to (shadow/sealing.py)
+    # `reportKey:`, the key its reports are signed with (shadow/reportsigning.py; "": none)
+    report_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ class Fleet:
     agent: dict[str, Any] | None = None
     policy: Policy | None = None  # fleet.yaml's `policy` (None: shoal's default)
     secrets: dict[str, SealedSecret] = field(default_factory=dict)  # secrets/<name>.yaml
+    # `reports: {requireSignature: true}`: refuse reports from nodes without a reportKey.
+    require_signed_reports: bool = False
 
     def groups_for(self, node: Node) -> list[Group]:
         """Groups whose selector matches `node`, in precedence order (priority, then name)."""

@@ -42,6 +42,8 @@ class Registration:
     tags: dict[str, str] = field(default_factory=dict)
     where: str = ""  # "nodes.csv:3", or "--count" for generated names
     recipient: str = ""  # the node's age recipient (its identity goes into the bundle)
+    # The node key's public half (base64 SubjectPublicKeyInfo): its reports are signed with it.
+    report_key: str = ""
 
     def node_file(self) -> str:
         return f"nodes/{self.name}.yaml"
@@ -53,6 +55,8 @@ class Registration:
             data["tags"] = dict(self.tags)
         if self.recipient:
             data["recipient"] = self.recipient
+        if self.report_key:
+            data["reportKey"] = self.report_key
         return data
 
 
@@ -138,7 +142,22 @@ def check(registrations: Sequence[Registration], existing: Mapping[str, str]) ->
 
 
 def node_text(reg: Registration) -> str:
-    return yaml.safe_dump(reg.document(), sort_keys=False)
+    return yaml.safe_dump(reg.document(), sort_keys=False, width=200)
+
+
+# Top-level keys a new bundle changes in a node file that exists (`--bundle-for`).
+REKEYED = ("recipient", "reportKey")
+
+
+def rekeyed_text(text: str, reg: Registration) -> str:
+    """An existing node file with the new bundle's keys: its `recipient:` and `reportKey:`
+    lines replaced (or added), every other line, comments included, as it was."""
+    values = {"recipient": reg.recipient, "reportKey": reg.report_key}
+    lines = [
+        line for line in text.splitlines() if not any(line.startswith(f"{key}:") for key in REKEYED)
+    ]
+    lines += [f"{key}: {values[key]}" for key in REKEYED if values[key]]
+    return "\n".join(lines) + "\n"
 
 
 # --- the commit -----------------------------------------------------------------------

@@ -72,6 +72,16 @@ class Metrics:
             buckets=BUCKETS,
             registry=registry,
         )
+        self.reports_rejected: dict[str, int] = {}
+        self._reports_rejected = Counter(
+            "shoal_reports_rejected",
+            "Reports dropped before the status branch because they are not signed by the key "
+            "git records for their node, by reason: unsigned, wrong-key, bad-signature, "
+            "no-key (fleet.yaml's reports.requireSignature), bad-key (an unusable reportKey).",
+            ["reason"],
+            registry=registry,
+        )
+        self._reports_rejected.labels("bad-signature")
         self._revision = Info(
             "shoal_revision", "The last good revision published.", registry=registry
         )
@@ -106,6 +116,12 @@ class Metrics:
         if seconds is not None:
             self._reconciles.inc()
             self._seconds.observe(seconds)
+
+    def report_rejected(self, reason: str) -> None:
+        """A report refused for its signature (controller.status.verification)."""
+        with self._lock:
+            self.reports_rejected[reason] = self.reports_rejected.get(reason, 0) + 1
+        self._reports_rejected.labels(reason).inc()
 
     def add_collector(self, collector: Collector) -> None:
         """Read `collector` on every scrape (values that live elsewhere)."""

@@ -52,13 +52,18 @@ def short(revision: str) -> str:
     return revision[:7] if revision else "-"
 
 
-def node_entry(report: ReportedDocument, online: bool | None) -> dict[str, Any]:
-    """The content of `nodes/<node>.yaml` for one report."""
+def node_entry(
+    report: ReportedDocument, online: bool | None, key_id: str | None = None
+) -> dict[str, Any]:
+    """The content of `nodes/<node>.yaml` for one report (`key_id`: the node key that
+    signed it, verified; None: unverified)."""
     entry: dict[str, Any] = {
         "node": report.node,
         "state": report.state,
         # A node that publishes a report is connected; its last will says otherwise.
         "online": True if online is None else online,
+        "verified": key_id is not None,
+        **({"keyId": key_id} if key_id is not None else {}),
         "observed": {
             "revision": report.revision,
             "generation": report.observed_generation,
@@ -138,12 +143,13 @@ class StatusBook:
             self._refresh_pending(node)
         self.version += 1
 
-    def record(self, report: ReportedDocument) -> bool:
-        """Keep `report` as the node's latest; True when the node now needs a commit."""
+    def record(self, report: ReportedDocument, key_id: str | None = None) -> bool:
+        """Keep `report` (verified with node key `key_id`, or None) as the node's latest;
+        True when the node now needs a commit."""
         if self._is_stale(report):
             return False
         self._reports[report.node] = report
-        self._entries[report.node] = node_entry(report, self._online.get(report.node))
+        self._entries[report.node] = node_entry(report, self._online.get(report.node), key_id)
         self.version += 1
         return self._refresh_pending(report.node)
 

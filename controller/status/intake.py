@@ -4,9 +4,11 @@ Called by `controller.status.writer` from paho's network thread for every messag
 `<prefix>/nodes/+/reported` and `.../online`. Any node that can publish can send
 anything, retained, so intake never raises: every payload ends as one of
 - taken: a report (decoded within `shadow.limits.REPORTED_LIMITS`) or an online flag;
-- refused: over a limit, not a Reported document, or naming another node than its
-  topic; counted by reason and kept per node until that node sends a good one (a
-  retained poison message is refused again at each restart, harmlessly);
+- refused: over a limit, not a Reported document, naming another node than its
+  topic, or not signed by the key git records for the node
+  (`controller.status.verification`); counted by reason and kept per node until that
+  node sends a good one (a retained poison message is refused again at each restart,
+  harmlessly);
 - unknown: from a node not in the fleet; counted, never written to the status branch;
 - failed: an unexpected error (a bug) — logged with the topic, counted, isolated to
   that message.
@@ -22,7 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from controller.status.verification import KIND_PREFIX, ReportVerifier
 from shadow import DocumentError, ReportedDocument, Topics
+from shadow.documents import parse_json
+from shadow.limits import REPORTED_LIMITS
+from shadow.reportsigning import ReportSignatureError
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +46,7 @@ class Taken:
     node: str = ""
     report: ReportedDocument | None = None
     online: bool | None = None
+    key_id: str | None = None  # the node's key that signed the report (None: unverified)
 
 
 class Intake:
@@ -50,9 +57,11 @@ class Intake:
         topics: Topics,
         known_nodes: Callable[[], frozenset[str] | None],
         count: Callable[[str], None] = lambda kind: None,
+        verifier: ReportVerifier | None = None,
     ) -> None:
         self.topics = topics
         self.known_nodes = known_nodes  # None: the fleet is not known yet (take everyone)
+        self.verifier = verifier or ReportVerifier()
         self.count = count  # the controller's error counter (`Metrics.failed`), by kind
         self.counts: Counter[str] = Counter()
         self.refused: dict[str, str] = {}
@@ -100,7 +109,8 @@ class Intake:
             online = payload.strip().lower() in (b"true", b"1", b"online")
             return Taken("online", node, online=online)
         try:
-            report = ReportedDocument.from_json(payload)
+            data = parse_json(payload, REPORTED_LIMITS)
+            report = ReportedDocument.from_dict(data)
         except DocumentError as exc:
             return self._refuse(node, topic, "report-invalid", str(exc))
         if report.node != node:
@@ -110,14 +120,22 @@ class Intake:
                 "report-wrong-node",
                 f"the report is for node {report.node!r}, not the topic's {node!r}",
             )
+        try:
+            key_id = self.verifier.verify(node, data, payload)
+        except ReportSignatureError as exc:
+            unlogged = self.verifier.should_log(node)
+            if unlogged:
+                exc = ReportSignatureError(exc.reason, f"{exc} ({unlogged} more refused before)")
+            return self._refuse(node, topic, KIND_PREFIX + exc.reason, str(exc), unlogged is None)
         with self._lock:
             self.refused.pop(node, None)
             if self.last_failure and self.last_failure.startswith(f"{topic}:"):
                 self.last_failure = None  # that topic is healthy again
-        return Taken("report", node, report=report)
+        return Taken("report", node, report=report, key_id=key_id)
 
-    def _refuse(self, node: str, topic: str, kind: str, reason: str) -> Taken:
-        log.warning("status: refused the message on %s: %s", topic, reason[:500])
+    def _refuse(self, node: str, topic: str, kind: str, reason: str, quiet: bool = False) -> Taken:
+        if not quiet:
+            log.warning("status: refused the message on %s: %s", topic, reason[:500])
         with self._lock:
             self.counts[kind] += 1
             self.refused[node] = reason[:500]
@@ -130,6 +148,11 @@ class Intake:
             for node in nodes:
                 self.refused.pop(node, None)
                 self.unknown.discard(node)
+        self.verifier.forget(nodes)
+
+    def unknown_nodes(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self.unknown)
 
     def health(self) -> dict[str, object]:
         with self._lock:

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from controller.status.verification import NodeKeys, rejection_reason
 from controller.status.writer import DEFAULT_BRANCH, DEFAULT_INTERVAL, StatusWriter
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class StatusService:
         self.branch = branch
         self.interval = interval
         self.writer: StatusWriter | None = None
+        self._keys: tuple[Any, NodeKeys] | None = None  # (fleet, its keys), per revision
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -60,14 +62,31 @@ class StatusService:
                 interval=self.interval,
                 known_nodes=self._fleet_nodes,
                 count_error=self._count_error,
+                node_keys=self._node_keys,
             )
             writer.start()
             self.writer = writer
 
     def _count_error(self, kind: str) -> None:
         metrics = getattr(self.controller, "metrics", None)
-        if metrics is not None:
+        if metrics is None:
+            return
+        reason = rejection_reason(kind)
+        if reason is not None:  # a report not signed by its node's key
+            metrics.report_rejected(reason)
+        else:
             metrics.failed(kind)
+
+    def _node_keys(self) -> NodeKeys | None:
+        """The report keys of the controller's last good revision (None: not known yet)."""
+        fleet = getattr(getattr(self.controller, "reconciler", None), "fleet", None)
+        if fleet is None:
+            return None
+        cached = self._keys
+        if cached is None or cached[0] is not fleet:
+            keys = {name: node.report_key for name, node in fleet.nodes.items() if node.report_key}
+            cached = self._keys = (fleet, NodeKeys(keys, fleet.require_signed_reports))
+        return cached[1]
 
     def _fleet_nodes(self) -> frozenset[str] | None:
         """The nodes of the controller's last good revision (None: not known yet)."""

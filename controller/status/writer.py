@@ -34,6 +34,7 @@ from controller.gitcli import GitFailed
 from controller.status.book import StatusBook, StatusChange
 from controller.status.branch import PushRejected, StatusBranch
 from controller.status.intake import Intake
+from controller.status.verification import NodeKeys, ReportVerifier
 from shadow import DEFAULT_PREFIX, Topics
 from transport import BrokerOptions, make_client
 
@@ -64,11 +65,13 @@ class StatusWriter:
         interval: float = DEFAULT_INTERVAL,
         known_nodes: Callable[[], frozenset[str] | None] = lambda: None,
         count_error: Callable[[str], None] = lambda kind: None,
+        node_keys: Callable[[], NodeKeys | None] = lambda: None,
     ) -> None:
         self.options = options
         self.topics = Topics(topic_prefix)
         self.known_nodes = known_nodes
-        self.intake = Intake(self.topics, known_nodes, count_error)
+        # Reports are verified against the node keys git records (status/verification.py).
+        self.intake = Intake(self.topics, known_nodes, count_error, ReportVerifier(node_keys))
         self._fleet: frozenset[str] | None = None  # the membership last applied to the book
         self.interval = max(0.0, interval)
         self.book = StatusBook()
@@ -166,7 +169,7 @@ class StatusWriter:
         try:
             with self._lock:
                 if taken.report is not None:
-                    changed = self.book.record(taken.report)
+                    changed = self.book.record(taken.report, taken.key_id)
                 else:
                     changed = self.book.set_online(taken.node, bool(taken.online))
         except Exception as exc:  # a bug: isolate it to this message
@@ -191,7 +194,10 @@ class StatusWriter:
         with self._lock:
             gone = [node for node in self.book.nodes | self.book.pending if node not in fleet]
             changed = self.book.forget(gone)
-        self.intake.forget(frozenset(gone) | (fleet - (before or frozenset())))
+        # Joined: new in the fleet, or (on the first look) reported while not in it. Nodes
+        # refused before the first look keep their refusal.
+        joined = fleet - before if before is not None else fleet & self.intake.unknown_nodes()
+        self.intake.forget(frozenset(gone) | joined)
         if gone:
             log.info("status: %d nodes left the fleet: their status files go", len(gone))
         if changed:

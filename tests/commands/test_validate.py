@@ -40,7 +40,7 @@ def test_every_problem_is_listed_one_per_line(
     assert out.splitlines() == [
         "groups/broken.yaml:1: selector: bad selector 'site in (paris': missing ')' to close "
         "the list of values (at character 15)",
-        "nodes/typo.yaml:2: unknown key 'tagz' (allowed here: agent, name, recipient, revoked, tags, vars)",
+        "nodes/typo.yaml:2: unknown key 'tagz' (allowed here: agent, name, recipient, reportKey, revoked, tags, vars)",
     ]
     assert "invalid: 2 problem(s)" in err
     assert "Traceback" not in out + err
@@ -81,7 +81,7 @@ def test_json_format(fleet_repo: FleetRepo, capsys: pytest.CaptureFixture[str]) 
             "file": "nodes/typo.yaml",
             "line": 2,
             "where": "",
-            "message": "unknown key 'tagz' (allowed here: agent, name, recipient, revoked, tags, vars)",
+            "message": "unknown key 'tagz' (allowed here: agent, name, recipient, reportKey, revoked, tags, vars)",
             "node": None,
             "app": None,
         }
@@ -118,7 +118,7 @@ def test_load_syntax_and_render_errors_are_reported_in_one_run(
         "got 'end of statement block' (app sensors)",
         "apps/web/templates/deploy.yaml.j2:1: undefined variable 'kind' "
         "(nodes lyon-1, paris-1, paris-2, app web)",
-        "nodes/typo.yaml:2: unknown key 'tagz' (allowed here: agent, name, recipient, revoked, tags, vars)",
+        "nodes/typo.yaml:2: unknown key 'tagz' (allowed here: agent, name, recipient, reportKey, revoked, tags, vars)",
     ]
     assert "invalid: 3 problem(s)" in err
 

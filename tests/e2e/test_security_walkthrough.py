@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from shadow.reportsigning import ReportKey
 from shoal.kubesim import KubeSim
 from tests.e2e.conftest import Processes
 from tests.identity.conftest import Client
@@ -172,6 +173,11 @@ def test_from_a_ca_to_a_revoked_node(home: Path, sims: dict[str, KubeSim]) -> No
             assert any(line.startswith(node) and "Synced" in line for line in table.splitlines())
             info = (status_entry(repo, node) or {}).get("nodeInfo") or {}
             assert info.get("certificateNotAfter", "").startswith("20")
+            # Signed with the bundle's node key, verified against the key its node file records.
+            recorded = yaml.safe_load((repo / "nodes" / f"{node}.yaml").read_text())["reportKey"]
+            entry = status_entry(repo, node) or {}
+            assert entry["verified"] is True
+            assert entry["keyId"] == ReportKey.from_text(recorded).key_id
 
         # A node's certificate cannot write another node's report: nothing of it reaches
         # the controller or the status branch.

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
+
 import schemas
+from edge.identity import ReportKeyError, report_signer
 from edge.reporter import Reporter, build_report
 from shadow import AppStatus, ReportedDocument
+from shadow.reportsigning import ReportKey, ReportSigner
+from shadow.signing import SigningKey
 from tests.edge.documents import app, configmap, document
 
 
@@ -90,3 +98,43 @@ def test_unchanged_reports_wait_for_the_heartbeat() -> None:
     clock.now = 31
     reporter.submit(report)
     assert len(sent) == 2
+
+
+def test_every_report_goes_out_signed_with_the_node_key_and_valid() -> None:
+    signer = ReportSigner.generate()
+    sent: list[bytes] = []
+    clock = Clock()
+    reporter = Reporter(lambda p: sent.append(p) or len(sent), 30, clock, signer.signed_json)
+    doc = document("edge-001", {"web": app("web", configmap("a"))}, 7)
+    reporter.submit(build_report("edge-001", doc, {"web": AppStatus("Progressing")}))
+    reporter.acknowledged(1)
+    clock.now = 31  # the heartbeat is signed too
+    reporter.submit(build_report("edge-001", doc, {"web": AppStatus("Progressing")}))
+    assert len(sent) == 2
+    for payload in sent:
+        data = json.loads(payload)
+        schemas.validator("reported").validate(data)
+        assert ReportKey(signer.public).verify(data) == signer.key_id
+
+
+def test_the_report_key_is_the_bundle_key_unless_another_is_named(tmp_path: Path) -> None:
+    node_key = tmp_path / "node.key"
+    node_key.write_bytes(ReportSigner.generate().private_pem())
+    signer, note = report_signer(None, str(node_key))
+    assert signer is not None and note == ""
+    other = tmp_path / "other.key"
+    other.write_bytes(ReportSigner.generate().private_pem())
+    chosen, _ = report_signer(other, str(node_key))
+    assert chosen is not None and chosen.key_id != signer.key_id
+    # A TLS key that cannot sign reports (here Ed25519): the agent runs, unsigned, and says so.
+    odd = tmp_path / "odd.key"
+    odd.write_bytes(SigningKey.generate().private_pem())
+    unsigned, note = report_signer(None, str(odd))
+    assert unsigned is None and note.startswith(f"reports are not signed: --key-file {odd}")
+    assert report_signer(None, None) == (None, "")
+    with pytest.raises(ReportKeyError, match=f"--report-key {odd}: .*not ECDSA P-256") as bad:
+        report_signer(odd, None)
+    assert bad.value.exit_code == 1
+    with pytest.raises(ReportKeyError, match="No such file") as missing:
+        report_signer(tmp_path / "nope.key", None)
+    assert missing.value.exit_code == 2

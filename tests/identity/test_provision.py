@@ -13,6 +13,7 @@ import yaml
 from cryptography import x509
 
 from controller.identity.authority import Authority, common_name
+from shadow.reportsigning import ReportKey, ReportSigner
 from shoal.cli import main as shoal
 from tests.support.controller import GIT_ENV, FleetRepo, git
 
@@ -98,6 +99,9 @@ def test_a_thousand_nodes_make_a_thousand_valid_bundles_and_one_commit(
     node_file = yaml.safe_load(git(fleet.work, "show", f"{branch}:nodes/edge-0500.yaml"))
     assert node_file["recipient"] == str(x25519.Identity.from_str(identity).to_public())
     assert edge["ageIdentities"] == ["age.key"]
+    # ... and the public half of the key that signs its reports (the bundle's node.key).
+    signer = ReportSigner.from_pem((out / "edge-0500" / "node.key").read_bytes())
+    assert node_file["reportKey"] == signer.key_text()
     git(fleet.work, "checkout", "--quiet", branch)
     assert shoal(["validate", str(fleet.work)]) == 0
 
@@ -110,6 +114,7 @@ def test_a_csv_registers_its_nodes_with_their_tags(
     assert provision(fleet, ca, tmp_path / "b", "--csv", str(csv), "--branch", "add-lyon") == 0
     node = yaml.safe_load(git(fleet.work, "show", "add-lyon:nodes/lyon-01.yaml"))
     assert node.pop("recipient").startswith("age1")
+    assert ReportKey.from_text(node.pop("reportKey")).key_id
     assert node == {"name": "lyon-01", "tags": {"site": "lyon", "model": "rpi4"}}
     manifest = list(
         yaml.safe_load_all((tmp_path / "b" / "lyon-02" / "kubernetes.yaml").read_text())
@@ -194,6 +199,18 @@ def test_missing_ca_key_non_empty_out_and_unknown_node_are_refused(
 def test_a_bundle_for_a_node_already_in_the_fleet(
     fleet: FleetRepo, ca: Authority, tmp_path: Path
 ) -> None:
+    old = ReportSigner.generate().key_text()
+    fleet.write(
+        "nodes/paris-01.yaml",
+        f"# the gateway\nname: paris-01\ntags: {{site: paris}}\nreportKey: {old}\n",
+    )
+    fleet.commit("paris-01 had a key")
     assert provision(fleet, ca, tmp_path / "b", "--bundle-for", "paris-01") == 0
-    assert (tmp_path / "b" / "paris-01" / "node.key").exists()
-    assert branches(fleet) == ["main"]
+    signer = ReportSigner.from_pem((tmp_path / "b" / "paris-01" / "node.key").read_bytes())
+    # The new key goes into git with a commit: the node file keeps everything else.
+    assert branches(fleet) == ["main", "provision/rekey-paris-01"]
+    text = git(fleet.work, "show", "provision/rekey-paris-01:nodes/paris-01.yaml")
+    lines = text.splitlines()
+    assert lines[:3] == ["# the gateway", "name: paris-01", "tags: {site: paris}"]
+    assert lines[3].startswith("recipient: age1")
+    assert lines[4:] == [f"reportKey: {signer.key_text()}"]

@@ -169,8 +169,8 @@ def test_fleet_error_lists_problems_one_per_line(repo: FleetRepo) -> None:
     with pytest.raises(FleetError) as caught:
         load_fleet(repo.root)
     assert str(caught.value).splitlines() == [
-        "nodes/a.yaml:2: unknown key 'foo' (allowed here: agent, name, recipient, revoked, tags, vars)",
-        "nodes/b.yaml:2: unknown key 'bar' (allowed here: agent, name, recipient, revoked, tags, vars)",
+        "nodes/a.yaml:2: unknown key 'foo' (allowed here: agent, name, recipient, reportKey, revoked, tags, vars)",
+        "nodes/b.yaml:2: unknown key 'bar' (allowed here: agent, name, recipient, reportKey, revoked, tags, vars)",
     ]
 
 
