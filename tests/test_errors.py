@@ -31,6 +31,8 @@ PACKAGES = ("shadow", "transport", "controller", "edge", "schemas", "shoal")
 OUTSIDE_THE_FAMILY = {
     "controller.fleet.yamlreader._Unusual": "control flow inside the YAML reader",
     "controller.fleet.yamlreader._TooDeep": "control flow inside the YAML reader (a depth limit)",
+    "controller.render.placeholders._NotEqual": "control flow inside the placeholder "
+    "substitution (the node's own text is parsed instead)",
     "controller.render.budget.RenderCancelled": "a newer commit or a stop cancels a render: "
     "a BaseException so no template's error handling can swallow it, never shown",
     "shoal.demo.supervisor.Interrupted": "a requested stop: the demo exits 0",
