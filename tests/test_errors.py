@@ -103,7 +103,7 @@ def test_the_tree_is_the_one_the_docstring_draws() -> None:
 def test_an_unexpected_error_is_a_bug_one_line_and_exit_70(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def broken(path: Path) -> None:
+    def broken(path: Path, workers: int = 1) -> None:
         raise KeyError("apps")  # what a bug in shoal looks like from outside
 
     monkeypatch.setattr(validate, "check_repository", broken)
