@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "controller.commands.diff",
     "controller.commands.explain",
     "controller.commands.status",
+    "controller.commands.wait",
     "controller.commands.run",
     "controller.commands.signingkey",
     "controller.commands.secret",

@@ -1,23 +1,31 @@
 """`shoal status`: what every node last reported, read from the status branch in git.
 
 Works from any clone of the fleet repository (or the controller's remote itself):
-no broker, no controller. Shows per node its state, the revision it observes versus
-the fleet head (nodes behind stand out), app states and messages, and offline
-nodes; then one line per app with Ready / Progressing / Failed counts.
+no broker, no controller. First what the controller says of itself (controller.yaml:
+the revision it serves, a rejected one and why, its rollouts); then per node its
+state, the revision it observes versus the fleet head (nodes behind stand out), app
+states and messages, and offline nodes; then one line per app with Ready /
+Progressing / Failed counts. `--watch` shows it again whenever it changes.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import io
 import json
 import logging
 import os
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from controller.commands.reporting import unknown_name
+from controller.gitcli import GitFailed
+from controller.status.controllerstate import headline, read_controller, rollout_line
 
 # Light: the heavy imports (fleet loading, rendering) stay inside run().
 from controller.status.rows import (
@@ -40,7 +48,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "status",
         help="show what every node last reported (reads the status branch in git)",
         description="Read the status branch the controller writes (default shoal-status) "
-        "from a clone of the fleet repository and show each node's state, the revision it "
+        "from a clone of the fleet repository and show first what the controller says of "
+        "itself (the revision it serves, a rejected one and why, its rollouts), then each "
+        "node's state, the revision it "
         "observes versus the fleet head, its apps and messages, and a summary per app. "
         "Reads git only: `git fetch` first to see the newest status.",
     )
@@ -68,8 +78,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--exit-code",
         action="store_true",
-        help="exit 1 when a node shown is not Synced, is behind, is offline, never reported "
-        "or not in the fleet",
+        help="exit 1 when the controller rejected the newest revision, or a node shown is not "
+        "Synced, is behind, is offline, never reported or not in the fleet",
     )
     parser.add_argument("--format", choices=["table", "json"], default="table")
     parser.add_argument("--app", metavar="APP", help="only nodes running this app")
@@ -79,21 +89,86 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="only nodes whose tags match, e.g. 'site=paris,role in (gateway)' "
         "(tags come from the fleet at --ref)",
     )
+    parser.add_argument(
+        "--watch",
+        "-w",
+        action="store_true",
+        help="show it again whenever it changes, fetching as --fetch does, until Ctrl-C",
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="with --watch: look this often (default: %(default)s)",
+    )
     return parser
 
 
 def run(args: argparse.Namespace) -> ExitCode:
-    from controller.status.expected import expected_fleet
+    if args.watch:
+        return watch(args)
+    return show(args)
+
+
+def watch(args: argparse.Namespace) -> ExitCode:
+    """`--watch`: fetch and show again every --interval, printing only what changed (the
+    screen is redrawn on a terminal), until Ctrl-C (exit 0, as `watch` and `kubectl -w`)."""
+    from controller.status.reading import fetch_status
+
+    if args.interval <= 0:
+        print("error: --interval must be above 0", file=sys.stderr)
+        return ExitCode.USAGE
+    tty = sys.stdout.isatty()
+    shown = None
+    first = True
+    try:
+        while True:
+            fetch_error = ""
+            try:
+                fetch_status(args.repo, args.branch, args.remote)
+            except GitFailed as exc:
+                if first and not args.fetch:  # no remote to follow: read the local branch
+                    log.debug("status --watch: not fetching: %s", exc)
+                elif first:
+                    raise
+                else:
+                    fetch_error = f"warning: cannot fetch {args.remote}/{args.branch}: {exc}\n"
+            out, err = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = show(args, fetch=False)
+            if first and code != ExitCode.OK and not args.exit_code:
+                sys.stderr.write(err.getvalue())
+                return code
+            text = out.getvalue() + err.getvalue() + fetch_error
+            if text != shown and args.format == "json":  # one document per change
+                sys.stdout.write(out.getvalue())
+                sys.stderr.write(err.getvalue() + fetch_error)
+            elif text != shown:
+                stamp = time.strftime("%H:%M:%S")
+                if tty:
+                    sys.stdout.write("\033[H\033[2J")
+                sys.stdout.write(f"{stamp} (every {args.interval:g}s, Ctrl-C to stop)\n{text}")
+                if not tty:
+                    sys.stdout.write("\n")
+            sys.stdout.flush()
+            shown = text
+            first = False
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return ExitCode.OK
+
+
+def show(args: argparse.Namespace, fetch: bool | None = None) -> ExitCode:
     from controller.status.reading import fetch_status, read_status
 
     # git failing (no repository, no status branch, a remote that cannot be fetched) raises
     # GitFailed: shoal/cli.py says so and exits 2.
-    if args.fetch:
+    if args.fetch if fetch is None else fetch:
         fetch_status(args.repo, args.branch, args.remote)
     status = read_status(args.repo, branch=args.branch, remote=args.remote, ref=args.ref)
-    view, problem = expected_fleet(args.repo, status.head)
-    if view is None:
-        log.debug("no fleet view at %s: %s", args.ref, problem)
+    record = read_controller(args.repo, status.status_commit)
+    view, problem, compared = compared_fleet(args.repo, status.head, args.ref, record)
     tags = view.tags if view else None
     if args.app:
         known = known_apps(status, view)
@@ -123,13 +198,74 @@ def run(args: argparse.Namespace) -> ExitCode:
         )
         print(f"no node matches {what}", file=sys.stderr)
     if args.format == "json":
-        json.dump(as_json(status, rows, args.app), sys.stdout, indent=2)
+        document = as_json(status, rows, args.app)
+        document["controller"] = record
+        document["comparedWith"] = compared
+        json.dump(document, sys.stdout, indent=2)
         print()
     else:
+        print_controller(record)
+        if compared.get("note"):
+            print(f"note: {compared['note']}")
         print_table(status, rows, args.app)
-    if args.exit_code and any(needs_a_look(row) for row in rows):
+    rejected = bool((record or {}).get("rejected"))  # the newest revision is not served
+    if args.exit_code and (rejected or any(needs_a_look(row) for row in rows)):
         return ExitCode.BAD_INPUT
     return ExitCode.OK
+
+
+@functools.lru_cache(maxsize=4)
+def expected_at(repo: Path, revision: str | None) -> tuple[Any, str]:
+    """`expected_fleet`, once per revision and process (a commit never changes, and
+    `--watch` would otherwise render the fleet again at every look)."""
+    from controller.status.expected import expected_fleet
+
+    return expected_fleet(repo, revision)
+
+
+def compared_fleet(
+    repo: Path, head: str | None, ref: str, record: dict[str, Any] | None
+) -> tuple[Any, str, dict[str, Any]]:
+    """The fleet nodes are compared with: the one at --ref; when that does not load, the
+    revision the controller serves (controller.yaml); else none (the rows are then the
+    nodes the status branch records). Returns (view, why --ref failed, what was used)."""
+    view, problem = expected_at(repo, head)
+    if view is not None:
+        return view, problem, {"ref": ref, "revision": head}
+    log.debug("no fleet view at %s: %s", ref, problem)
+    at = f"{ref} ({head[:7]})" if head else ref
+    lines = [line.strip() for line in problem.splitlines() if line.strip()]
+    why = (lines[1] if len(lines) > 1 and lines[0].endswith(":") else lines[0]) if lines else ""
+    served = str(((record or {}).get("served") or {}).get("revision") or "")
+    if served and served != head:
+        fallback, _ = expected_at(repo, served)
+        if fallback is not None:
+            note = (
+                f"the fleet at {at} does not load ({why}); nodes are compared with "
+                f"{served[:7]}, the revision the controller serves"
+            )
+            return fallback, problem, {"ref": ref, "revision": served, "note": note}
+    note = (
+        f"the fleet at {at} does not load ({why}); showing the nodes the status branch "
+        "records, without a fleet to compare them with"
+    )
+    return None, problem, {"ref": ref, "revision": None, "note": note}
+
+
+def print_controller(record: dict[str, Any] | None, shown: int = 5) -> None:
+    """The controller's own state first: served or rejected, and why; its rollouts."""
+    if not record:
+        return
+    print(headline(record))
+    rejected = record.get("rejected") or {}
+    problems = list(rejected.get("problems") or [])
+    for problem in problems[1:shown]:
+        print(f"    {problem}")
+    more = max(0, len(problems) - shown) + int(rejected.get("moreProblems") or 0)
+    if rejected and more > 0:
+        print(f"    ... and {more} more (git show <status branch>:controller.yaml)")
+    for app, rollout in sorted((record.get("rollouts") or {}).items()):
+        print(rollout_line(app, rollout))
 
 
 def as_json(status: Any, rows: list[dict[str, Any]], app: str | None) -> dict[str, Any]:

@@ -70,6 +70,9 @@ class ControllerSettings:
 class Controller:
     def __init__(self, settings: ControllerSettings) -> None:
         self.settings = settings
+        # Per app, what the rollout engine is doing (its state, wave, counts, decision);
+        # set first, so the engine, built below, replaces it. controller.yaml records it.
+        self.rollout_status: Callable[[], dict[str, dict[str, Any]]] = lambda: {}
         self.metrics = Metrics()
         self.source = GitSource(settings.repo, settings.branch, settings.work_dir)
         self.components: list[Component] = []

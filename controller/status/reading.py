@@ -83,7 +83,10 @@ def fetch_status(repo: Path, branch: str, remote: str) -> None:
 
 def read_entries(repo: Path, commit: str) -> dict[str, dict[str, Any]]:
     """Every `nodes/<node>.yaml` of the status commit, by node name."""
-    listing = git(repo, "ls-tree", "--name-only", f"{commit}:{NODES_DIR}").decode()
+    try:
+        listing = git(repo, "ls-tree", "--name-only", f"{commit}:{NODES_DIR}").decode()
+    except GitFailed:  # no nodes/ yet: only controller.yaml (a rejected first revision)
+        return {}
     names = [n for n in listing.splitlines() if n.endswith(".yaml")]
     if not names:
         return {}

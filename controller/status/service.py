@@ -4,6 +4,8 @@
 prefix comes from the fleet's `fleet.yaml`, which the controller knows only after its
 first good revision, so the service waits for that (in a thread, never blocking the
 controller's start) and then starts a `StatusWriter` on the controller's broker.
+While it waits, a rejected revision is still committed (controller.yaml alone, see
+`controller.status.controllerstate`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from controller.status.branch import StatusBranch
+from controller.status.controllerstate import ControllerFacts, EarlyRecord, controller_facts
 from controller.status.verification import NodeKeys, rejection_reason
 from controller.status.writer import DEFAULT_BRANCH, DEFAULT_INTERVAL, StatusWriter
 
@@ -45,10 +49,12 @@ class StatusService:
         self._thread.start()
 
     def _start_writer(self) -> None:
+        early = EarlyRecord(self._controller_facts, self._early_branch)
         while not self._stopping.is_set():
             topics = self.controller.topics
             if topics is not None:
                 break
+            early.step()  # a rejected first revision: on the branch before any report
             self._stopping.wait(0.1)
         with self._lock:
             if self._stopping.is_set():
@@ -62,10 +68,17 @@ class StatusService:
                 interval=self.interval,
                 known_nodes=self._fleet_nodes,
                 count_error=self._count_error,
+                controller_state=self._controller_facts,
                 node_keys=self._node_keys,
             )
             writer.start()
             self.writer = writer
+
+    def _controller_facts(self) -> ControllerFacts | None:
+        return controller_facts(self.controller)
+
+    def _early_branch(self) -> StatusBranch:
+        return StatusBranch(self.repo_url, self.work_dir / "status-branch", self.branch)
 
     def _count_error(self, kind: str) -> None:
         metrics = getattr(self.controller, "metrics", None)

@@ -12,6 +12,9 @@ Reports go into a `StatusBook`; a background thread commits the pending ones to 
 - a failed push is retried (with the commits kept locally) until it succeeds; a
   rejected one is re-applied on the remote's new tip.
 
+It also commits the controller's own state, `controller.yaml` (the revision it serves,
+a rejected one, its rollouts; `controller.status.controllerstate`), looked at every second.
+
 Every payload goes through `controller.status.intake` first, which never raises: a
 report over the limits, malformed, or whose `node` differs from the node in its topic
 (the identity the broker's ACL vouches for) is refused and counted; one from a node
@@ -33,6 +36,7 @@ from typing import Any
 from controller.gitcli import GitFailed
 from controller.status.book import StatusBook, StatusChange
 from controller.status.branch import PushRejected, StatusBranch
+from controller.status.controllerstate import ControllerRecord, read_committed, with_record
 from controller.status.intake import Intake
 from controller.status.verification import NodeKeys, ReportVerifier
 from shadow import DEFAULT_PREFIX, Topics
@@ -65,6 +69,7 @@ class StatusWriter:
         interval: float = DEFAULT_INTERVAL,
         known_nodes: Callable[[], frozenset[str] | None] = lambda: None,
         count_error: Callable[[str], None] = lambda kind: None,
+        controller_state: Callable[[], Any] = lambda: None,
         node_keys: Callable[[], NodeKeys | None] = lambda: None,
     ) -> None:
         self.options = options
@@ -75,6 +80,7 @@ class StatusWriter:
         self._fleet: frozenset[str] | None = None  # the membership last applied to the book
         self.interval = max(0.0, interval)
         self.book = StatusBook()
+        self.controller = ControllerRecord(controller_state)  # controller.yaml
         self.branch = StatusBranch(repo_url, Path(work_dir) / "status-branch", branch)
         self.subscribed = threading.Event()
         self.last_commit: str | None = None
@@ -142,7 +148,7 @@ class StatusWriter:
     def settled(self) -> bool:
         """Everything received is committed and pushed."""
         with self._lock:
-            pending = bool(self.book.pending)
+            pending = bool(self.book.pending) or self.controller.pending
         return not pending and not self._push_due
 
     # --- MQTT side -------------------------------------------------------------------
@@ -228,6 +234,7 @@ class StatusWriter:
                 return False
             with self._lock:
                 self.book.load_committed(entries)
+            self.controller.load_committed(read_committed(self.branch))
             self._fleet = None  # the branch may hold nodes that left the fleet meanwhile
             self._opened = True
             self._retry_delay = 1.0
@@ -250,7 +257,7 @@ class StatusWriter:
         """Seconds until the next commit is due (0 = now), or None when nothing is pending."""
         if self._first_pending_at is None:
             with self._lock:
-                if not self.book.pending:
+                if not self.book.pending and not self.controller.pending:
                     return None
             self._first_pending_at = now
         quiet = min(QUIET_SECONDS, self.interval)
@@ -272,8 +279,10 @@ class StatusWriter:
         """One turn of the writer loop: open, follow the fleet, commit or push, or wait."""
         if self._opened:
             self.apply_membership()
+            if self.controller.refresh():
+                self._changed()
         now = time.monotonic()
-        wait = 5.0
+        wait = 1.0  # the controller's state (controller.yaml) is looked at this often
         if now < self._retry_at:
             wait = self._retry_at - now
         elif not self._opened:
@@ -320,8 +329,9 @@ class StatusWriter:
         if not self._open_branch():
             raise GitFailed("the status branch is not open yet")
         with self._git_lock:
+            self.controller.refresh()  # not under self._lock: it asks the controller
             with self._lock:
-                change = self.book.changes()
+                change = with_record(self.book.changes(), self.controller)
                 self._first_pending_at = None
             sha = None
             if change is not None:
@@ -348,6 +358,7 @@ class StatusWriter:
     def _committed(self, change: StatusChange) -> None:
         with self._lock:
             self.book.mark_committed(change)
+        self.controller.mark_committed(change.files)
 
     def _push(self) -> None:
         """Push, re-applying on the remote's new tip when someone else pushed first."""
@@ -378,6 +389,7 @@ class StatusWriter:
         subjects = self.branch.unpushed_subjects()
         with self._lock:
             files = self.book.committed_files()
+        files.update(self.controller.committed_files())
         message = subjects[0] if len(subjects) == 1 else f"{len(subjects)} status updates"
         if not subjects:
             message = "status re-applied on the new tip"
