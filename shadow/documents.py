@@ -9,7 +9,7 @@ documents live in `schemas/` for tools and the edge's input check.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, cast
 
@@ -100,6 +100,10 @@ class DesiredApp:
     # What the app may touch (shadow/policy.py), every one must allow; () is shoal's
     # default policy, and then the key is left out of the entry and its digest.
     policy: tuple[Policy, ...] = ()
+    # The fleet commit this app's render came from ("": the document's `revision`). In a
+    # rollout one document holds apps at different revisions. Not part of `digest`: a
+    # digest stays a function of content, so a node is never resent for a label alone.
+    revision: str = ""
 
     @classmethod
     def build(
@@ -132,7 +136,15 @@ class DesiredApp:
         }
         if self.policy:
             out["policy"] = policies_to_list(self.policy)
+        if self.revision:
+            out["revision"] = self.revision
         return out
+
+    def at_revision(self, revision: str) -> DesiredApp:
+        """This entry labelled with the commit its render came from (same digest)."""
+        if revision == self.revision:
+            return self
+        return replace(self, revision=revision)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], path: str = "", verify: bool = True) -> DesiredApp:
@@ -155,6 +167,7 @@ class DesiredApp:
             resources=tuple(cast(list[Resource], resources)),
             digest=_get(data, "digest", str, path),
             policy=policy,
+            revision=_opt(data, "revision", str, path, ""),
         )
         if verify and app.content_digest() != app.digest:
             raise DocumentError(f"{path}.digest", "does not match the app's content")

@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     "controller.commands.explain",
     "controller.commands.status",
     "controller.commands.wait",
+    "controller.commands.rollout",
     "controller.commands.run",
     "controller.commands.signingkey",
     "controller.commands.secret",

@@ -36,6 +36,7 @@ from controller.fleet.model import (
     SealedSecret,
 )
 from controller.fleet.problems import FleetError, Problem, sort_key
+from controller.fleet.rollout import RolloutPolicy, RolloutPolicyError, parse_policy
 from controller.fleet.selectors import Selector, SelectorError, parse_selector
 from controller.fleet.yamlreader import YamlDocument, YamlSyntaxError, read_file, read_yaml
 from shadow.policy import DEFAULT_POLICY, UNRESTRICTED, Policy, PolicyError, effective
@@ -78,7 +79,8 @@ def load_usable(root: Path) -> UsableFleet:
     groups_complete = len(loader.problems) == before_groups
     fleet_data = fleet_data or {}
     fleet_policy = loader.policy("fleet.yaml", fleet_data, DEFAULT_POLICY)
-    apps = loader.apps(fleet_policy)
+    fleet_rollout = loader.rollout("fleet.yaml", fleet_data)
+    apps = loader.apps(fleet_policy, fleet_rollout)
     secrets = loader.secrets()
     fleet = Fleet(
         root=root,
@@ -93,6 +95,7 @@ def load_usable(root: Path) -> UsableFleet:
         agent=fleet_data.get("agent"),
         policy=fleet_policy,
         secrets=secrets,
+        rollout=fleet_rollout,
         require_signed_reports=bool((fleet_data.get("reports") or {}).get("requireSignature")),
     )
     return UsableFleet(
@@ -371,7 +374,19 @@ class _Loader:
             self.problem(rel, exc.message, exc.path)
             return None
 
-    def apps(self, fleet_policy: Policy | None = None) -> dict[str, App]:
+    def rollout(self, rel: str, data: dict[str, Any]) -> RolloutPolicy | None:
+        """The file's `rollout:` (schema-checked already), None when it has none."""
+        if "rollout" not in data:
+            return None
+        try:
+            return parse_policy(data["rollout"], rel)
+        except RolloutPolicyError as exc:
+            self.problem(rel, exc.message, exc.where)
+            return None
+
+    def apps(
+        self, fleet_policy: Policy | None = None, fleet_rollout: RolloutPolicy | None = None
+    ) -> dict[str, App]:
         apps: dict[str, App] = {}
         base = self.root / "apps"
         if not base.is_dir():
@@ -412,6 +427,7 @@ class _Loader:
                 file=rel,
                 templates=templates,
                 policy=effective(fleet_policy, self.policy(rel, data, UNRESTRICTED)),
+                rollout=self.rollout(rel, data) if "rollout" in data else fleet_rollout,
             )
         return apps
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller.fleet.rollout import RolloutPolicy
 from controller.fleet.selectors import Selector
 from shadow.policy import Policy
 
@@ -55,6 +56,9 @@ class App:
     # What the app may touch: fleet.yaml's policy, then app.yaml's (shadow/policy.py
     # `effective`); () is shoal's default policy.
     policy: tuple[Policy, ...] = ()
+    # How a change reaches its nodes: app.yaml's `rollout:`, else fleet.yaml's; None:
+    # every node at once (controller/fleet/rollout.py, docs/rollouts.md).
+    rollout: RolloutPolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ class Fleet:
     agent: dict[str, Any] | None = None
     policy: Policy | None = None  # fleet.yaml's `policy` (None: shoal's default)
     secrets: dict[str, SealedSecret] = field(default_factory=dict)  # secrets/<name>.yaml
+    rollout: RolloutPolicy | None = None  # fleet.yaml's `rollout:`, the apps' default
     # `reports: {requireSignature: true}`: refuse reports from nodes without a reportKey.
     require_signed_reports: bool = False
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from controller.gitcli import GitFailed, local_path
 from controller.render.budget import RenderCancelled
+from controller.rollout import RolloutEngine, RolloutRunner, render_at
 from controller.service.http import Endpoints, HttpServer, PageHandler
 from controller.service.metrics import LiveValues, Metrics
 from controller.service.publisher import Publisher
@@ -84,6 +85,15 @@ class Controller:
             lambda topics: read_retained(self.broker, topics, settings.connect_timeout),
             self.metrics,
             work_dir=settings.work_dir,
+        )
+        # Progressive rollouts (docs/rollouts.md): the engine, and the thread that moves
+        # its waves on reports and timers; `rollout_status()` is what controller.yaml shows.
+        self.rollouts = RolloutEngine(settings.work_dir / "rollouts.json")
+        self.rollouts.render_revision = self._render_revision
+        self.reconciler.rollouts = self.rollouts
+        self.rollout_status = self.rollouts.status
+        self.rollout_runner = RolloutRunner(
+            self.rollouts, self.broker, lambda: self.topics, self.reconciler.publish_nodes
         )
         self.publisher.on_reconnect = self._broker_reconnected
         self.publisher.on_lost = lambda: self.metrics.failed("broker")
@@ -164,6 +174,8 @@ class Controller:
             self._internal.append(watcher)
         self._worker = threading.Thread(target=self._work, name="controller-reconcile", daemon=True)
         self._worker.start()
+        self.rollout_runner.start()
+        self._internal.append(self.rollout_runner)
         for component in self.components:
             component.start()
         log.info(
@@ -195,6 +207,11 @@ class Controller:
         self.publisher.stop()
         if self.embedded is not None:
             self.embedded.stop()
+
+    def _render_revision(self, revision: str) -> Any:
+        """Every node's apps as `revision` renders them (a rollout's previous render,
+        after a restart); None when it does not render."""
+        return render_at(self.source.repo_dir, revision, self.reconciler.cancel_render)
 
     def _broker_reconnected(self) -> None:
         self._repair.set()

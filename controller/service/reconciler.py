@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from controller.render.budget import RenderBudget
     from controller.render.incremental import Baseline, Rendered
     from controller.render.rendercache import RenderCache
+    from controller.rollout import RolloutEngine
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ EMPTY_DIGEST = node_digest({})
 
 RetainedReader = Callable[[Topics], Mapping[str, tuple[int, str]]]
 ChangedFiles = Callable[[str], list[str] | None]
+CONTROL_FOLDER = "rollouts/"  # the operator's rollout decisions: they render nothing
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,9 @@ class Reconciler:
         # Asked between render steps: True stops the render (`RenderCancelled` goes up).
         self.cancel_render: Callable[[], bool] = lambda: False
         self.rendering: tuple[str, RenderBudget, float] | None = None  # revision, budget, start
+        # Progressive rollouts (controller/rollout/): which render of an app each node
+        # gets; the controller sets it. None: every change goes to every node at once.
+        self.rollouts: RolloutEngine | None = None
 
     @property
     def fleet(self) -> Fleet | None:
@@ -216,6 +221,7 @@ class Reconciler:
             if baseline is not None and changed_since is not None:
                 changed = changed_since(baseline.revision)
                 if changed is not None:
+                    changed = [p for p in changed if not p.startswith(CONTROL_FOLDER)]
                     partial = render_changes(baseline, root, changed, cache=cache, budget=budget)
                     if partial is not None:
                         return partial
@@ -254,12 +260,18 @@ class Reconciler:
         topics = Topics(fleet.topic_prefix)
         ledger = self.ledger(topics.prefix)  # may raise BrokerUnavailable
         self.topics = topics
+        fresh = render.rendered
+        if self.rollouts is not None:
+            old = self._baseline
+            previous = (old.revision, old.apps) if old is not None else None
+            touched = self.rollouts.plan(revision, fleet, render.apps, previous)
+            fresh = None if fresh is None else fresh | touched
         self._baseline = Baseline(revision, fleet, render.apps)
         if self.fleet_nodes is None or self.fleet_nodes != fleet.nodes.keys():
             self.fleet_nodes = frozenset(fleet.nodes)
         rendered_at = time.monotonic()
         documents = self._changed_documents(
-            revision, fleet, render.apps, render.rendered, ledger, topics.prefix
+            revision, fleet, render.apps, fresh, ledger, topics.prefix
         )
         if documents:
             ledger.issue({d.node: (d.generation, d.digest) for d in documents})
@@ -280,6 +292,28 @@ class Reconciler:
             seconds - (rendered_at - started),
         )
         return Outcome(revision, True, len(documents), len(render.apps), seconds)
+
+    def publish_nodes(self, nodes: set[str]) -> int:
+        """Rebuild `nodes`' documents from the last good revision and publish the ones
+        that changed (a rollout's wave opened or rolled back). Returns how many went out."""
+        with self._lock:
+            topics, baseline = self.topics, self._baseline
+            if topics is None or baseline is None:
+                return 0
+            ledger = self.ledger(topics.prefix)
+            documents = self._changed_documents(
+                baseline.revision, baseline.fleet, baseline.apps, nodes, ledger, topics.prefix
+            )
+            if documents:
+                ledger.issue({d.node: (d.generation, d.digest) for d in documents})
+                self.publisher.publish(topics, ledger, documents)
+                log.info(
+                    "revision %s: %d documents %s for the rollouts",
+                    baseline.revision[:12],
+                    len(documents),
+                    self._sent_how(documents),
+                )
+            return len(documents)
 
     def _sent_how(self, documents: list[DesiredDocument]) -> str:
         """How the log should say documents went out: paho only queues them while the
@@ -322,11 +356,16 @@ class Reconciler:
         removed: list[tuple[str, Mapping[str, DesiredApp]]] = [
             (node, {}) for node in known if node not in rendered
         ]
+        rollouts = self.rollouts
         for node, apps in (*current, *removed):
             entry = known.get(node)
             spec = fleet.nodes.get(node)
             agent = agent_release(fleet, spec) if spec is not None else None
+            if rollouts is not None and node in rendered:
+                apps = rollouts.compose(node, apps, revision)
             digest = node_digest(apps, agent)
+            if rollouts is not None:
+                rollouts.expect(node, digest)
             if entry is not None and entry.digest == digest:
                 if node not in orphans:
                     continue

@@ -22,7 +22,7 @@ CASES: dict[str, tuple[Callable[[FleetRepo], object], str]] = {
     ),
     "unknown key": (
         lambda r: r.write("fleet.yaml", "name: test\nvariables: {}\n"),
-        "fleet.yaml:2: unknown key 'variables' (allowed here: agent, kubernetesVersion, name, policy, render, reports, topicPrefix, vars)",
+        "fleet.yaml:2: unknown key 'variables' (allowed here: agent, kubernetesVersion, name, policy, render, reports, rollout, topicPrefix, vars)",
     ),
     "duplicate node name": (
         lambda r: r.node("paris-1", file="nodes/zz.yaml", site="nice"),

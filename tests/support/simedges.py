@@ -16,6 +16,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from shadow import AppStatus, NodeInfo, ReportedDocument, Topics
@@ -25,8 +26,17 @@ from transport import BrokerOptions, make_client
 class SimulatedEdges:
     """`names` edge identities over `connections` MQTT connections, answering with Synced."""
 
-    def __init__(self, url: str, names: list[str], connections: int, prefix: str = "shoal") -> None:
+    def __init__(
+        self,
+        url: str,
+        names: list[str],
+        connections: int,
+        prefix: str = "shoal",
+        judge: Callable[[str, dict[str, Any]], dict[str, AppStatus]] | None = None,
+    ) -> None:
         self.topics = Topics(prefix)
+        # (node, desired document) -> each app's status; default: every app Ready, Synced.
+        self.judge = judge
         self.options = BrokerOptions.from_url(url)
         self.synced_at: dict[str, dict[str, float]] = {}  # revision -> node -> time
         # node -> (generation, digest) of the document it accepted last
@@ -82,13 +92,18 @@ class SimulatedEdges:
                 return
             self.accepted[node] = (generation, digest)
             self.accepted_log.setdefault(node, []).append(generation)
+        apps = (
+            self.judge(node, desired)
+            if self.judge is not None
+            else {name: AppStatus("Ready") for name in desired["apps"]}
+        )
         report = ReportedDocument(
             node=node,
             observed_generation=generation,
             observed_digest=digest,
             revision=desired["revision"],
-            state="Synced",
-            apps={name: AppStatus("Ready") for name in desired["apps"]},
+            state="Failed" if any(a.state == "Failed" for a in apps.values()) else "Synced",
+            apps=apps,
             node_info=NodeInfo(hostname=node, agent="simulated"),
         )
         payload = report.to_json()
