@@ -31,6 +31,8 @@ PACKAGES = ("shadow", "transport", "controller", "edge", "schemas", "shoal")
 OUTSIDE_THE_FAMILY = {
     "controller.fleet.yamlreader._Unusual": "control flow inside the YAML reader",
     "controller.fleet.yamlreader._TooDeep": "control flow inside the YAML reader (a depth limit)",
+    "controller.render.placeholders._NotEqual": "control flow inside the placeholder "
+    "substitution (the node's own text is parsed instead)",
     "controller.render.budget.RenderCancelled": "a newer commit or a stop cancels a render: "
     "a BaseException so no template's error handling can swallow it, never shown",
     "shoal.demo.supervisor.Interrupted": "a requested stop: the demo exits 0",
@@ -103,7 +105,7 @@ def test_the_tree_is_the_one_the_docstring_draws() -> None:
 def test_an_unexpected_error_is_a_bug_one_line_and_exit_70(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def broken(path: Path) -> None:
+    def broken(path: Path, workers: int = 1) -> None:
         raise KeyError("apps")  # what a bug in shoal looks like from outside
 
     monkeypatch.setattr(validate, "check_repository", broken)

@@ -33,12 +33,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--format", choices=["text", "json"], default="text", help="output format (default: text)"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        choices=[1, 2],
+        default=1,
+        help="render a fleet of 2,000 nodes or more in 2 processes when 2 cores are free "
+        "(default: 1)",
+    )
     return parser
 
 
 def run(args: argparse.Namespace) -> ExitCode:
     summary: dict[str, Any] = {"repo": args.repo}
-    check = check_repository(Path(args.repo))
+    check = check_repository(Path(args.repo), workers=args.workers)
     problems = check.problems
     summary["rendered"] = check.render is not None
     if check.render is not None:

@@ -14,8 +14,11 @@ what could be loaded beside the problems, so the valid parts can still be render
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -128,9 +131,9 @@ _checked: dict[
 class _Loader:
     """Reads one repository, collecting problems instead of stopping at the first."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, real_root: Path | None = None) -> None:
         self.root = root
-        self.real_root = root.resolve()
+        self.real_root = real_root or root.resolve()
         self.problems: list[Problem] = []
         self.unloaded_apps: list[App] = []
 
@@ -152,7 +155,7 @@ class _Loader:
         key = (schema, text)
         cached = _checked.get(key)
         if cached is None:
-            checker = _Loader(self.root)
+            checker = _Loader(self.root, self.real_root)
             cached = (checker.check(rel, schema, text), checker.problems)
             if len(_checked) >= _CHECKED_MAX:
                 _checked.clear()
@@ -175,6 +178,9 @@ class _Loader:
             kind = "empty" if document.data is None else f"a {type(document.data).__name__}"
             self.problem(rel, f"expected a mapping of keys (like name: ...), the file is {kind}")
             return None
+        if _known_valid(schema, document.data) and not document.duplicates:
+            document.compact(text)
+            return document.data, document
         errors = list(schemas.validator(schema).iter_errors(document.data))
         for error in errors:
             self.schema_problem(rel, document, error)
@@ -249,6 +255,10 @@ class _Loader:
         base = self.root / folder
         if not base.is_dir():
             return []
+        if base.resolve().is_relative_to(self.real_root):
+            plain = _plain_files(base)
+            if plain is not None:  # no symlink below: every file is inside
+                return sorted(f"{folder}/{rel}" for rel in plain if _suffix(rel) in YAML_SUFFIXES)
         found = [p for p in base.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file()]
         return sorted(p.relative_to(self.root).as_posix() for p in found if self.inside(p))
 
@@ -453,6 +463,69 @@ class _Loader:
                 f"no templates: an app renders apps/{folder.name}/templates/*{TEMPLATE_SUFFIX}",
             )
         return found
+
+
+def _plain_files(base: Path) -> list[str] | None:
+    """Every regular file under `base` (relative POSIX paths), or None when anything
+    below is a symlink or not a plain file or folder (the careful walk decides then)."""
+    found: list[str] = []
+    pending = [("", str(base))]
+    try:
+        while pending:
+            prefix, current = pending.pop()
+            with os.scandir(current) as entries:
+                for entry in entries:
+                    if entry.is_symlink():
+                        return None
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append((f"{prefix}{entry.name}/", entry.path))
+                    elif entry.is_file(follow_symlinks=False):
+                        found.append(prefix + entry.name)
+    except OSError:
+        return None
+    return found
+
+
+def _suffix(rel: str) -> str:
+    """`PurePath(rel).suffix`, without building a path."""
+    name = rel.rsplit("/", 1)[-1]
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
+
+
+# Node files differ mostly in their name: (schema, the file's data with the name left
+# out) -> valid, for data whose name is valid. Exact because the node schema checks
+# each top-level key on its own (`properties`, `additionalProperties`, `required`).
+_valid_shapes: dict[tuple[str, str], bool] = {}
+
+
+def _known_valid(schema: str, data: dict[str, Any]) -> bool:
+    """True when `data` is known to be valid against `schema` (False: validate it)."""
+    name = data.get("name")
+    if schema != "node" or not isinstance(name, str) or not _name_valid(name):
+        return False
+    key = (schema, repr([(k, None if k == "name" else v) for k, v in data.items()]))
+    known = _valid_shapes.get(key)
+    if known is None:
+        if len(_valid_shapes) >= _CHECKED_MAX:
+            _valid_shapes.clear()
+        known = _valid_shapes[key] = schemas.validator(schema).is_valid(data)
+    return known
+
+
+def _name_valid(name: str) -> bool:
+    """What the node schema says of `name` (a string): its `pattern`, as jsonschema
+    applies one (`re.search`)."""
+    return _name_pattern().search(name) is not None
+
+
+@cache
+def _name_pattern() -> re.Pattern[str]:
+    subschema = schemas.load_schema("node")["properties"]["name"]
+    # Anything more than a pattern would need the validator: then no name is "known".
+    if set(subschema) - {"description", "type", "pattern"} or subschema["type"] != "string":
+        return re.compile(r"(?!)")
+    return re.compile(subschema["pattern"])
 
 
 def _template_paths(root: Path, folder: Path) -> tuple[str, ...]:

@@ -68,9 +68,18 @@ class YamlDocument:
     data: Any
     lines: dict[Path, int] = field(default_factory=dict)
     duplicates: list[tuple[Path, int]] = field(default_factory=list)
+    text: str | None = None  # kept instead of `lines` by `compact` (read again if asked)
+
+    def compact(self, text: str) -> None:
+        """Keep `text` instead of the line of every path: a valid file's lines are
+        rarely asked for, and a 100,000-node fleet keeps every node file's document."""
+        self.lines = {}
+        self.text = text
 
     def line_of(self, path: Sequence[str | int]) -> int | None:
         """The line of `path`, or of its nearest enclosing value that has one."""
+        if self.text is not None:
+            self.lines, self.text = read_yaml(self.text).lines, None
         key = tuple(path)
         while True:
             if key in self.lines:

@@ -31,13 +31,14 @@ class RepositoryCheck:
     render: FleetRender | None  # None: nodes not rendered (variables incomplete)
 
 
-def check_repository(root: Path) -> RepositoryCheck:
+def check_repository(root: Path, workers: int = 1) -> RepositoryCheck:
+    """`workers=2`: render a large fleet's nodes in two processes (`pool`)."""
     usable = load_usable(root)
     problems = list(usable.problems)
     render = None
     compile_only: list[App] = list(usable.unloaded_apps)
     if usable.variables_complete:
-        render = render_fleet(usable.fleet)
+        render = render_fleet(usable.fleet, workers=workers)
         problems += render.problems
     else:
         compile_only += usable.fleet.apps.values()

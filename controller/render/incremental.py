@@ -13,6 +13,10 @@ and re-renders only the affected nodes:
 - nodes matched by a changed, added or removed group's old or new selector;
 - nodes matched by a changed app's old or new selector.
 
+Of those, a node whose own file did not change keeps the entry of every app whose
+folder did not change and whose templates read none of the variables the changed
+groups define, before or after (`Carried`): only what can differ renders again.
+
 Anything else (fleet.yaml, a file outside nodes/, groups/ and apps/<app>/, a symbolic
 link among the files) returns None: the caller loads and renders the whole revision,
 as it does when git cannot name the changed files. For a 10,000-node fleet that is the
@@ -36,6 +40,7 @@ from controller.fleet.model import Fleet, Group, Node
 from controller.fleet.problems import FleetError, Problem
 from controller.fleet.selectors import Selector
 from controller.render.budget import RenderBudget
+from controller.render.carried import Carried
 from controller.render.rendercache import RenderCache
 from controller.render.rendering import render_fleet
 from shadow import DesiredApp
@@ -138,7 +143,11 @@ def render_changes(
     affected |= _matched(selectors, nodes)
     targets = sorted(name for name in affected if name in nodes)
 
-    result = render_fleet(fleet, targets, cache=cache, budget=budget)
+    changed_nodes = {n.name for n in old.nodes.values() if n.file in files} | set(partial.nodes)
+    carried = _carried(baseline, fleet, app_names, _changed_vars(old.groups, groups), cache)
+    if carried is not None:
+        carried = replace(carried, nodes=frozenset(n for n in nodes if n not in changed_nodes))
+    result = render_fleet(fleet, targets, cache=cache, budget=budget, carried=carried)
     apps = {name: node_apps for name, node_apps in baseline.apps.items() if name in nodes}
     apps.update(result.apps)
     return Rendered(fleet, apps, result.problems, result.renders, set(targets))
@@ -173,6 +182,40 @@ def _load_partial(root: Path, view: Path, files: list[str], app_dirs: list[str])
     for rel in app_dirs:
         shutil.copytree(root / rel, view / rel)
     return load_fleet(view)
+
+
+def _changed_vars(old: Mapping[str, Group], new: Mapping[str, Group]) -> set[str]:
+    """The variables (before or after) of every group added, removed or changed."""
+    names: set[str] = set()
+    for name in set(old) | set(new):
+        before, after = old.get(name), new.get(name)
+        if before != after:
+            for group in (before, after):
+                if group is not None:
+                    names |= group.vars.keys()
+    return names
+
+
+def _carried(
+    baseline: Baseline,
+    fleet: Fleet,
+    changed_apps: set[str],
+    changed_vars: set[str],
+    cache: RenderCache | None,
+) -> Carried | None:
+    """The apps whose entries stand (nodes still to be chosen): an unchanged app
+    folder whose templates read none of `changed_vars`. Needs the cache's compiled
+    apps (without one, every affected node renders every app)."""
+    if cache is None:
+        return None
+    stable = set()
+    for name, app in fleet.apps.items():
+        if name in changed_apps:
+            continue
+        compiled = cache.app(app).compiled
+        if compiled is not None and not compiled.names & changed_vars:
+            stable.add(name)
+    return Carried(baseline.apps, frozenset(stable), frozenset())
 
 
 def _changed_selectors(old: Mapping[str, Group], new: Mapping[str, Group]) -> set[Selector]:

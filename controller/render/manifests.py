@@ -61,6 +61,13 @@ def parse_objects(app: App, file: str, text: str) -> list[dict[str, Any]] | Prob
             + exc.message.removeprefix("invalid YAML: "),
             app=app.name,
         )
+    return objects_from_documents(app, file, documents)
+
+
+def objects_from_documents(
+    app: App, file: str, documents: list[Any]
+) -> list[dict[str, Any]] | Problem:
+    """`parse_objects` after the YAML parse: each document checked, finished in place."""
     objects = []
     for index, obj in enumerate(d for d in documents if d is not None):
         missing = _not_an_object(obj)

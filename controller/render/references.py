@@ -4,14 +4,20 @@
 (`node.tags.site`, `replicas`); `rendering` keys its memo on the values at those paths
 only, so nodes that differ in anything else share one render. The set always covers
 everything the output can depend on: a name read in any other way than a chain of
-constant attributes or subscripts is recorded whole.
+constant attributes or subscripts is recorded whole. `context_key` turns the values
+at those paths into the memo's key.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from jinja2 import meta, nodes
 
 Reference = tuple[str, ...]
+
+_MISSING = "\x00missing"
 
 
 def simplify(found: set[Reference]) -> tuple[Reference, ...]:
@@ -73,3 +79,24 @@ def _calls_secret(node: nodes.Node) -> bool:
         and node.node.name == "secret"
         and node.node.ctx == "load"
     )
+
+
+def context_key(context: Mapping[str, Any], references: tuple[Reference, ...]) -> str:
+    """A memo key for the values at `references`.
+
+    `repr` of plain data is injective (equal keys mean equal values) and far cheaper
+    than canonical JSON; dicts equal but ordered differently just miss the memo.
+    """
+    return repr([pick(context, ref) for ref in references])
+
+
+def pick(context: Mapping[str, Any], ref: Reference) -> Any:
+    """The value at `ref`, or the value of the deepest prefix that is not a plain key."""
+    value = context.get(ref[0], _MISSING)
+    for part in ref[1:]:
+        # `x.items` on a dict is the method, not a key: the whole dict is the input then.
+        if isinstance(value, dict) and part in value and not hasattr(dict, part):
+            value = value[part]
+        else:
+            break
+    return value

@@ -51,12 +51,25 @@ class AppMemo:
 
     by_context: dict[str, Any] = field(default_factory=dict)  # context key -> _Outcome
     texts: dict[tuple[str, str], Any] = field(default_factory=dict)  # (file, key) -> text
-    parsed: dict[tuple[str, str], Any] = field(default_factory=dict)  # (file, text) -> objects
+    # (file, schema version, text) -> objects
+    parsed: dict[tuple[str, str, str], Any] = field(default_factory=dict)
     # id(object) -> (object, canonical JSON); holding the object keeps its id unique
     encoded: dict[int, tuple[Any, bytes]] = field(default_factory=dict)
+    # id(object) -> (object, policy problems, sealed-value problems) for shared objects
+    checks: dict[int, tuple[Any, list[Any], list[Any]]] = field(default_factory=dict)
+    # (file, key with the name's placeholder) -> its parsed text (controller.render.placeholders)
+    skeletons: dict[tuple[str, str], Any] = field(default_factory=dict)
+    # the same key for the whole app -> per template, its objects or its skeleton
+    plans: dict[str, list[Any]] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.by_context) + len(self.texts) + len(self.parsed)
+        return (
+            len(self.by_context)
+            + len(self.texts)
+            + len(self.parsed)
+            + len(self.skeletons)
+            + len(self.plans)
+        )
 
 
 @dataclass

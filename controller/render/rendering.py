@@ -28,9 +28,7 @@ as read-only. `memoize=False` switches all of it off (the benchmark's baseline).
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -41,30 +39,31 @@ from controller.fleet.model import App, Fleet, Group, Node
 from controller.fleet.problems import FleetError, Problem
 from controller.fleet.selectors import SelectorIndex
 from controller.fleet.variables import context_values
+from controller.render import pool
 from controller.render.budget import RenderBudget, RenderLimits
+from controller.render.carried import Carried
+from controller.render.entries import ObjectChecks, assemble
 from controller.render.kubeschema import KubernetesSchemas
 from controller.render.manifests import (
     duplicates,
+    objects_from_documents,
     parse_objects,
     policy_problems,
     shared_objects,
 )
+from controller.render.placeholders import Skeleton, placeholder, skeleton_text
+from controller.render.references import context_key
 from controller.render.rendercache import AppMemo, CachedApp, RenderCache
 from controller.render.secrets import node_secrets, sealed_problems
 from controller.render.templating import (
     CompiledApp,
     CompiledTemplate,
-    Reference,
     TemplateFailure,
     compile_app,
 )
 from shadow import (
     DesiredApp,
     DesiredDocument,
-    canonical_array,
-    canonical_json,
-    canonical_object,
-    digest_bytes,
 )
 
 
@@ -93,6 +92,8 @@ def render_fleet(
     memoize: bool = True,
     cache: RenderCache | None = None,
     budget: RenderBudget | None = None,
+    carried: Carried | None = None,
+    workers: int = 1,
 ) -> FleetRender:
     """Render `nodes` (default: every node). Problems are collected, never raised.
 
@@ -100,31 +101,28 @@ def render_fleet(
     benchmark compares against, and a cross-check in tests. A `cache` kept across
     calls (the controller keeps one) reuses the compiled templates and the render
     memo of every app whose folder did not change. A `budget` (its limits are set from
-    the fleet here) lets the caller watch and cancel the render.
+    the fleet here) lets the caller watch and cancel the render. `carried` names apps
+    whose entries an earlier render gave and that cannot have changed (`Carried`).
+    `workers=2` renders half of a large fleet in a forked worker (`pool`).
     """
     budget = budget or RenderBudget(RenderLimits())
     budget.limits = render_limits(fleet)
     renderer = _Renderer(fleet, memoize, cache, budget)
+    renderer.carried = carried
     names = sorted(fleet.nodes) if nodes is None else list(nodes)
-    result = FleetRender(fleet, {}, [])
-    with _collector_paused():
-        for name in names:
-            node = fleet.nodes.get(name)
-            if node is None:
-                result.problems.append(Problem("nodes", f"no node named {name!r}", node=name))
-                continue
-            apps, problems = renderer.node(node)
-            result.apps[name] = apps
-            result.problems.extend(problems)
+    with pool.collector_paused():
+        if pool.worth_splitting(len(names), memoize, workers):
+            part = pool.render_split(renderer.part, names)
+        else:
+            part = renderer.part(names)
+    result = FleetRender(fleet, part.apps, part.problems, part.renders, part.reused)
     # A template that does not compile is one problem for its app (not one per node);
     # rendering some nodes reports it only when one of them runs the app.
     result.problems[:0] = [
-        p for p in renderer.compile_problems if nodes is None or p.app in renderer.broken_apps_used
+        p for p in renderer.compile_problems if nodes is None or p.app in part.broken_apps_used
     ]
-    result.renders = renderer.renders
-    result.template_renders = renderer.template_renders
-    result.reused = renderer.reused
-    result.notes = sorted(renderer.notes.values())
+    result.template_renders = part.template_renders
+    result.notes = sorted(part.notes.values())
     return result
 
 
@@ -136,23 +134,6 @@ def render_limits(fleet: Fleet) -> RenderLimits:
         seconds=float(given.get("timeLimit", default.seconds)),
         memory_mib=int(given.get("memoryLimit", default.memory_mib)),
     )
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cycle collector while rendering.
-
-    A render allocates hundreds of thousands of short-lived, acyclic dicts and lists;
-    the collector's repeated passes over the growing memo cost about 15% of the CPU
-    time of a 10,000-node render. Reference counting still frees everything acyclic.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def render_node(fleet: Fleet, node: str) -> dict[str, DesiredApp]:
@@ -183,7 +164,6 @@ class _Outcome:
     over_budget: bool = False  # not memoized: the limits may change from commit to commit
 
 
-_MISSING = "\x00missing"
 _Selection = tuple[list[Group], list[tuple[CompiledApp, tuple[Any, ...]]]]
 
 
@@ -236,6 +216,33 @@ class _Renderer:
         # (the node's DesiredApps, by identity) -> objects two of them share; the
         # tuple of apps in the value keeps the ids in the key from being reused.
         self.sharing: dict[tuple[int, ...], tuple[tuple[DesiredApp, ...], list[Problem]]] = {}
+        self.interned: dict[str, dict[str, Any]] = {}  # repr -> the one copy (read-only)
+        self.entries = ObjectChecks()
+        self.carried: Carried | None = None
+        self.plans: dict[tuple[Any, ...], list[Any] | None] = {}  # see `planned`
+
+    def part(self, names: list[str]) -> pool.RenderPart:
+        """Render the nodes `names`; the counts are those of this call."""
+        renders, reused, template_renders = self.renders, self.reused, self.template_renders
+        apps: dict[str, dict[str, DesiredApp]] = {}
+        problems: list[Problem] = []
+        for name in names:
+            node = self.fleet.nodes.get(name)
+            if node is None:
+                problems.append(Problem("nodes", f"no node named {name!r}", node=name))
+                continue
+            apps[name], found = self.node(node)
+            problems.extend(found)
+        return pool.RenderPart(
+            apps,
+            problems,
+            self.renders - renders,
+            self.reused - reused,
+            self.template_renders - template_renders,
+            dict(self.notes),
+            set(self.over_budget),
+            set(self.broken_apps_used),
+        )
 
     def node(self, node: Node) -> tuple[dict[str, DesiredApp], list[Problem]]:
         tags_key = tuple(sorted(node.tags.items()))
@@ -248,6 +255,10 @@ class _Renderer:
         result: dict[str, DesiredApp] = {}
         problems: list[Problem] = []
         for compiled, base in apps:
+            kept = self.carried.entry(node.name, compiled.app.name) if self.carried else None
+            if kept is not None:
+                result[compiled.app.name] = kept
+                continue
             if not self.memoize:
                 outcome = self.app_outcome(compiled, node, groups)
             else:
@@ -257,9 +268,12 @@ class _Renderer:
                     if own != ((), None):  # node vars the app does not read change nothing
                         inputs = (*base, own)
                 memo = self.by_inputs.get(inputs)
-                if memo is None:
+                if memo is None and compiled.prints_name_only:
+                    outcome = self.planned(compiled, node, groups, base)
+                elif memo is None:
                     outcome = self.app_outcome(compiled, node, groups)
-                    if not outcome.over_budget:
+                    # With the node's name in the key it would never be found again.
+                    if not outcome.over_budget and not compiled.uses_node_identity:
                         self.by_inputs[inputs] = outcome
                 else:
                     outcome = memo
@@ -271,6 +285,30 @@ class _Renderer:
         if len(result) > 1:
             problems.extend(replace(p, node=node.name) for p in self.shared(result))
         return result, problems
+
+    def planned(
+        self, compiled: CompiledApp, node: Node, groups: list[Group], base: tuple[Any, ...]
+    ) -> _Outcome:
+        """`app_outcome` of an app reading only the node's printed name and its tags,
+        from the plan (`plan`) shared by nodes whose inputs are the same but for the
+        name: keyed like `by_inputs`, with the tags read and the name's placeholder."""
+        hole = placeholder(node.name)
+        if hole is None or compiled.app.name in self.over_budget:
+            return self.app_outcome(compiled, node, groups)
+        seen = (
+            tuple(sorted(node.tags.items()))
+            if compiled.node_tags is None
+            else tuple(node.tags.get(k) for k in compiled.node_tags)
+        )
+        key = (*base[:2], seen, self.own_inputs(compiled, node)[0], hole)
+        plan = self.plans.get(key)
+        if plan is None:
+            context = self.context(compiled.app, node, groups)
+            plan = self.plans[key] = self.plan(self.memos[compiled.app.name], compiled, context)
+            return self.render(compiled, context, plan)
+        if not plan or any(step is None for step in plan):
+            return self.render(compiled, self.context(compiled.app, node, groups), plan or None)
+        return self.render(compiled, {"node": {"name": node.name}}, plan)
 
     def shared(self, result: dict[str, DesiredApp]) -> list[Problem]:
         """Objects two of the node's apps both render; once per distinct set of renders."""
@@ -342,7 +380,7 @@ class _Renderer:
             return self.render(compiled, context)
         # The compiled app (the memo's owner) and these values decide the outcome.
         by_context = self.memos[compiled.app.name].by_context
-        key = _context_key(context, compiled.references)
+        key = context_key(context, compiled.references)
         outcome = by_context.get(key)
         if outcome is None:
             outcome = self.render(compiled, context)
@@ -357,7 +395,7 @@ class _Renderer:
     ) -> str | TemplateFailure:
         """One template's output; with the memo, once per distinct value of what it reads."""
         if self.memoize:
-            key = (template.file, _context_key(context, template.references))
+            key = (template.file, context_key(context, template.references))
             text: str | TemplateFailure | None = memo.texts.get(key)
             if text is not None:
                 return text
@@ -367,76 +405,154 @@ class _Renderer:
             memo.texts[key] = text
         return text
 
-    def render(self, compiled: CompiledApp, context: dict[str, Any]) -> _Outcome:
+    def render(
+        self, compiled: CompiledApp, context: dict[str, Any], plan: list[Any] | None = None
+    ) -> _Outcome:
+        """Render one app for one node (`plan`: most of it done already, see `plan`)."""
         self.renders += 1
         app = compiled.app
         resources: list[dict[str, Any]] = []
         sources: list[str] = []  # the template each resource came from
+        fresh: list[bool] = []  # made for this node alone (not kept in the memo)
         problems: list[Problem] = []
         memo = self.memos[app.name]
         self.budget.begin(app.name, str(context["node"]["name"]))
-        for template in compiled.templates:
-            text = self.text(memo, template, context)
-            if isinstance(text, TemplateFailure):
-                problems.append(Problem(text.file, text.message, line=text.line, app=app.name))
-                if text.over_budget:
+        for index, template in enumerate(compiled.templates):
+            step = plan[index] if plan is not None else None
+            if step is None:
+                parsed, own = self.template_objects(memo, app, template, context)
+            elif isinstance(step, Skeleton):
+                parsed, own = self.substituted(app, template.file, step, context), True
+            else:
+                parsed, own = step, False
+            if isinstance(parsed, TemplateFailure):
+                problems.append(
+                    Problem(parsed.file, parsed.message, line=parsed.line, app=app.name)
+                )
+                if parsed.over_budget:
                     self.over_budget.add(app.name)
                     return _Outcome(None, problems, over_budget=True)
                 continue
-            parsed = self.parse(memo, app, template.file, text)
             if isinstance(parsed, Problem):
                 problems.append(parsed)
             else:
                 resources.extend(parsed)
                 sources.extend(template.file for _ in parsed)
+                fresh.extend(own for _ in parsed)
         problems.extend(duplicates(app, resources, sources))
-        problems.extend(policy_problems(app, resources, sources))
-        problems.extend(sealed_problems(app.name, resources, sources))
+        if self.memoize:  # each shared object is checked once
+            checks = [
+                self.entries.checks(memo, app, *entry)
+                for entry in zip(resources, sources, fresh, strict=True)
+            ]
+            problems.extend(p for policy, _ in checks for p in policy)
+            problems.extend(p for _, sealed in checks for p in sealed)
+        else:
+            problems.extend(policy_problems(app, resources, sources))
+            problems.extend(sealed_problems(app.name, resources, sources))
         if problems:
             return _Outcome(None, problems)
         try:
             if self.memoize:
-                return _Outcome(self.assemble(memo, app, resources))
+                return _Outcome(assemble(memo, app, resources, fresh))
             return _Outcome(DesiredApp.build(app.version, app.namespace, resources, app.policy))
         except (TypeError, ValueError) as exc:
             return _Outcome(
                 None, [Problem(app.file, f"rendered objects are not JSON: {exc}", app=app.name)]
             )
 
-    def assemble(self, memo: AppMemo, app: App, resources: list[dict[str, Any]]) -> DesiredApp:
-        """`DesiredApp.build`, encoding each shared object once instead of once per app.
+    def template_objects(
+        self, memo: AppMemo, app: App, template: CompiledTemplate, context: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]] | Problem | TemplateFailure, bool]:
+        """One template's objects (or what is wrong), and whether they are this node's alone."""
+        if self.memoize and template.prints_name:
+            skeleton = self.skeleton(memo, template, context)
+            if skeleton is not None:
+                return self.substituted(app, template.file, skeleton, context), True
+        text = self.text(memo, template, context)
+        if isinstance(text, TemplateFailure):
+            return text, False
+        return self.parse(memo, app, template.file, text), False
 
-        The digest covers the canonical JSON of {version, namespace, resources};
-        assembled from encoded parts, objects shared through the parse memo (a
-        Deployment every node has) are encoded once.
-        Tests and the benchmark check the result equals `DesiredApp.build`.
-        """
-        parts = []
-        for obj in resources:
-            # The entry holds the object, so its id names no other object meanwhile.
-            entry = memo.encoded.get(id(obj))
-            if entry is None or entry[0] is not obj:
-                entry = memo.encoded[id(obj)] = (obj, canonical_json(obj))
-            parts.append(entry[1])
-        members = {
-            "version": canonical_json(app.version),
-            "namespace": canonical_json(app.namespace),
-            "resources": canonical_array(parts),
-        }
-        if app.policy:  # a default policy is left out of the entry and its digest
-            members["policy"] = canonical_json([p.to_dict() for p in app.policy])
-        content = canonical_object(members)
-        return DesiredApp(
-            app.version, app.namespace, tuple(resources), digest_bytes(content), app.policy
+    def substituted(
+        self, app: App, file: str, skeleton: Skeleton, context: dict[str, Any]
+    ) -> list[dict[str, Any]] | Problem:
+        """A template's objects for this node from its skeleton (a parse of its own
+        text when the skeleton cannot show they are equal)."""
+        name = context["node"]["name"]
+        documents = skeleton.substitute(name)
+        if documents is None:
+            own = skeleton.text.replace(skeleton.hole, name)
+            return self.checked(app, file, parse_objects(app, file, own))
+        objects = objects_from_documents(app, file, documents)
+        if not isinstance(objects, Problem):
+            for obj, same in zip(objects, skeleton.same_metadata, strict=True):
+                if same:  # every node's copy equal: keep one
+                    metadata = obj["metadata"]
+                    obj["metadata"] = self.interned.setdefault(repr(metadata), metadata)
+        return self.checked(app, file, objects)
+
+    def plan(
+        self, memo: AppMemo, compiled: CompiledApp, context: dict[str, Any]
+    ) -> list[Any] | None:
+        """For an app reading only the name of the node (printed whole) and its tags:
+        per template, the objects of one that does not read the name, or the skeleton
+        of one that prints it (None: render it for the node). Shared by every node
+        whose context is the same but for its name; None when there is no shortcut."""
+        if not self.memoize:
+            return None
+        node = context["node"]
+        hole = placeholder(node["name"])
+        if hole is None:
+            return None
+        key = context_key({**context, "node": {**node, "name": hole}}, compiled.references)
+        plan: list[Any] | None = memo.plans.get(key)
+        if plan is None:
+            plan = []
+            for template in compiled.templates:
+                if template.prints_name:
+                    plan.append(self.skeleton(memo, template, context))
+                    continue
+                parsed, _ = self.template_objects(memo, compiled.app, template, context)
+                if isinstance(parsed, TemplateFailure) and parsed.over_budget:
+                    return None  # not kept: the limits may change from commit to commit
+                plan.append(parsed)
+            memo.plans[key] = plan
+        return plan
+
+    def skeleton(
+        self, memo: AppMemo, template: CompiledTemplate, context: dict[str, Any]
+    ) -> Skeleton | None:
+        """The template's output with a placeholder for the node name, parsed once per
+        distinct rest of the context (controller.render.placeholders); None: no shortcut."""
+        name = context["node"]["name"]
+        hole = placeholder(name)
+        if hole is None:
+            return None
+        node = context["node"]
+        key = (
+            template.file,
+            context_key({**context, "node": {**node, "name": hole}}, template.references),
         )
+        found: Skeleton | bool | None = memo.skeletons.get(key)
+        if found is None:
+
+            def render(value: str) -> str | None:
+                self.template_renders += 1
+                text = template.render({**context, "node": {**node, "name": value}})
+                return None if isinstance(text, TemplateFailure) else text
+
+            text = skeleton_text(render, name)
+            found = memo.skeletons[key] = Skeleton(text, hole) if text is not None else False
+        return found if isinstance(found, Skeleton) else None
 
     def parse(
         self, memo: AppMemo, app: App, file: str, text: str
     ) -> list[dict[str, Any]] | Problem:
         if not self.memoize:
             return self.checked(app, file, parse_objects(app, file, text))
-        # The schema version is in the text's key: `kubernetesVersion` may change.
-        key = (file, f"{self.schemas.version}\0{text}")
+        # The schema version is in the key: `kubernetesVersion` may change.
+        key = (file, self.schemas.version, text)
         parsed: list[dict[str, Any]] | Problem | None = memo.parsed.get(key)
         if parsed is None:
             parsed = memo.parsed[key] = self.checked(app, file, parse_objects(app, file, text))
@@ -474,24 +590,3 @@ class _Renderer:
             self.kinds_seen.add(kind)
             if not self.schemas.knows(*kind):
                 self.notes[kind] = f"{file}: {self.schemas.check(obj).note}"
-
-
-def _context_key(context: Mapping[str, Any], references: tuple[Reference, ...]) -> str:
-    """A memo key for the values at `references`.
-
-    `repr` of plain data is injective (equal keys mean equal values) and far cheaper
-    than canonical JSON; dicts equal but ordered differently just miss the memo.
-    """
-    return repr([_pick(context, ref) for ref in references])
-
-
-def _pick(context: Mapping[str, Any], ref: Reference) -> Any:
-    """The value at `ref`, or the value of the deepest prefix that is not a plain key."""
-    value = context.get(ref[0], _MISSING)
-    for part in ref[1:]:
-        # `x.items` on a dict is the method, not a key: the whole dict is the input then.
-        if isinstance(value, dict) and part in value and not hasattr(dict, part):
-            value = value[part]
-        else:
-            break
-    return value

@@ -24,6 +24,7 @@ from jinja2 import nodes
 from controller.fleet.model import TEMPLATE_SUFFIX, App
 from controller.render.appfolder import AppFolder, Snapshot, TemplateFileError, decode_text
 from controller.render.budget import RenderBudget
+from controller.render.placeholders import prints_name_only
 from controller.render.references import Reference, references, simplify
 from controller.render.sandbox import FleetSandbox, make_environment
 from controller.render.tracebacks import TemplateFailure, describe_failure
@@ -47,6 +48,8 @@ class CompiledTemplate:
     file: str  # repo-relative
     template: jinja2.Template
     references: tuple[Reference, ...]
+    # Reads the node's name only as a whole `{{ node.name }}` (controller.render.placeholders).
+    prints_name: bool = False
 
     def render(self, context: Mapping[str, Any]) -> str | TemplateFailure:
         """The template's text, or the failure; `RenderCancelled` goes up."""
@@ -80,12 +83,19 @@ class CompiledApp:
     references: tuple[Reference, ...]  # of all templates together
     names: frozenset[str] = field(init=False)  # top-level names read
     uses_node_identity: bool = field(init=False)  # reads the node beyond its tags
+    prints_name_only: bool = field(init=False)
     node_tags: tuple[str, ...] | None = field(init=False)  # tag keys read; None: all tags
 
     def __post_init__(self) -> None:
         self.names = frozenset(ref[0] for ref in self.references)
         node_refs = [ref for ref in self.references if ref[0] == "node"]
         self.uses_node_identity = any(len(ref) == 1 or ref[1] != "tags" for ref in node_refs)
+        # Of the node beyond its tags, only the name, printed whole: see `rendering.plan`.
+        self.prints_name_only = self.uses_node_identity and all(
+            t.prints_name
+            or not any(r[0] == "node" and (len(r) == 1 or r[1] != "tags") for r in t.references)
+            for t in self.templates
+        )
         keys = [ref[2] if len(ref) > 2 else None for ref in node_refs]
         # `node.tags.items()` reads every tag, like `node.tags` alone.
         whole = any(key is None or hasattr(dict, key) for key in keys)
@@ -134,7 +144,7 @@ def compile_app(
                 TemplateFailure(f"{folder.rel}/templates/{name}", f"cannot read template: {exc}")
             )
     env = make_environment(folder, sources)
-    parsed: dict[str, tuple[set[Reference], bool]] = {}
+    parsed: dict[str, tuple[set[Reference], bool, bool]] = {}
     for name, source in sources.items():
         rel = f"{folder.rel}/templates/{name}"
         try:
@@ -148,15 +158,16 @@ def compile_app(
         includes = any(
             tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends))
         )
-        parsed[name] = (references(tree), includes)
+        parsed[name] = (references(tree), includes, prints_name_only(tree))
     if failures:
         return None, failures
-    every = set().union(*(refs for refs, _ in parsed.values())) if parsed else set()
+    every = set().union(*(refs for refs, _, _ in parsed.values())) if parsed else set()
     compiled = []
     for rel in app.templates:
         name = PurePosixPath(rel).relative_to(f"apps/{app.name}/templates").as_posix()
-        refs, includes = parsed[name]
+        refs, includes, prints_name = parsed[name]
         # A template that includes others may read whatever they read.
         chosen = every if includes else refs
-        compiled.append(CompiledTemplate(rel, env.get_template(name), simplify(chosen)))
+        template = env.get_template(name)
+        compiled.append(CompiledTemplate(rel, template, simplify(chosen), prints_name))
     return CompiledApp(app, compiled, simplify(every)), []

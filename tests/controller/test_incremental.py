@@ -177,3 +177,46 @@ def test_a_node_file_duplicating_an_unchanged_node_is_an_error(tmp_path: Path) -
     with pytest.raises(FleetError) as error:
         render_changes(baseline, repo.work, ["nodes/copy.yaml"])
     assert "nodes/copy.yaml" in str(error.value) and "nodes/n3.yaml" in str(error.value)
+
+
+IDENT = (
+    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ident}\n"
+    'data: {node: "{{ node.name }}", motd: "{{ motd }}", site: "{{ node.tags.site }}"}\n'
+)
+
+
+@pytest.mark.parametrize(
+    "change", [edit_group, retarget_group, delete_group, edit_node, add_and_remove_nodes]
+)
+def test_apps_no_changed_variable_reaches_are_carried_over(
+    tmp_path: Path, change: Callable[[FleetRepo], list[str]]
+) -> None:
+    """With a kept cache, an app reading none of the changed groups' variables keeps
+    each unchanged node's entry (the same object); the rest equals a full render."""
+    repo = FleetRepo.create(tmp_path, NODES)
+    repo.write_yaml(
+        "apps/ident/app.yaml",
+        {
+            "name": "ident",
+            "version": "1",
+            "selector": "",
+            "namespace": "ident",
+            "vars": {"motd": "hi"},
+        },
+    )
+    repo.write("apps/ident/templates/cm.yaml.j2", IDENT)
+    web_node = IDENT.replace("ident", "web-node").replace("motd", "greeting")
+    repo.write("apps/web/templates/node.yaml.j2", web_node)
+    repo.write_yaml("groups/paris.yaml", {"selector": "site=paris", "vars": {"greeting": "hi"}})
+    cache = RenderCache()
+    fleet = load_fleet(repo.work)
+    baseline = Baseline("old", fleet, render_fleet(fleet, cache=cache).apps)
+
+    changed = change(repo)
+    rendered = render_changes(baseline, repo.work, changed, cache=cache)
+
+    assert rendered is not None and not rendered.problems
+    assert digests(rendered.apps) == full(repo.work)
+    rendered_again = rendered.rendered or set()
+    kept = [n for n in rendered_again & baseline.apps.keys() if f"nodes/{n}.yaml" not in changed]
+    assert all(rendered.apps[n]["ident"] is baseline.apps[n]["ident"] for n in kept)

@@ -108,3 +108,91 @@ def test_a_cache_kept_across_commits_renders_like_naive(tmp_path: Path, seed: in
             shutil.rmtree(root / folder)
             shutil.copytree(other / folder, root / folder)
     assert cache.hits > 0
+
+
+# Node names YAML would read as something else, or that look like the placeholder.
+TRICKY_NAMES = [
+    "gw-01",
+    "123",
+    "1e3",
+    "0x1f",
+    "1.5",
+    "true",
+    "null",
+    "off",
+    "1_000",
+    "0o17",
+    "a",
+    "q",
+    "qz",
+    "qzz",
+    "n1",
+    "x",
+    "a.b",
+    "edge-001.paris",
+    "z",
+    "inf",
+    "nan",
+    "1-2",
+]
+
+# Each prints the name somewhere YAML treats differently; a few read it otherwise.
+NAME_LINES = [
+    '  quoted: "{{ node.name }}"\n',
+    "  plain: {{ node.name }}\n",
+    "  single: '{{ node.name }}'\n",
+    "  joined: {{ app.name }}-{{ node.name }}.example.com\n",
+    "  {{ node.name }}: key\n",
+    "  a: first\n  {{ node.name }}: second\n",
+    '  escaped: "\\{{ node.name }}"\n',
+    '  hex: "\\x4{{ node.name }}"\n',
+    "  flow: {name: {{ node.name }}, site: {{ node.tags.site }}}\n",
+    "  list: [{{ node.name }}, {{ node.name }}]\n",
+    "  block: |\n    host {{ node.name }}\n    again {{ node.name }}\n",
+    "  # a comment naming {{ node.name }}\n",
+    "  upper: {{ node.name | upper }}\n",
+    "{% if node.name == 'a' %}  only-a: yes\n{% endif %}",
+    "{% for i in range(2) %}  n{{ i }}: {{ node.name }}{{ i }}\n{% endfor %}",
+    "  qzz: {{ node.name }}\n",
+    "  own: \"{{ b | default('-') }}\"\n",
+    "  size: {{ node.name | length }}\n",
+]
+
+
+def build_named(root: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    repo = FleetRepo(root, vars={"a": "fleet"})
+    for i, name in enumerate(TRICKY_NAMES):
+        own = {"b": f"own-{i}"} if rng.random() < 0.3 else None
+        repo.node(name, vars=own, site=rng.choice(["paris", "lyon"]))
+    repo.group("paris", "site=paris", a="paris-a")
+    for a in range(4):
+        templates = {
+            f"t{t}.yaml.j2": HEADER % f"cm{t}" + "".join(rng.sample(NAME_LINES, 3))
+            for t in range(2)
+        }
+        templates["t2.yaml.j2"] = HEADER % "plain" + rng.choice(LINES)
+        repo.app(f"app{a}", templates, selector=rng.choice(["", "site=paris"]))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_node_specific_templates_render_like_naive(tmp_path: Path, seed: int) -> None:
+    """Templates printing `node.name` are rendered once per name length with a
+    placeholder (controller.render.placeholders); every node must still get the
+    bytes, and the problems, a render of its own text gives."""
+    build_named(tmp_path / "fleet", seed)
+    fleet = load_fleet(tmp_path / "fleet")
+    memo, naive = render_fleet(fleet), render_fleet(fleet, memoize=False)
+    assert_same(memo, naive)
+
+
+def test_a_node_specific_fleet_renders_each_template_once_per_name_length(tmp_path: Path) -> None:
+    repo = FleetRepo(tmp_path / "fleet")
+    for i in range(40):
+        repo.node(f"edge-{i:03d}", site="paris")
+    repo.app("web", {"cm.yaml.j2": HEADER % "web" + '  node: "{{ node.name }}"\n'})
+    fleet = load_fleet(repo.root)
+    memo, naive = render_fleet(fleet), render_fleet(fleet, memoize=False)
+    assert_same(memo, naive)
+    assert memo.template_renders == 2  # the placeholder, and one a character longer
+    assert memo.apps["edge-007"]["web"].resources[0]["data"] == {"node": "edge-007"}
