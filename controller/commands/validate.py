@@ -17,7 +17,9 @@ from typing import Any
 
 from controller.commands.reporting import add_repo_argument, describe, grouped
 from controller.fleet.model import Fleet
+from controller.fleet.problems import Problem, sort_key
 from controller.render.checking import check_repository
+from controller.rollout.control import control_problems
 from shadow.errors import ExitCode
 from shadow.policy import beyond
 
@@ -47,7 +49,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> ExitCode:
     summary: dict[str, Any] = {"repo": args.repo}
     check = check_repository(Path(args.repo), workers=args.workers)
-    problems = check.problems
+    controls = control_problems(Path(args.repo), check.fleet.apps)
+    problems = sorted(
+        check.problems + [Problem(f, m, line=n) for f, m, n in controls], key=sort_key
+    )
     summary["rendered"] = check.render is not None
     if check.render is not None:
         summary.update(

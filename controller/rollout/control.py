@@ -18,6 +18,7 @@ request never touches a later rollout. A file that does not read is logged and i
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -119,6 +120,38 @@ def read_controls(root: Path, apps: Mapping[str, Any]) -> dict[str, Control]:
         except (ControlError, yaml.YAMLError, OSError, UnicodeDecodeError) as exc:
             log.error("%s/%s.yaml is ignored: %s", FOLDER, app, str(exc).splitlines()[0])
     return controls
+
+
+def control_problems(root: Path, apps: Mapping[str, Any]) -> list[tuple[str, str, int | None]]:
+    """What `shoal validate` says of `rollouts/`: (file, message, line) for each file that does
+    not read or names no app of the fleet. The controller logs and ignores such a file,
+    so a pull request is the place to catch it."""
+    folder = root / FOLDER
+    if not folder.is_dir():
+        return []
+    problems: list[tuple[str, str, int | None]] = []
+    for path in sorted(folder.iterdir()):
+        file = f"{FOLDER}/{path.name}"
+        if path.name.startswith(".") or path.suffix not in (".yaml", ".yml"):
+            continue
+        app = path.stem
+        if app not in apps:
+            close = difflib.get_close_matches(app, sorted(apps), n=3)
+            hint = f" (did you mean: {', '.join(close)}?)" if close else ""
+            problems.append((file, f"steers no app: there is no app named {app!r}{hint}", None))
+            continue
+        try:
+            parse_control(path.read_text(encoding="utf-8"), app)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark
+            problems.append(
+                (file, f"YAML syntax: {exc.problem or exc}", mark.line + 1 if mark else None)
+            )
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            problems.append((file, f"does not read: {str(exc).splitlines()[0]}", None))
+        except (ControlError, OSError) as exc:
+            problems.append((file, str(exc), None))
+    return problems
 
 
 def control_text(control: Control) -> str:

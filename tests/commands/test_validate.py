@@ -201,3 +201,24 @@ def test_a_missing_folder_is_one_problem_without_notes(
     out, err = capsys.readouterr()
     assert out == f"{missing}: not a directory: expected a fleet repository\n"
     assert err == f"invalid: 1 problem(s) in {missing}\n"
+
+
+def test_rollout_control_files_are_checked(
+    fleet_repo: FleetRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = sorted(p.name for p in (fleet_repo.root / "apps").iterdir())[0]
+    fleet_repo.write(f"rollouts/{app}.yaml", f"app: {app}\npaused: true\n")
+    assert main(["validate", str(fleet_repo.root)]) == 0
+    capsys.readouterr()
+    fleet_repo.write(f"rollouts/{app}.yaml", f"app: {app}\npaused: maybe\n")
+    fleet_repo.write(f"rollouts/{app}x.yaml", "paused: true\n")
+    fleet_repo.write("rollouts/broken.yaml", "a: [\n")
+    assert main(["validate", str(fleet_repo.root)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert f"rollouts/{app}.yaml: paused: must be true or false" in out
+    assert f"rollouts/{app}x.yaml: steers no app: there is no app named '{app}x'" in " ".join(out)
+    assert f"(did you mean: {app}?)" in " ".join(out)
+    assert any(line.startswith("rollouts/broken.yaml: steers no app") for line in out)
+    fleet_repo.write(f"rollouts/{app}.yaml", f"app: {app}\npaused: [\n")
+    assert main(["validate", str(fleet_repo.root)]) == 1
+    assert f"rollouts/{app}.yaml:3: YAML syntax" in capsys.readouterr().out
