@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench._processes import start_controller
 from controller.fleet.rollout import parse_policy
 from controller.rollout.planning import plan_waves
 from tests.support.controller import FleetRepo, SlowSaveMosquitto, git
@@ -116,15 +117,8 @@ def run(args: argparse.Namespace, root: Path) -> None:
     first = repo.commit_and_push("web v1")
     edges = SimulatedEdges(broker.url, names, args.connections)
     log = (root / "controller.log").open("wb")
-    controller = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "shoal", "controller", "--repo", str(repo.remote)),
-            *("--broker", broker.url, "--work-dir", str(root / "controller")),
-            *("--interval", "60", "--status-interval", "5"),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=Path(__file__).resolve().parents[1],
+    controller = start_controller(
+        repo.remote, broker.url, root / "controller", log, status_interval=5
     )
     try:
         wait_for(lambda: len(edges.synced(first)) == args.nodes, 180, "the first render")

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from bench._processes import start_controller
 from controller.status.book import StatusBook
 from controller.status.branch import StatusBranch
 from shadow import AppStatus, ReportedDocument
@@ -82,15 +82,8 @@ def measure_end_to_end(args: argparse.Namespace, root: Path) -> None:
     names = [f"node-{i:05}" for i in range(args.nodes)]
     edges = SimulatedEdges(broker.url, names, args.connections)
     log = (root / "controller.log").open("wb")
-    controller = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "shoal", "controller", "--repo", str(remote)),
-            *("--broker", broker.url, "--work-dir", str(root / "controller")),
-            *("--interval", "60", "--status-interval", str(args.status_interval)),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=Path(__file__).resolve().parents[1],
+    controller = start_controller(
+        remote, broker.url, root / "controller", log, status_interval=args.status_interval
     )
     try:
         first = git(work, "rev-parse", "HEAD")
