@@ -27,3 +27,13 @@ def start_controller(
         stderr=subprocess.STDOUT,
         cwd=ROOT,
     )
+
+
+def stop_controller(controller: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (the controller flushes its status), then kill after 30 s."""
+    controller.terminate()
+    try:
+        controller.wait(30)
+    except subprocess.TimeoutExpired:
+        controller.kill()
+        controller.wait()

@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench._processes import start_controller
+from bench._processes import start_controller, stop_controller
 from controller.fleet.rollout import parse_policy
 from controller.rollout.planning import plan_waves
 from tests.support.controller import FleetRepo, SlowSaveMosquitto, git
@@ -187,12 +186,7 @@ def run(args: argparse.Namespace, root: Path) -> None:
             f"({(active / idle - 1) * 100 if idle else 0:+.0f} %)"
         )
     finally:
-        controller.terminate()
-        try:
-            controller.wait(30)
-        except subprocess.TimeoutExpired:
-            controller.kill()
-            controller.wait()
+        stop_controller(controller)
         log.close()
         edges.close()
         broker.stop()

@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from bench._processes import start_controller
+from bench._processes import start_controller, stop_controller
 from controller.status.book import StatusBook
 from controller.status.branch import StatusBranch
 from shadow import AppStatus, ReportedDocument
@@ -120,12 +120,7 @@ def measure_end_to_end(args: argparse.Namespace, root: Path) -> None:
         for line in [x for x in lines if second[:12] in x or "status:" in x][-4:]:
             print(f"  {line}")
     finally:
-        controller.terminate()
-        try:
-            controller.wait(30)
-        except subprocess.TimeoutExpired:
-            controller.kill()
-            controller.wait()
+        stop_controller(controller)
         log.close()
         edges.close()
         broker.stop()
