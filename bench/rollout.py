@@ -33,6 +33,7 @@ from controller.fleet.rollout import parse_policy
 from controller.rollout.planning import plan_waves
 from tests.support.controller import FleetRepo, SlowSaveMosquitto, git
 from tests.support.simedges import SimulatedEdges
+from tests.support.waiting import wait_until
 
 SMALL_ARGS = ["--nodes", "400", "--bake", "0.5"]
 WAVES = ["10%", "25%", "50%", "100%"]
@@ -41,16 +42,6 @@ WAVES = ["10%", "25%", "50%", "100%"]
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
-
-
-def wait_for(condition: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise TimeoutError(f"timed out waiting for {what}")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -120,17 +111,21 @@ def run(args: argparse.Namespace, root: Path) -> None:
         repo.remote, broker.url, root / "controller", log, status_interval=5
     )
     try:
-        wait_for(lambda: len(edges.synced(first)) == args.nodes, 180, "the first render")
+        wait_until(
+            lambda: len(edges.synced(first)) == args.nodes,
+            180,
+            message="timed out waiting for the first render",
+        )
         idle = report_cpu(controller.pid, edges)
 
         repo.write_yaml("apps/web/app.yaml", app("v2", policy))
         second = repo.commit("web v2")
         pushed = time.monotonic()
         git(repo.work, "push", "-q", "origin", "main")
-        synced = wait_for(
+        synced = wait_until(
             lambda: s if len(s := edges.synced(second)) == args.nodes else None,
             600,
-            "the rollout",
+            message="timed out waiting for the rollout",
         )
         total = max(synced.values()) - pushed
         waves = plan_waves(parse_policy(policy, "bench"), {n: {} for n in names})
@@ -178,7 +173,11 @@ def run(args: argparse.Namespace, root: Path) -> None:
         repo.write_yaml("apps/web/app.yaml", app("v3", gated))
         third = repo.commit_and_push("web v3, waiting at a manual gate")
         first_wave = len(plan_waves(parse_policy(gated, "bench"), {n: {} for n in names})[0].nodes)
-        wait_for(lambda: len(edges.synced(third)) == first_wave, 120, "the gated wave")
+        wait_until(
+            lambda: len(edges.synced(third)) == first_wave,
+            120,
+            message="timed out waiting for the gated wave",
+        )
         active = report_cpu(controller.pid, edges)
         print(
             f"controller CPU per 1,000 reports: {idle * 1000:.0f} ms with no rollout active, "

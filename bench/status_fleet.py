@@ -28,7 +28,6 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -39,6 +38,7 @@ from shadow import AppStatus, ReportedDocument
 from tests.support.controller import FleetRepo, git
 from tests.support.mosquitto import Mosquitto
 from tests.support.simedges import SimulatedEdges
+from tests.support.waiting import wait_until
 
 
 def make_fleet(root: Path, nodes: int) -> FleetRepo:
@@ -46,16 +46,6 @@ def make_fleet(root: Path, nodes: int) -> FleetRepo:
     whose render every node depends on (the controller tests' fixture fleet)."""
     names = {f"node-{i:05}": {"site": f"s{i % 10}"} for i in range(nodes)}
     return FleetRepo.create(root, names, greeting="first")
-
-
-def wait_for(condition: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise TimeoutError(f"timed out waiting for {what}")
 
 
 def status_records(remote: Path, revision: str, nodes: int) -> bool:
@@ -87,8 +77,16 @@ def measure_end_to_end(args: argparse.Namespace, root: Path) -> None:
     )
     try:
         first = git(work, "rev-parse", "HEAD")
-        wait_for(lambda: len(edges.synced(first)) == args.nodes, 120, "the first rollout")
-        wait_for(lambda: status_records(remote, first, args.nodes), 120, "the first status")
+        wait_until(
+            lambda: len(edges.synced(first)) == args.nodes,
+            120,
+            message="timed out waiting for the first rollout",
+        )
+        wait_until(
+            lambda: status_records(remote, first, args.nodes),
+            120,
+            message="timed out waiting for the first status",
+        )
         # A change every node's render depends on.
         app = yaml.safe_load((work / "apps" / "web" / "app.yaml").read_text())
         app["vars"]["greeting"] = "second"
@@ -96,12 +94,16 @@ def measure_end_to_end(args: argparse.Namespace, root: Path) -> None:
         second = repo.commit("a new greeting for every node")
         pushed = time.monotonic()
         git(work, "push", "-q", "origin", "main")
-        synced = wait_for(
+        synced = wait_until(
             lambda: s if len(s := edges.synced(second)) == args.nodes else None,
             120,
-            "every node Synced",
+            message="timed out waiting for every node Synced",
         )
-        wait_for(lambda: status_records(remote, second, args.nodes), 120, "the status commit")
+        wait_until(
+            lambda: status_records(remote, second, args.nodes),
+            120,
+            message="timed out waiting for the status commit",
+        )
         recorded = time.monotonic() - pushed
         delays = [t - pushed for t in synced.values()]
         print(f"push -> node Synced ({args.nodes} nodes, {len(edges.clients)} connections):")
