@@ -12,7 +12,7 @@ rendering the same object (the edge would hand it back and forth and prune it).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from controller.fleet.model import App
@@ -178,17 +178,28 @@ def duplicates(app: App, resources: list[dict[str, Any]], files: list[str]) -> l
     return problems
 
 
+def object_keys(desired: DesiredApp) -> list[tuple[str, str, str, str]]:
+    """`object_key` of each of the entry's objects."""
+    return [object_key(obj) for obj in desired.resources]
+
+
 def shared_objects(apps: Mapping[str, App], resources: Mapping[str, DesiredApp]) -> list[Problem]:
     """One Problem per object that two of a node's apps both render.
 
     Each app owns what it applies (the edge labels it with the app and prunes it when
     the app no longer renders it), so one object cannot belong to two apps.
     """
+    return shared_keys(apps, [(name, object_keys(desired)) for name, desired in resources.items()])
+
+
+def shared_keys(
+    apps: Mapping[str, App], keys: Iterable[tuple[str, Iterable[tuple[str, str, str, str]]]]
+) -> list[Problem]:
+    """`shared_objects` from each app's name and its objects' `object_key`s."""
     owner: dict[tuple[str, str, str, str], str] = {}
     problems = []
-    for name, desired in resources.items():
-        for obj in desired.resources:
-            key = object_key(obj)
+    for name, found in keys:
+        for key in found:
             first = owner.setdefault(key, name)
             if first != name:
                 problems.append(

@@ -46,15 +46,18 @@ from controller.render.entries import ObjectChecks, assemble
 from controller.render.kubeschema import KubernetesSchemas
 from controller.render.manifests import (
     duplicates,
+    object_keys,
     objects_from_documents,
     parse_objects,
     policy_problems,
+    shared_keys,
     shared_objects,
 )
 from controller.render.placeholders import Skeleton, placeholder, skeleton_text
 from controller.render.references import context_key
 from controller.render.rendercache import AppMemo, CachedApp, RenderCache
 from controller.render.secrets import node_secrets, sealed_problems
+from controller.render.stamps import Stamp
 from controller.render.templating import (
     CompiledApp,
     CompiledTemplate,
@@ -162,6 +165,7 @@ class _Outcome:
     app: DesiredApp | None
     problems: list[Problem] = field(default_factory=list)
     over_budget: bool = False  # not memoized: the limits may change from commit to commit
+    stamp: Stamp | None = None  # the stamp `app` came from (`planned`)
 
 
 _Selection = tuple[list[Group], list[tuple[CompiledApp, tuple[Any, ...]]]]
@@ -215,11 +219,12 @@ class _Renderer:
         self.by_inputs: dict[tuple[Any, ...], _Outcome] = {}
         # (the node's DesiredApps, by identity) -> objects two of them share; the
         # tuple of apps in the value keeps the ids in the key from being reused.
-        self.sharing: dict[tuple[int, ...], tuple[tuple[DesiredApp, ...], list[Problem]]] = {}
+        self.sharing: dict[tuple[int, ...], tuple[tuple[Any, ...], list[Problem]]] = {}
         self.interned: dict[str, dict[str, Any]] = {}  # repr -> the one copy (read-only)
         self.entries = ObjectChecks()
         self.carried: Carried | None = None
         self.plans: dict[tuple[Any, ...], list[Any] | None] = {}  # see `planned`
+        self.stamps: dict[tuple[Any, ...], Stamp | None] = {}  # see `stamp`
 
     def part(self, names: list[str]) -> pool.RenderPart:
         """Render the nodes `names`; the counts are those of this call."""
@@ -254,23 +259,27 @@ class _Renderer:
         groups, apps = selection
         result: dict[str, DesiredApp] = {}
         problems: list[Problem] = []
+        # Per entry, what decides its objects' names (see `shared`): its stamp, or itself.
+        sources: list[Stamp | DesiredApp] = []
+        hole = placeholder(node.name) if self.memoize else None
         for compiled, base in apps:
             kept = self.carried.entry(node.name, compiled.app.name) if self.carried else None
             if kept is not None:
                 result[compiled.app.name] = kept
+                sources.append(kept)
                 continue
             if not self.memoize:
                 outcome = self.app_outcome(compiled, node, groups)
             else:
                 inputs = base
+                own = ((), None)
                 if node.vars or compiled.uses_node_identity:
                     own = self.own_inputs(compiled, node)
                     if own != ((), None):  # node vars the app does not read change nothing
                         inputs = (*base, own)
-                memo = self.by_inputs.get(inputs)
-                if memo is None and compiled.prints_name_only:
-                    outcome = self.planned(compiled, node, groups, base)
-                elif memo is None:
+                if compiled.prints_name_only and hole is not None:
+                    outcome = self.planned(compiled, node, groups, base, own[0], hole)
+                elif (memo := self.by_inputs.get(inputs)) is None:
                     outcome = self.app_outcome(compiled, node, groups)
                     # With the node's name in the key it would never be found again.
                     if not outcome.over_budget and not compiled.uses_node_identity:
@@ -280,47 +289,84 @@ class _Renderer:
                     self.reused += 1
             if outcome.app is not None:
                 result[compiled.app.name] = outcome.app
+                sources.append(outcome.stamp or outcome.app)
             if outcome.problems:
                 problems.extend(replace(p, node=node.name) for p in outcome.problems)
         if len(result) > 1:
-            problems.extend(replace(p, node=node.name) for p in self.shared(result))
+            problems.extend(replace(p, node=node.name) for p in self.shared(result, sources))
         return result, problems
 
     def planned(
-        self, compiled: CompiledApp, node: Node, groups: list[Group], base: tuple[Any, ...]
+        self,
+        compiled: CompiledApp,
+        node: Node,
+        groups: list[Group],
+        base: tuple[Any, ...],
+        own: tuple[Any, ...],
+        hole: str,
     ) -> _Outcome:
         """`app_outcome` of an app reading only the node's printed name and its tags,
         from the plan (`plan`) shared by nodes whose inputs are the same but for the
-        name: keyed like `by_inputs`, with the tags read and the name's placeholder."""
-        hole = placeholder(node.name)
-        if hole is None or compiled.app.name in self.over_budget:
+        name: keyed like `by_inputs`, with the tags read and the name's placeholder.
+        Most nodes get their entry from the plan's stamp (`stamp`)."""
+        if compiled.app.name in self.over_budget:
             return self.app_outcome(compiled, node, groups)
         seen = (
             tuple(sorted(node.tags.items()))
             if compiled.node_tags is None
             else tuple(node.tags.get(k) for k in compiled.node_tags)
         )
-        key = (*base[:2], seen, self.own_inputs(compiled, node)[0], hole)
+        key = (*base[:2], seen, own, hole)
         plan = self.plans.get(key)
+        context = None
         if plan is None:
             context = self.context(compiled.app, node, groups)
             plan = self.plans[key] = self.plan(self.memos[compiled.app.name], compiled, context)
-            return self.render(compiled, context, plan)
         if not plan or any(step is None for step in plan):
-            return self.render(compiled, self.context(compiled.app, node, groups), plan or None)
-        return self.render(compiled, {"node": {"name": node.name}}, plan)
+            context = context or self.context(compiled.app, node, groups)
+            return self.render(compiled, context, plan or None)
+        if key not in self.stamps:
+            self.stamps[key] = self.stamp(compiled, plan, hole)
+        stamp = self.stamps[key]
+        if stamp is not None:
+            self.budget.begin(compiled.app.name, node.name)  # the caller may cancel
+            entry = stamp.entry(node.name)
+            if entry is not None:
+                self.renders += 1
+                return _Outcome(entry, stamp=stamp)
+        return self.render(compiled, context or {"node": {"name": node.name}}, plan)
 
-    def shared(self, result: dict[str, DesiredApp]) -> list[Problem]:
-        """Objects two of the node's apps both render; once per distinct set of renders."""
+    def stamp(self, compiled: CompiledApp, plan: list[Any], hole: str) -> Stamp | None:
+        """The plan's entry for every node (`stamps.Stamp`): the app rendered for the
+        placeholder, when every template's objects come from the plan, each skeleton
+        parsed (not left to each node's text) and nothing is wrong with them."""
+        for step in plan:
+            if isinstance(step, Skeleton):
+                if step.substitute(hole) is None:
+                    return None
+            elif not isinstance(step, list):
+                return None  # a problem: each node says it
+        outcome = self.render(compiled, {"node": {"name": hole}}, plan)
+        self.renders -= 1  # not a node's render
+        if outcome.app is None or outcome.problems:
+            return None
+        return Stamp.build(compiled.app, hole, outcome.app, self.schemas)
+
+    def shared(
+        self, result: dict[str, DesiredApp], sources: list[Stamp | DesiredApp]
+    ) -> list[Problem]:
+        """Objects two of the node's apps both render; once per distinct set of sources
+        (a stamp's entries name their objects as its placeholder entry does)."""
         if not self.memoize:
             return shared_objects(self.fleet.apps, result)
-        key = tuple(id(desired) for desired in result.values())
+        key = tuple(id(source) for source in sources)
         entry = self.sharing.get(key)
         if entry is None:
-            entry = self.sharing[key] = (
-                tuple(result.values()),
-                shared_objects(self.fleet.apps, result),
-            )
+            keys = [
+                (name, source.keys if isinstance(source, Stamp) else object_keys(source))
+                for name, source in zip(result, sources, strict=True)
+            ]
+            entry = self.sharing[key] = (tuple(sources), shared_keys(self.fleet.apps, keys))
         return entry[1]
 
     def select(self, node: Node, tags_key: tuple[Any, ...]) -> _Selection:
