@@ -38,7 +38,7 @@ from typing import TypeVar
 from controller.fleet.loading import YAML_SUFFIXES, load_fleet
 from controller.fleet.model import Fleet, Group, Node
 from controller.fleet.problems import FleetError, Problem
-from controller.fleet.selectors import Selector
+from controller.fleet.selectors import Selector, SelectorIndex
 from controller.render import pool
 from controller.render.budget import RenderBudget
 from controller.render.carried import Carried
@@ -283,8 +283,9 @@ def _matched(selectors: set[Selector], by_tags: TagSets) -> set[str]:
     """Nodes any of `selectors` matches (each distinct tag set matched once)."""
     if not selectors:
         return set()
+    index = SelectorIndex((s, s) for s in selectors)
     matched: set[str] = set()
     for tags, names in by_tags.items():
-        if any(s.matches(dict(tags)) for s in selectors):
+        if index.matching(dict(tags)):
             matched.update(names)
     return matched

@@ -141,7 +141,10 @@ def _finish(app: App, obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-def object_key(obj: dict[str, Any]) -> tuple[str, str, str, str]:
+ObjectKey = tuple[str, str, str, str]  # what `object_key` gives
+
+
+def object_key(obj: dict[str, Any]) -> ObjectKey:
     """What identifies an object in a cluster: API group, kind, namespace, name."""
     api_version: str = obj["apiVersion"]
     return (
@@ -178,7 +181,7 @@ def duplicates(app: App, resources: list[dict[str, Any]], files: list[str]) -> l
     return problems
 
 
-def object_keys(desired: DesiredApp) -> list[tuple[str, str, str, str]]:
+def object_keys(desired: DesiredApp) -> list[ObjectKey]:
     """`object_key` of each of the entry's objects."""
     return [object_key(obj) for obj in desired.resources]
 
@@ -193,10 +196,10 @@ def shared_objects(apps: Mapping[str, App], resources: Mapping[str, DesiredApp])
 
 
 def shared_keys(
-    apps: Mapping[str, App], keys: Iterable[tuple[str, Iterable[tuple[str, str, str, str]]]]
+    apps: Mapping[str, App], keys: Iterable[tuple[str, Iterable[ObjectKey]]]
 ) -> list[Problem]:
     """`shared_objects` from each app's name and its objects' `object_key`s."""
-    owner: dict[tuple[str, str, str, str], str] = {}
+    owner: dict[ObjectKey, str] = {}
     problems = []
     for name, found in keys:
         for key in found:

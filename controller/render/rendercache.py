@@ -98,6 +98,8 @@ class RenderCache:
         self._bytes = 0
         # For `incremental.render_changes`: the last fleet's nodes, their names by tag set.
         self.tag_sets: tuple[Mapping[str, Node], dict[Any, list[str]]] | None = None
+        # For `controller.render.sharing`: the object keys of the entries stamps made.
+        self.object_keys: dict[int, tuple[Any, list[Any]]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -46,17 +46,17 @@ from controller.render.entries import ObjectChecks, assemble
 from controller.render.kubeschema import KubernetesSchemas
 from controller.render.manifests import (
     duplicates,
-    object_keys,
     objects_from_documents,
     parse_objects,
     policy_problems,
-    shared_keys,
     shared_objects,
 )
 from controller.render.placeholders import Skeleton, placeholder, skeleton_text
 from controller.render.references import context_key
 from controller.render.rendercache import AppMemo, CachedApp, RenderCache
+from controller.render.schemachecks import SchemaChecks
 from controller.render.secrets import node_secrets, sealed_problems
+from controller.render.sharing import Sharing
 from controller.render.stamps import Stamp
 from controller.render.templating import (
     CompiledApp,
@@ -110,7 +110,13 @@ def render_fleet(
     """
     budget = budget or RenderBudget(RenderLimits())
     budget.limits = render_limits(fleet)
-    renderer = _Renderer(fleet, memoize, cache, budget)
+    notes = None  # the object keys of entries stamps made (`sharing`), for re-renders
+    if cache is not None and memoize:
+        if nodes is None:
+            cache.object_keys = {}
+        if nodes is None or carried is not None:
+            notes = cache.object_keys
+    renderer = _Renderer(fleet, memoize, cache, budget, Sharing(fleet.apps, notes))
     renderer.carried = carried
     names = sorted(fleet.nodes) if nodes is None else list(nodes)
     with pool.collector_paused():
@@ -173,15 +179,21 @@ _Selection = tuple[list[Group], list[tuple[CompiledApp, tuple[Any, ...]]]]
 
 class _Renderer:
     def __init__(
-        self, fleet: Fleet, memoize: bool, cache: RenderCache | None, budget: RenderBudget
+        self,
+        fleet: Fleet,
+        memoize: bool,
+        cache: RenderCache | None,
+        budget: RenderBudget,
+        sharing: Sharing,
     ) -> None:
+        self.sharing = sharing
         self.fleet = fleet
         self.memoize = memoize
         self.budget = budget
         self.over_budget: set[str] = set()  # apps that crossed it: one problem, then skipped
-        self.schemas = KubernetesSchemas(fleet.kubernetes_version)
-        self.kinds_seen: set[tuple[str, str]] = set()
-        self.notes: dict[tuple[str, str], str] = {}
+        self.checks = SchemaChecks(KubernetesSchemas(fleet.kubernetes_version))
+        self.schemas = self.checks.schemas
+        self.notes = self.checks.notes
         self.renders = 0
         self.template_renders = 0
         self.reused = 0
@@ -217,9 +229,6 @@ class _Renderer:
         # memo caches (unused when memoize is False)
         self.selection: dict[tuple[Any, ...], _Selection] = {}
         self.by_inputs: dict[tuple[Any, ...], _Outcome] = {}
-        # (the node's DesiredApps, by identity) -> objects two of them share; the
-        # tuple of apps in the value keeps the ids in the key from being reused.
-        self.sharing: dict[tuple[int, ...], tuple[tuple[Any, ...], list[Problem]]] = {}
         self.interned: dict[str, dict[str, Any]] = {}  # repr -> the one copy (read-only)
         self.entries = ObjectChecks()
         self.carried: Carried | None = None
@@ -259,14 +268,14 @@ class _Renderer:
         groups, apps = selection
         result: dict[str, DesiredApp] = {}
         problems: list[Problem] = []
-        # Per entry, what decides its objects' names (see `shared`): its stamp, or itself.
-        sources: list[Stamp | DesiredApp] = []
+        sources: list[Any] = []  # per entry, what stands for its objects' keys (`sharing`)
         hole = placeholder(node.name) if self.memoize else None
+        before = self.carried.apps.get(node.name) if self.carried else None
         for compiled, base in apps:
             kept = self.carried.entry(node.name, compiled.app.name) if self.carried else None
             if kept is not None:
                 result[compiled.app.name] = kept
-                sources.append(kept)
+                sources.append(self.sharing.source(kept))
                 continue
             if not self.memoize:
                 outcome = self.app_outcome(compiled, node, groups)
@@ -287,13 +296,24 @@ class _Renderer:
                 else:
                     outcome = memo
                     self.reused += 1
+            if before is not None and before.get(compiled.app.name) is not outcome.app:
+                self.sharing.forget(before.get(compiled.app.name))
             if outcome.app is not None:
                 result[compiled.app.name] = outcome.app
-                sources.append(outcome.stamp or outcome.app)
+                if outcome.stamp is not None:
+                    self.sharing.note(outcome.app, outcome.stamp.keys)
+                    sources.append(outcome.stamp.keys)
+                else:
+                    sources.append(outcome.app)
             if outcome.problems:
                 problems.extend(replace(p, node=node.name) for p in outcome.problems)
         if len(result) > 1:
-            problems.extend(replace(p, node=node.name) for p in self.shared(result, sources))
+            found = (
+                self.sharing.problems(result, sources)
+                if self.memoize
+                else shared_objects(self.fleet.apps, result)
+            )
+            problems.extend(replace(p, node=node.name) for p in found)
         return result, problems
 
     def planned(
@@ -351,23 +371,6 @@ class _Renderer:
         if outcome.app is None or outcome.problems:
             return None
         return Stamp.build(compiled.app, hole, outcome.app, self.schemas)
-
-    def shared(
-        self, result: dict[str, DesiredApp], sources: list[Stamp | DesiredApp]
-    ) -> list[Problem]:
-        """Objects two of the node's apps both render; once per distinct set of sources
-        (a stamp's entries name their objects as its placeholder entry does)."""
-        if not self.memoize:
-            return shared_objects(self.fleet.apps, result)
-        key = tuple(id(source) for source in sources)
-        entry = self.sharing.get(key)
-        if entry is None:
-            keys = [
-                (name, source.keys if isinstance(source, Stamp) else object_keys(source))
-                for name, source in zip(result, sources, strict=True)
-            ]
-            entry = self.sharing[key] = (tuple(sources), shared_keys(self.fleet.apps, keys))
-        return entry[1]
 
     def select(self, node: Node, tags_key: tuple[Any, ...]) -> _Selection:
         """Matching groups, and per matching app the part of the first memo key that
@@ -518,7 +521,7 @@ class _Renderer:
         text = self.text(memo, template, context)
         if isinstance(text, TemplateFailure):
             return text, False
-        return self.parse(memo, app, template.file, text), False
+        return self.checks.parse(memo, app, template.file, text, self.memoize), False
 
     def substituted(
         self, app: App, file: str, skeleton: Skeleton, context: dict[str, Any]
@@ -529,14 +532,14 @@ class _Renderer:
         documents = skeleton.substitute(name)
         if documents is None:
             own = skeleton.text.replace(skeleton.hole, name)
-            return self.checked(app, file, parse_objects(app, file, own))
+            return self.checks.checked(app, file, parse_objects(app, file, own))
         objects = objects_from_documents(app, file, documents)
         if not isinstance(objects, Problem):
             for obj, same in zip(objects, skeleton.same_metadata, strict=True):
                 if same:  # every node's copy equal: keep one
                     metadata = obj["metadata"]
                     obj["metadata"] = self.interned.setdefault(repr(metadata), metadata)
-        return self.checked(app, file, objects)
+        return self.checks.checked(app, file, objects)
 
     def plan(
         self, memo: AppMemo, compiled: CompiledApp, context: dict[str, Any]
@@ -591,48 +594,3 @@ class _Renderer:
             text = skeleton_text(render, name)
             found = memo.skeletons[key] = Skeleton(text, hole) if text is not None else False
         return found if isinstance(found, Skeleton) else None
-
-    def parse(
-        self, memo: AppMemo, app: App, file: str, text: str
-    ) -> list[dict[str, Any]] | Problem:
-        if not self.memoize:
-            return self.checked(app, file, parse_objects(app, file, text))
-        # The schema version is in the key: `kubernetesVersion` may change.
-        key = (file, self.schemas.version, text)
-        parsed: list[dict[str, Any]] | Problem | None = memo.parsed.get(key)
-        if parsed is None:
-            parsed = memo.parsed[key] = self.checked(app, file, parse_objects(app, file, text))
-        elif not isinstance(parsed, Problem):
-            self.note_kinds(app, file, parsed)
-        return parsed
-
-    def checked(
-        self, app: App, file: str, parsed: list[dict[str, Any]] | Problem
-    ) -> list[dict[str, Any]] | Problem:
-        """`parsed`, or the first object's problem against the Kubernetes API schema."""
-        if isinstance(parsed, Problem):
-            return parsed
-        for obj in parsed:
-            check = self.schemas.check(obj)
-            if check.problem is not None:
-                where, message = check.problem
-                name = obj["metadata"]["name"]
-                return Problem(
-                    file,
-                    f"{obj['kind']} {name}: {message} "
-                    f"(the Kubernetes {self.schemas.version} API schema)",
-                    where=where,
-                    app=app.name,
-                )
-        self.note_kinds(app, file, parsed)
-        return parsed
-
-    def note_kinds(self, app: App, file: str, parsed: list[dict[str, Any]]) -> None:
-        """A note, once per kind, for objects the schemas do not know (custom resources)."""
-        for obj in parsed:
-            kind = (str(obj["apiVersion"]), str(obj["kind"]))
-            if kind in self.kinds_seen:
-                continue
-            self.kinds_seen.add(kind)
-            if not self.schemas.knows(*kind):
-                self.notes[kind] = f"{file}: {self.schemas.check(obj).note}"
