@@ -130,7 +130,6 @@ _INERT = frozenset(
         "allOf",
     }
 )
-_REF = "/api/_definitions.json#/$defs/"
 
 
 def _free(
@@ -146,7 +145,9 @@ def _free(
         return False
     ref = schema.get("$ref")
     if ref is not None:
-        target = ref[len(_REF) :] if isinstance(ref, str) and ref.startswith(_REF) else None
+        where, _, target = ref.partition("#/$defs/") if isinstance(ref, str) else ("?", "", "")
+        if where and not where.endswith("/api/_definitions.json"):
+            return False  # (compiling rewrites a reference to its absolute form)
         if target not in definitions or not _free(
             definitions[target], path, definitions, depth + 1
         ):
