@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 IDLE_SECONDS = 1.0  # look again at least this often (pause, clock)
 COALESCE_SECONDS = 0.01
-# Rollout states that wait for a person (a fix in git, or `shoal rollout resume`).
+# Final rollout states that leave the app off HEAD until a commit supersedes them.
 STUCK = ("Halted", "RolledBack")
 
 
@@ -88,7 +88,7 @@ class RolloutRunner:
         return {"rollouts": self.engine.status()}
 
     def problems(self) -> list[str]:
-        """A halted or rolled-back rollout needs a person: the fleet is not on HEAD."""
+        """A halted or rolled-back rollout needs a fix in git: the fleet is not on HEAD."""
         return [
             f"rollout of {app} ({str(status.get('revision', ''))[:7]}): {status.get('decision')}"
             for app, status in self.engine.status().items()
