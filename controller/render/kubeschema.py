@@ -13,6 +13,8 @@ Types, formats and values are checked; the schemas' `required` lists are not (th
 are incomplete, and the API server names a missing field itself), so a minimal object
 used in a test or a demo still renders. A kind the schemas do not have (a custom
 resource) is allowed; `check` says so in a note instead of a problem.
+`free_strings` says whether a verdict holds for any string of the same length at
+given fields (the schema judges them by type and length only): `stamps` asks it.
 """
 
 from __future__ import annotations

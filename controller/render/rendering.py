@@ -17,7 +17,10 @@ finds the context paths each template reads (`node.tags.site`, `replicas`); then
 3. per template, the values at the paths *it* reads -> text: an app with one
    template reading `node.name` re-renders only that template per node;
 4. rendered text -> parsed objects (YAML parsing costs more than rendering), each
-   checked once against the Kubernetes API schema of its kind (`kubeschema`).
+   checked once against the Kubernetes API schema of its kind (`kubeschema`);
+5. an app printing only the node's name: one plan per rest of the context
+   (`placeholders`), and one checked, encoded render of it (`stamps`) that each node's
+   entry and digest are substituted from.
 Each app render runs within the fleet's render budget (`budget`: time and memory,
 `render:` in fleet.yaml); an app that crosses it is one problem (template, node,
 app) and is not rendered again for the other nodes. A `RenderBudget` given by the
@@ -42,7 +45,7 @@ from controller.fleet.variables import context_values
 from controller.render import pool
 from controller.render.budget import RenderBudget, RenderLimits
 from controller.render.carried import Carried
-from controller.render.entries import ObjectChecks, assemble
+from controller.render.entries import ObjectChecks, assemble, encoded
 from controller.render.kubeschema import KubernetesSchemas
 from controller.render.manifests import (
     duplicates,
@@ -64,10 +67,7 @@ from controller.render.templating import (
     TemplateFailure,
     compile_app,
 )
-from shadow import (
-    DesiredApp,
-    DesiredDocument,
-)
+from shadow import DesiredApp, DesiredDocument, canonical_json
 
 
 @dataclass
@@ -360,17 +360,19 @@ class _Renderer:
         """The plan's entry for every node (`stamps.Stamp`): the app rendered for the
         placeholder, when every template's objects come from the plan, each skeleton
         parsed (not left to each node's text) and nothing is wrong with them."""
-        for step in plan:
-            if isinstance(step, Skeleton):
-                if step.substitute(hole) is None:
-                    return None
-            elif not isinstance(step, list):
-                return None  # a problem: each node says it
+        for step in plan:  # a problem: each node says it
+            if not isinstance(step, list) and not (
+                isinstance(step, Skeleton) and step.substitute(hole) is not None
+            ):
+                return None
         outcome = self.render(compiled, {"node": {"name": hole}}, plan)
         self.renders -= 1  # not a node's render
         if outcome.app is None or outcome.problems:
             return None
-        return Stamp.build(compiled.app, hole, outcome.app, self.schemas)
+        memo = self.memos[compiled.app.name]
+        shared = {id(obj) for step in plan if isinstance(step, list) for obj in step}
+        encode = lambda obj: encoded(memo, obj) if id(obj) in shared else canonical_json(obj)  # noqa: E731
+        return Stamp.build(compiled.app, hole, outcome.app, self.schemas, encode)
 
     def select(self, node: Node, tags_key: tuple[Any, ...]) -> _Selection:
         """Matching groups, and per matching app the part of the first memo key that

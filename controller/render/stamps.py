@@ -34,6 +34,7 @@ tests/rendering/test_memo_equivalence.py checks digests equal a naive render.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -80,9 +81,11 @@ class Stamp:
         hole: str,
         entry: DesiredApp,
         schemas: KubernetesSchemas,
+        encode: Callable[[dict[str, Any]], bytes] = canonical_json,
     ) -> Stamp | None:
         """The stamp of `entry` (the app rendered for the placeholder `hole`, without a
-        problem), or None when a check could read the name (see the module docstring)."""
+        problem), or None when a check could read the name (see the module docstring);
+        `encode` gives the canonical JSON of an object every node shares."""
         resources = list(entry.resources)
         own: list[bool] = []
         changes: dict[int, list[Any]] = {}
@@ -94,7 +97,7 @@ class Stamp:
                 return None  # a key holds it, or a key is not a string
             if not found:
                 own.append(False)
-                parts.append(canonical_json(obj))
+                parts.append(encode(obj))
                 continue
             if any(path[0] in ("apiVersion", "kind", "metadata") for path in found):
                 return None

@@ -48,8 +48,14 @@ NAMED = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: 'cm-{{ node.name }}'}
 SEALED = 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: motd}\ndata: {m: "shoal-{{ node.name }}:v1:x"}\n'
 
 
-def build(root: Path, names: list[str]) -> FleetRepo:
-    repo = FleetRepo(root, vars={"domain": "example.com", "tag": "1.0"})
+def build(root: Path, names: list[str], policy: bool = False) -> FleetRepo:
+    repo = FleetRepo(root)
+    # A policy of its own is part of each app's entry and digest.
+    repo.fleet(
+        "test",
+        vars={"domain": "example.com", "tag": "1.0"},
+        policy={"clusterKinds": ["Namespace"]} if policy else None,
+    )
     for i, name in enumerate(names):
         repo.node(name, site=["paris", "lyon"][i % 2], **({"model": "x"} if i % 3 else {}))
     repo.group("paris", "site=paris", domain="paris.example.com", tag="2.0")
@@ -108,7 +114,7 @@ def test_a_group_change_on_a_node_specific_fleet_re_renders_like_naive(
     naive render of the new revision, so exactly the changed documents differ."""
     stamped = count_stamped(monkeypatch)
     rng = random.Random(seed)
-    repo = build(tmp_path / "fleet", NAMES)
+    repo = build(tmp_path / "fleet", NAMES, policy=seed % 2 == 1)
     extra = (
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata:\n"
         + "".join(rng.sample(NAME_LINES, 3))
