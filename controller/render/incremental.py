@@ -188,10 +188,10 @@ def _splice(
 
 def _load_partial(root: Path, view: Path, files: list[str], app_dirs: list[str]) -> Fleet:
     """`load_fleet` over a copy of fleet.yaml, the given files and the given app folders."""
-    shutil.copy2(root / "fleet.yaml", view / "fleet.yaml")
+    shutil.copyfile(root / "fleet.yaml", view / "fleet.yaml")
     for rel in files:
         (view / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(root / rel, view / rel)
+        shutil.copyfile(root / rel, view / rel)
     for rel in app_dirs:
         shutil.copytree(root / rel, view / rel)
     return load_fleet(view)

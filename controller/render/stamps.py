@@ -69,6 +69,7 @@ class Stamp:
         self.hole = hole
         self.resources = resources  # the placeholder's objects (read-only, shared)
         self.own = own  # per object: it holds the placeholder
+        self.own_indexes = [index for index, holds in enumerate(own) if holds]
         self.changes = changes  # per collection holding the placeholder: where it is
         self.strings = strings  # the distinct strings holding the placeholder
         self.segments = segments  # the entry's canonical JSON, cut at each placeholder
@@ -135,10 +136,10 @@ class Stamp:
             if not _reads_as_string(value.replace(hole, name)):
                 return None
         changes = self.changes
-        resources = tuple(
-            _replaced(obj, hole, name, changes) if own else obj
-            for obj, own in zip(self.resources, self.own, strict=True)
-        )
+        objects = list(self.resources)
+        for index in self.own_indexes:
+            objects[index] = _replaced(objects[index], hole, name, changes)
+        resources = tuple(objects)
         app = self.app
         content = name.encode().join(self.segments)
         return DesiredApp(app.version, app.namespace, resources, digest_bytes(content), app.policy)
