@@ -102,14 +102,22 @@ class KubernetesSchemas:
         the schema constrains strings by type and length only, no pattern, format,
         enum or anything this walk does not know (then it says False)."""
         api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
-        if _validator(self.folder, api_version, kind) is None:
-            return True  # a custom resource: its fields are not checked at all
-        schema = _schema(self.folder, api_version, kind)
-        definitions = _definitions(self.folder).get("$defs", {})
-        return all(_free(schema, tuple(path), definitions, 0) for path in paths)
+        return _free_paths(self.folder, api_version, kind, tuple(tuple(path) for path in paths))
 
 
 Path = Sequence[str | int]
+
+
+@cache
+def _free_paths(
+    folder: str, api_version: str, kind: str, paths: tuple[tuple[str | int, ...], ...]
+) -> bool:
+    if _validator(folder, api_version, kind) is None:
+        return True  # a custom resource: its fields are not checked at all
+    schema = _schema(folder, api_version, kind)
+    definitions = _definitions(folder).get("$defs", {})
+    return all(_free(schema, path, definitions, 0) for path in paths)
+
 
 # Keywords that judge a string by its type and length alone, or describe, or lead on.
 _INERT = frozenset(

@@ -34,6 +34,7 @@ tests/rendering/test_memo_equivalence.py checks digests equal a naive render.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -44,7 +45,8 @@ from controller.fleet.model import App
 from controller.fleet.yamlreader import PlainLoader
 from controller.render.kubeschema import KubernetesSchemas
 from controller.render.manifests import object_keys
-from shadow import DesiredApp, canonical_json, canonical_object, digest_bytes
+from shadow import DesiredApp, canonical_json, canonical_object
+from shadow.canonical import DIGEST_PREFIX
 from shadow.sealing import PREFIX, holds_sealed
 
 _STR = "tag:yaml.org,2002:str"
@@ -73,6 +75,7 @@ class Stamp:
         self.changes = changes  # per collection holding the placeholder: where it is
         self.strings = strings  # the distinct strings holding the placeholder
         self.segments = segments  # the entry's canonical JSON, cut at each placeholder
+        self.head = hashlib.sha256(segments[0])  # what every node's digest starts with
         self.keys = object_keys(entry)  # every node's too: no name, kind or group holds it
 
     @classmethod
@@ -141,8 +144,13 @@ class Stamp:
             objects[index] = _replaced(objects[index], hole, name, changes)
         resources = tuple(objects)
         app = self.app
-        content = name.encode().join(self.segments)
-        return DesiredApp(app.version, app.namespace, resources, digest_bytes(content), app.policy)
+        content = self.head.copy()  # = sha256 of name.encode().join(self.segments)
+        encoded = name.encode()
+        for segment in self.segments[1:]:
+            content.update(encoded)
+            content.update(segment)
+        digest = DIGEST_PREFIX + content.hexdigest()
+        return DesiredApp(app.version, app.namespace, resources, digest, app.policy)
 
 
 def _collect(
