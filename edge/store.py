@@ -72,6 +72,18 @@ class Inventory:
         )
 
 
+def _encoded(inventory: Inventory) -> bytes:
+    """The inventory as JSON, one app a line: readable, and made by json's C encoder
+    (asked to indent, json falls back to its pure-Python one: 2 ms for 200 objects,
+    paid before and after every apply)."""
+    apps = ",\n".join(
+        f" {json.dumps(name)}: {json.dumps(app.to_dict(), sort_keys=True)}"
+        for name, app in sorted(inventory.apps.items())
+    )
+    digest = json.dumps(inventory.applied_digest)
+    return f'{{"appliedDigest": {digest},\n"apps": {{\n{apps}\n}}}}\n'.encode()
+
+
 class Store:
     """The state dir. `open()` takes the lock; `close()` releases it."""
 
@@ -138,7 +150,7 @@ class Store:
             return Inventory()
 
     def save_inventory(self, inventory: Inventory) -> None:
-        data = json.dumps(inventory.to_dict(), indent=1, sort_keys=True).encode()
+        data = _encoded(inventory)
         if data == self._inventory_written:
             return  # every reconcile saves: spare the node's flash the identical writes
         replace_atomically(self.inventory_path, data)
