@@ -155,15 +155,23 @@ class KubernetesRuntime:
 
     def _resource(self, api_version: str, kind: str) -> Any:
         """The discovered resource of a kind (None when the server has no such kind);
-        found ones are kept: every object of a document asks two or three times."""
+        found ones are kept: every object of a document asks two or three times.
+
+        A core kind (`v1`) is looked for in the core group only (`/api/v1`), as kubectl
+        does: asked for version `v1` alone, the client would read every group's `v1`
+        too (five more requests on a first start) and take `v1 Deployment` for
+        `apps/v1`."""
         from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
         key = (api_version, kind)
         found = self._resources.get(key)
         if found is not None:
             return found
+        prefix = "apis" if "/" in api_version else "api"
         try:
-            found = self._call(lambda c: c.resources.get(api_version=api_version, kind=kind))
+            found = self._call(
+                lambda c: c.resources.get(prefix=prefix, api_version=api_version, kind=kind)
+            )
         except ResourceNotFoundError:
             return None  # not kept: a CRD installed later is found then
         self._resources[key] = found
