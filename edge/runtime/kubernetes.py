@@ -14,7 +14,10 @@ API server would refuse (shadow/names.py): a path is made of them.
 
 `kubernetes.dynamic.DynamicClient` resolves any kind through discovery, so custom
 resources work like built-in ones. It is built lazily: the cluster may be down when
-the agent starts, and the agent must still start, report and retry.
+the agent starts, and the agent must still start, report and retry. Reads go through
+it; writes (each apply, each namespace made) through `rawcalls.send`, the same
+request with JSON in and a dict out. An app's objects after its Namespaces and CRDs
+go `apply_concurrency` at a time (`inflight.py`; default one by one).
 """
 
 from __future__ import annotations
