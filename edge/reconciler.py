@@ -181,7 +181,8 @@ class Reconciler:
             return
         for name in names:  # own every object before creating it: a crash cannot orphan one
             owned = self.inventory.apps.setdefault(name, AppInventory())
-            owned.objects += [ref for ref in plans[name] if ref not in owned.objects]
+            known = set(owned.objects)
+            owned.objects += [ref for ref in plans[name] if ref not in known]
             owned.digest = ""
         # Once per pass (fsync is slow on flash), on a thread of its own: meanwhile each
         # app's objects are judged, which creates the namespaces they go to (never an
@@ -210,7 +211,8 @@ class Reconciler:
         owned = self.inventory.apps[name]
         results = self._apply_judged(name, app, planned, verdict)
         self._record(name, results)
-        stale = [ref for ref in owned.objects if ref not in planned]
+        keep = set(planned)
+        stale = [ref for ref in owned.objects if ref not in keep]
         prune_errors = self._delete(name, reversed(stale))
         owned.objects = planned + [ref for ref in stale if ref in prune_errors]
         self._planned[name] = planned

@@ -202,11 +202,12 @@ class KubernetesRuntime:
         `apply_concurrency` requests at a time; one result each, in apply order."""
         results: list[Applied | Future[Applied]] = []
         namespaces_seen: set[str] = set()
+        wanted = None if only is None else set(only)
         with InFlight(self.apply_concurrency) as requests:
             for res in apply_order(desired.resources):
                 # Resolved only now, after the CRDs before it were applied (and waited for).
                 ref, resource = self._ref(res, desired.namespace)
-                if only is not None and ref not in only:
+                if wanted is not None and ref not in wanted:
                     continue
                 request = self._request(app, ref, resource, res, namespaces_seen)
                 if isinstance(request, Applied):
