@@ -79,18 +79,23 @@ def current_rss_mb() -> float:
 
 
 class RssPhases:
-    """The highest RSS seen in each named phase, sampled by a thread every 20 ms."""
+    """The highest RSS seen in each named phase, sampled by a thread every 20 ms, and
+    how long each phase took."""
 
     def __init__(self) -> None:
         self.phase = "start"
         self.highest: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+        self._entered = time.perf_counter()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
 
     def enter(self, phase: str) -> None:
         self._note()
-        self.phase = phase
+        now = time.perf_counter()
+        self.seconds[self.phase] = now - self._entered
+        self.phase, self._entered = phase, now
         self._note()
 
     def _note(self) -> None:
@@ -103,10 +108,14 @@ class RssPhases:
             self._note()
 
     def stop(self) -> str:
-        self._note()
+        self.enter("stopped")
         self._stop.set()
         self._thread.join()
-        return ", ".join(f"{phase} {mb:.0f} MB" for phase, mb in self.highest.items())
+        return ", ".join(
+            f"{phase} {mb:.0f} MB ({self.seconds[phase]:.1f} s)"
+            for phase, mb in self.highest.items()
+            if phase not in ("start", "stopped")
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         if not first.ok or not publisher.wait_confirmed(600):
             raise SystemExit(f"the first reconcile failed: {first.problems[:3]}")
         elapsed = time.perf_counter() - started
+        split = phases.stop()
         publisher.publish = publish  # type: ignore[method-assign]
         reconciler._render = render  # type: ignore[method-assign]
         print(
@@ -157,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             f"rendered, {first.published} documents published and acknowledged; "
             f"peak RSS {peak_rss_mb():.0f} MB ({before_publishing[0]:.0f} MB before publishing)"
         )
-        print(f"highest RSS while: {phases.stop()}")
+        print(f"highest RSS while (and how long): {split}")
 
         subscriber = Subscriber(options)
         try:

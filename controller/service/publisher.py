@@ -5,22 +5,23 @@ The reconciler hands over a batch of documents; each goes out on
 acknowledges it. The ledgers are saved once a batch is drained (every document handed
 over acknowledged), before `wait_confirmed` returns: "confirmed" means "on disk".
 
-paho holds at most a window of documents (`window`, default 2,000: its 20 in flight
-and the ones queued behind them); the rest of a batch waits in a `Backlog` as the
-document objects, unencoded, and is encoded and handed to paho as PUBACKs make room
-(a few per PUBACK, on paho's network thread). So a batch of 100,000 documents costs
-the controller a window of payloads, not 100,000 of them (docs/controller.md, "Tested
-scale"). A newer document for a node whose older one still waits in the backlog
-replaces it there: the older one is never sent. paho keeps every unacknowledged
-message in its window and sends it again after a reconnect (with backoff, set by
-`transport.make_client`), and the backlog waits for room the same way while the broker
-is away, so a broker fault loses nothing and never makes a new generation for the same
-content.
+paho holds at most a window of documents (`window`, default 2,000: its 20 in flight and
+the ones queued behind them). `publish` only queues a batch in a `Backlog`, as the
+document objects, unencoded; the feeder thread encodes (and signs) them and hands them
+to paho as PUBACKs make room, oldest first. So a batch of 100,000 documents costs the
+controller a window of payloads, not 100,000 of them (docs/controller.md, "Tested
+scale"), and paho's network thread never waits on encoding. A newer document for a
+node whose older one still waits in the backlog replaces it there: the older one is
+never sent (the ledger already holds the newer generation). paho keeps every
+unacknowledged message in its window and sends it again after a reconnect (with
+backoff, set by `transport.make_client`), and the backlog waits for room the same way
+while the broker is away, so a broker fault loses nothing and never makes a new
+generation for the same content.
 
-Speed: a document costs an encode, one `client.publish` and a dict insert, on the
-caller's thread for the first window and on paho's thread for the rest; PUBACKs are
-folded into the ledgers `CONFIRM_BATCH` at a time. PUBACKs that arrive before the
-feeder recorded their mid are parked in `_early` and settled right after.
+Speed: a document costs an encode, one `client.publish` and a dict insert on the
+feeder thread; paho's thread wakes the feeder once `REFILL_AT` places are free, and
+PUBACKs are folded into the ledgers `CONFIRM_BATCH` at a time. PUBACKs that arrive
+before the feeder recorded their mid are parked in `_early` and settled right after.
 """
 
 from __future__ import annotations
@@ -49,11 +50,10 @@ DEFAULT_INFLIGHT = 20
 # Documents paho holds at most (in flight and queued behind them). Each is a payload of
 # a few KB in paho until its PUBACK; a batch beyond the window waits unencoded.
 DEFAULT_WINDOW = 2000
-# paho's thread refills the window once this many places are free, this many documents
-# at a time: one per PUBACK costs more lock rounds than it saves (measured: 16 to 32 cost
-# the CPU time of handing the whole batch to paho at once, 1 costs 10 % more).
-FEED_PER_PUBACK = 16
-# Documents the caller's thread encodes between two looks at the room left.
+# The feeder thread wakes once this many places in the window are free (a PUBACK frees
+# one): waking it per PUBACK costs more lock rounds and thread switches than it saves.
+REFILL_AT = 256
+# Documents the feeder takes from the backlog per lock round.
 FEED_CHUNK = 256
 # Documents queued into the backlog per lock round (paho's thread waits meanwhile).
 ENQUEUE_CHUNK = 4096
@@ -89,15 +89,18 @@ class Publisher:
         self._client.on_publish = self._on_publish
         self._client.on_connect_fail = self._on_connect_fail
         self.confirmed_total = 0  # documents the broker acknowledged (for /metrics)
-        self._lock = threading.Condition()
         if window < 1:
             raise ValueError(f"window must be at least 1, got {window}")
         self._window = window
-        self._refill_at = min(FEED_PER_PUBACK, window)
+        self._refill_at = min(REFILL_AT, window)
         self._in_window = 0  # handed to paho (or being encoded for it), not yet acknowledged
         self._backlog: Backlog[_Waiting] = Backlog()
         self._feeding = 0  # taken from the backlog, not yet in `_pending`
-        self._feeder = threading.Lock()  # one feeder at a time: documents keep their order
+        mutex = threading.RLock()
+        self._lock = threading.Condition(mutex)
+        self._room = threading.Condition(mutex)  # the feeder waits here for documents and room
+        self._feeder: threading.Thread | None = None
+        self._feeder_running = False
         self._pending: dict[int, _Pending] = {}
         self._early: set[int] = set()
         self._acked: dict[Ledger, list[tuple[str, int]]] = {}  # not yet in the ledgers
@@ -127,6 +130,11 @@ class Publisher:
         self._started = True
         self._client.connect_async(self.options.host, self.options.port, self.options.keepalive)
         self._client.loop_start()
+        self._feeder_running = True
+        self._feeder = threading.Thread(
+            target=self._feed_forever, name=f"{self.client_id}-feeder", daemon=True
+        )
+        self._feeder.start()
 
     def wait_connected(self, timeout: float, *, fail_fast: bool = False) -> None:
         """Raise BrokerUnavailable unless connected within `timeout` seconds; with `fail_fast`,
@@ -141,6 +149,12 @@ class Publisher:
         if not self._started:
             return
         self._started = False
+        with self._room:
+            self._feeder_running = False
+            self._room.notify()
+        if self._feeder is not None:
+            self._feeder.join()
+            self._feeder = None
         self._client.disconnect()
         self._client.loop_stop()
         self._save_touched()
@@ -183,63 +197,61 @@ class Publisher:
     def publish(self, topics: Topics, ledger: Ledger, documents: Iterable[DesiredDocument]) -> int:
         """Send `documents` (already issued in `ledger`); returns how many were queued.
 
-        Returns once the window is full (or every document is in it): the rest are
-        encoded and handed to paho as PUBACKs make room, also while the broker is away
-        (they go out after the reconnect)."""
+        Returns at once: the feeder thread encodes them and hands them to paho as the
+        window has room, also while the broker is away (they go out after the
+        reconnect)."""
         encode = DesiredEncoder(self.signer).encode
         desired, lock, backlog = topics.desired, self._lock, self._backlog
         items = [(desired(d.node), (ledger, d.node, d.generation, d, encode)) for d in documents]
-        count = len(items)
         with lock:
             self._touched.add(ledger)
             self._publishing += 1
         try:
             for start in range(0, len(items), ENQUEUE_CHUNK):  # paho's thread gets a turn
                 with lock:
-                    for topic, item in items[start : start + ENQUEUE_CHUNK]:
-                        backlog.add(topic, item)
-            del items
-            self._feed(wait=True)
+                    backlog.add_many(items[start : start + ENQUEUE_CHUNK])
+                    self._room.notify()
         finally:
             with lock:
                 self._publishing -= 1
                 self._check_drained()
-        return count
+        return len(items)
 
-    def _feed(self, *, wait: bool, limit: int | None = None) -> None:
-        """Hand waiting documents to paho, oldest first, while the window has room.
-
-        One feeder at a time (`_feeder`), so documents reach paho in the order they
-        were queued: a node's newer generation never overtakes its older one. paho's
-        thread calls this holding paho's own lock, so it never waits for the feeder
-        (`wait=False`); whoever holds it looks for room again after letting go."""
-        fed = 0
+    def _feed_forever(self) -> None:
+        """The feeder thread: hand waiting documents to paho, oldest first, while the
+        window has room. One thread, so documents reach paho in the order they were
+        queued: a node's newer generation never overtakes its older one. It encodes
+        (and signs, which lets other threads run) while paho's thread sends."""
+        room = self._room
         while True:
-            if not self._feeder.acquire(blocking=wait):
-                return
-            try:
-                fed += self._feed_locked(FEED_CHUNK if limit is None else limit - fed)
-            finally:
-                self._feeder.release()
-            with self._lock:
-                room = self._window - self._in_window
-                if not self._backlog or room <= 0 or (limit is not None and fed >= limit):
+            with room:
+                while self._feeder_running and not self._may_feed():
+                    room.wait()
+                if not self._feeder_running:
                     return
+                taken = self._backlog.take(min(FEED_CHUNK, self._window - self._in_window))
+                self._in_window += len(taken)
+                self._feeding += len(taken)
+            self._hand_over(taken)
 
-    def _feed_locked(self, most: int) -> int:
-        """Encode and publish up to `most` waiting documents (the feeder held)."""
-        with self._lock:
-            taken = self._backlog.take(min(most, self._window - self._in_window))
-            self._in_window += len(taken)
-            self._feeding += len(taken)
-        if not taken:
-            return 0
+    def _may_feed(self) -> bool:
+        """The backlog has documents and the window room for a chunk of them (lock held)."""
+        return bool(self._backlog) and self._window - self._in_window >= self._refill_at
+
+    def _hand_over(self, taken: list[tuple[str, _Waiting]]) -> None:
+        """Encode and publish `taken`, then note their mids for the PUBACKs."""
         client_publish = self._client.publish
         sent = []
         try:
             for topic, (ledger, node, generation, doc, encode) in taken:
                 info = client_publish(topic, encode(doc), qos=1, retain=True)
                 sent.append((info.mid, ledger, node, generation))
+        except Exception:  # not the feeder's end: the rest of the backlog still goes out
+            log.exception(
+                "cannot publish %d Desired documents; the ledger keeps them unconfirmed, "
+                "so the next start sends them again",
+                len(taken) - len(sent),
+            )
         finally:
             with self._lock:
                 pending, early = self._pending, self._early
@@ -252,10 +264,9 @@ class Publisher:
                     else:
                         pending[mid] = (ledger, node, generation)
                 self._feeding -= len(taken)
-                self._in_window -= len(taken) - len(sent)  # not handed over (an exception)
+                self._in_window -= len(taken) - len(sent)
                 self.confirmed_total += confirmed_early
                 self._check_drained()
-        return len(taken)
 
     def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, _rc: object, _p: object) -> None:
         # One lock round per PUBACK: this runs on paho's network thread for every document.
@@ -272,14 +283,11 @@ class Publisher:
             acked.append((node, generation))
             self._acked_count += 1
             self.confirmed_total += 1
-            refill = self._backlog and self._window - self._in_window >= self._refill_at
             if self._acked_count >= CONFIRM_BATCH:
                 self._confirm_acked()
+            if self._backlog and self._window - self._in_window >= self._refill_at:
+                self._room.notify()  # the feeder's `_may_feed`
             self._check_drained()
-        if refill:
-            # Refill the window from here: paho still has most of it queued behind its
-            # in-flight documents, so encoding a few more never leaves the broker waiting.
-            self._feed(wait=False, limit=self._refill_at)
 
     def _confirm_acked(self) -> None:
         """Fold the PUBACKs received so far into their ledgers (lock held)."""

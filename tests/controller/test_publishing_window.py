@@ -53,7 +53,8 @@ class HandedToPaho:
 
 @pytest.fixture
 def publisher(mosquitto: Mosquitto) -> Iterator[Publisher]:
-    publisher = Publisher(BrokerOptions.from_url(mosquitto.url), max_inflight=2, window=WINDOW)
+    options = BrokerOptions.from_url(mosquitto.url)
+    publisher = Publisher(options, max_inflight=2, window=WINDOW)
     publisher.start()
     publisher.wait_connected(10)
     try:
@@ -79,8 +80,10 @@ def test_a_batch_beyond_the_window_waits_out_the_broker_and_arrives_confirmed(
     ledger.issue({d.node: (d.generation, d.digest) for d in batch})
     assert publisher.publish(TOPICS, ledger, batch) == 40
     assert publisher.unconfirmed == 40
-    assert spy.held == WINDOW  # paho holds the window; 35 wait, not yet encoded
+    wait_until(lambda: spy.held == WINDOW, message="the window was not filled")
     assert not publisher.wait_confirmed(0.2)
+    assert spy.held == WINDOW  # paho holds the window; 35 wait, not yet encoded
+    assert len(spy.sent) == WINDOW
 
     mosquitto.start()
     assert publisher.wait_confirmed(60), f"{publisher.unconfirmed} still unconfirmed"
@@ -106,6 +109,7 @@ def test_a_newer_generation_replaces_the_waiting_older_one(
     first = documents(nodes, 1)
     ledger.issue({d.node: (d.generation, d.digest) for d in first})
     publisher.publish(TOPICS, ledger, first)
+    wait_until(lambda: spy.held == WINDOW, message="the window was not filled")
     # edge-00 is in paho's window already; edge-08 still waits: only its newer one goes.
     again = documents(["edge-00", "edge-08"], 2, revision="b" * 40)
     ledger.issue({d.node: (d.generation, d.digest) for d in again})
