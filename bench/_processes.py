@@ -6,6 +6,7 @@ interval (the bench pushes and the ref watcher notices) and its output in `log`.
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +38,14 @@ def stop_controller(controller: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         controller.kill()
         controller.wait()
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM): `ru_maxrss` would also count the image of
+    the parent it was forked from (bench.render_fleet's, holding a whole fleet), which
+    Linux carries over an exec."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

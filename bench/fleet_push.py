@@ -33,6 +33,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench._processes import peak_rss_mb
 from controller.service.metrics import Metrics
 from controller.service.publisher import Publisher
 from controller.service.reconciler import Reconciler
@@ -67,17 +68,6 @@ class Subscriber:
     def stop(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
-
-
-def peak_rss_mb() -> float:
-    """This process's own peak RSS (VmHWM): `ru_maxrss` would also count the image of
-    the parent it was forked from (bench.render_fleet's, holding a 100,000-node fleet),
-    which Linux carries over an exec."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def current_rss_mb() -> float:

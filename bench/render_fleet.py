@@ -244,23 +244,35 @@ def render_split(fleet: Fleet) -> tuple[float, FleetRender]:
     return time.perf_counter() - started, result
 
 
+# `shoal validate` in a process of its own that says its own peak RSS at the end (what
+# wait4 reports would include the image of this process it was forked from).
+VALIDATE = """
+import sys
+from bench._processes import peak_rss_mb
+from shoal.cli import main
+code = main(["validate", sys.argv[1]])
+print(f"peak-rss-mb {peak_rss_mb():.0f}")
+sys.exit(code)
+"""
+
+
 def validate(root: Path) -> None:
     """`shoal validate` on the fleet, in a process of its own: time and peak RSS."""
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "shoal", "validate", str(root)],
+    done = subprocess.run(
+        [sys.executable, "-c", VALIDATE, str(root)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        check=False,
     )
-    assert process.stdout is not None
-    output = process.stdout.read().decode().strip().splitlines()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
     elapsed = time.perf_counter() - started
+    output = done.stdout.decode().strip().splitlines()
+    peak = next((line.split()[1] for line in output if line.startswith("peak-rss-mb ")), "?")
+    said = [line for line in output if not line.startswith("peak-rss-mb ")]
     print(
-        f"shoal validate:  {elapsed:6.2f} s  peak RSS {usage.ru_maxrss / 1024:.0f} MB, exit "
-        f"{process.returncode}: {output[-1] if output else ''}"
+        f"shoal validate:  {elapsed:6.2f} s  peak RSS {peak} MB, exit "
+        f"{done.returncode}: {said[-1] if said else ''}"
     )
 
 
