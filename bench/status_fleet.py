@@ -41,6 +41,7 @@ from tests.support.controller import FleetRepo, git
 from tests.support.mosquitto import Mosquitto
 from tests.support.simedges import SimulatedEdges
 from tests.support.waiting import wait_until
+from transport.interpreter import tune_interpreter
 
 
 def make_fleet(root: Path, nodes: int) -> FleetRepo:
@@ -129,6 +130,9 @@ def spread(values: list[float]) -> str:
 
 
 def measure_end_to_end(args: argparse.Namespace, root: Path) -> None:
+    # The simulated edges' network threads share this process with their own work, the
+    # bench's polling and a large heap: tuned as the controller is (transport.interpreter).
+    tune_interpreter()
     broker = Mosquitto(root / "mosquitto").start()
     repo = make_fleet(root, args.nodes)
     work, remote = repo.work, repo.remote
