@@ -18,6 +18,23 @@ pushes it and measures:
 - the status commit itself for all nodes (StatusBook + StatusBranch, in this
   process), target < 1 s, against a baseline: the same files written and committed
   with plain `git add -A && git commit`.
+
+And where the time goes, in seconds after the push (one clock: `time.monotonic()`
+of this process, where the simulated edges run): when each node's Desired document
+arrived (first, p50, p99, max), when its Reported one was published (= Synced), the
+simulated edge's own answer time in between (the apparatus), how many documents
+arrived in each quarter second (stalls show as dips), when each status commit
+reached the remote, and the CPU seconds the controller (with the git commands it
+ran), Mosquitto and this process spent until every node was Synced and until the
+status commit. The controller's own log lines for the rollout follow (its render
+and hand-over to paho, each status commit with its size and time).
+
+The status branch is watched by reading its ref file on the remote every 20 ms, and
+a commit's summary.yaml is read once, when the ref moves (a `git show` and a
+10,000-name parse every poll took most of a core from the controller it measures).
+This process, which runs the 10,000 simulated edges' MQTT threads, tunes its
+interpreter as the controller does (`transport.interpreter`): the apparatus should
+not add GIL convoys or garbage-collector pauses of its own.
 """
 
 from __future__ import annotations
