@@ -1,7 +1,7 @@
 """The edge agent's optional HTTP endpoint: `GET /healthz` and `GET /metrics`.
 
-`shoal edge --http [HOST]:PORT` starts an `EdgeHttp` beside the `Agent`: a stdlib
-`ThreadingHTTPServer` in a daemon thread that only reads the agent. `/metrics` is
+`shoal edge --http [HOST]:PORT` starts an `EdgeHttp` beside the `Agent`: the server
+of `transport.httpserving` (shared with the controller), which only reads the agent. `/metrics` is
 the Prometheus text format from its own prometheus-client registry: documents
 applied, apply failures by reason, documents refused, the last accepted generation,
 the broker connection and drift repairs. `/healthz` is 200 while the agent's loop
@@ -10,25 +10,23 @@ runs (503 once it stopped), with the broker connection and the last failure in J
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from shadow.errors import UsageError
+from transport.httpserving import METRICS_TYPE, HttpEndpoint, ReplyHandler
+from transport.httpserving import HttpAddressError as HttpAddressError  # for edge.cli
+from transport.httpserving import parse_address as parse_http_address
 
 if TYPE_CHECKING:
     from edge.agent import Agent
 
 log = logging.getLogger(__name__)
-
-METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Each apply failure by its reason: the API server could not be reached or said no, or
 # the reconciler refused the object before any request (edge/reconciler.py).
 FAILURE_REASONS = (
@@ -41,16 +39,9 @@ FAILURE_REASONS = (
 )
 
 
-class HttpAddressError(UsageError, ValueError):
-    """`--http` is not `[HOST]:PORT`, or nothing can listen there."""
-
-
 def parse_address(text: str) -> tuple[str, int]:
     """`:9100` -> ("0.0.0.0", 9100); `127.0.0.1:9100`; `9100`."""
-    host, _, port = text.rpartition(":")
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise HttpAddressError(f"--http {text!r}: expected [HOST]:PORT, e.g. :9100")
-    return (host.strip("[]") or "0.0.0.0", int(port))
+    return parse_http_address(text, example=":9100")
 
 
 class AgentCollector(Collector):
@@ -110,24 +101,14 @@ class AgentCollector(Collector):
         yield drift
 
 
-class EdgeHttp:
+class EdgeHttp(HttpEndpoint):
     """`start()` / `stop()`; `port` is the port it listens on."""
 
     def __init__(self, address: tuple[str, int], agent: Agent) -> None:
         self.agent = agent
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(AgentCollector(agent))
-        try:
-            self._server = ThreadingHTTPServer(address, _handler(self))
-        except OSError as exc:
-            host, port = address
-            raise HttpAddressError(f"cannot serve HTTP on {host}:{port}: {exc.strerror}") from exc
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+        super().__init__(address, _handler(self), "edge-http")
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         agent = self.agent
@@ -147,44 +128,22 @@ class EdgeHttp:
         return generate_latest(self.registry)
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="edge-http", daemon=True
-        )
-        self._thread.start()
-        log.info("HTTP on %s:%d (/healthz, /metrics)", self._server.server_address[0], self.port)
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(5)
-            self._thread = None
-        self._server.server_close()
+        super().start()
+        log.info("HTTP on %s:%d (/healthz, /metrics)", self.host, self.port)
 
 
 def _handler(http: EdgeHttp) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(ReplyHandler):
         server_version = "shoal-edge"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("%s " + format, self.address_string(), *args)
-
-        def _send(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
                 ok, body = http.health()
-                text = json.dumps(body, indent=2).encode() + b"\n"
-                self._send(200 if ok else 503, text, "application/json")
+                self.reply_json(200 if ok else 503, body)
             elif path == "/metrics":
-                self._send(200, http.metrics(), METRICS_TYPE)
+                self.reply(200, http.metrics(), METRICS_TYPE)
             else:
-                error = {"error": f"no such path {path}; try /healthz, /metrics"}
-                self._send(404, json.dumps(error).encode() + b"\n", "application/json")
+                self.reply_json(404, {"error": f"no such path {path}; try /healthz, /metrics"})
 
     return Handler

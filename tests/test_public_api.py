@@ -122,12 +122,10 @@ PUBLIC = {
     ],
     "controller.service": [
         "DEFAULT_INFLIGHT",
-        "AddressError",
         "Controller",
         "ControllerSettings",
         "Ledger",
         "Publisher",
-        "parse_address",
     ],
     "controller.status": [
         "DEFAULT_BRANCH",

@@ -3,7 +3,8 @@
 `broker` parses broker URLs and TLS options and makes a configured paho client,
 `embedded` is the broker for machines with none installed, and `atomicfile` replaces
 a file so that a crash leaves the old or the new content (the controller's ledger,
-the edge's store). `shadow/` is the contract and does no I/O; what the two sides do
+the edge's store), and `httpserving` serves the small HTTP endpoint of each side
+(`--http`: healthz, metrics). `shadow/` is the contract and does no I/O; what the two sides do
 alike with the network and the disk lives here instead.
 
 It knows the shadow contract and nothing of the controller or the edge.

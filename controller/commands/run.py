@@ -175,9 +175,9 @@ def default_work_dir(repo: str, branch: str) -> Path:
 
 def run(args: argparse.Namespace) -> ExitCode:
     from controller.service.controller import Controller, ControllerSettings
-    from controller.service.http import AddressError, parse_address
     from controller.service.source import missing_source
     from transport.embedded import EmbeddedBrokerError
+    from transport.httpserving import HttpAddressError, parse_address
     from transport.interpreter import tune_interpreter
 
     tune_interpreter()  # publishing and report intake beside rendering and commits
@@ -190,7 +190,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     try:
         broker = BrokerOptions.from_args(args) if args.broker else None
         http = parse_address(args.http) if args.http else None
-    except (BrokerURLError, AddressError) as exc:
+    except (BrokerURLError, HttpAddressError) as exc:
         log.error("%s", exc)
         return ExitCode.USAGE
     missing = missing_source(args.repo, args.branch)
@@ -233,7 +233,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         signal.signal(signum, lambda *_: stop.set())
     try:
         controller.start()
-    except (AddressError, EmbeddedBrokerError) as exc:
+    except (HttpAddressError, EmbeddedBrokerError) as exc:
         controller.stop()
         log.error("%s", exc)
         return ExitCode.UNAVAILABLE

@@ -247,9 +247,30 @@ def _construct_bounded(node: yaml.Node, loader: Any, text: str, limits: YamlLimi
     except _Unusual:
         if not measured:
             _measure(node, limits)
-        value = loader.construct_document(node)
+        try:
+            value = loader.construct_document(node)
+        except _MISMATCH:
+            raise _mismatch(_first_tagged(node, loader)) from None
         _check_plain(value, node.start_mark.line + 1)
         return value
+
+
+def _first_tagged(root: yaml.Node, loader: Any) -> yaml.Node:
+    """The first scalar whose tag cannot hold its value (else the document's root)."""
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        constructor = loader.yaml_constructors.get(node.tag)
+        if isinstance(node, yaml.ScalarNode) and node.tag != _STR and constructor:
+            try:
+                constructor(loader, node)
+            except _MISMATCH:
+                return node
+        stack.extend(reversed(_children(node)))
+    return root
 
 
 def _check_plain(value: Any, line: int) -> None:
@@ -354,7 +375,7 @@ def _construct(node: yaml.Node, loader: Any, shared: dict[int, Any], room: int) 
             if key_tag == _STR:
                 key = key_node.value
             elif key_tag in _SCALARS:  # `<<` merge keys are not: PyYAML handles them
-                key = loader.yaml_constructors[key_tag](loader, key_node)
+                key = _scalar(key_node, loader)
             else:
                 raise _Unusual
             result[key] = _construct(value_node, loader, shared, room - 1)
@@ -369,5 +390,26 @@ def _construct(node: yaml.Node, loader: Any, shared: dict[int, Any], room: int) 
         items.extend(_construct(item, loader, shared, room - 1) for item in node.value)
         return items
     if tag in _SCALARS:
-        return loader.yaml_constructors[tag](loader, node)
+        return _scalar(node, loader)
     raise _Unusual
+
+
+# What PyYAML's constructors raise for a value its tag cannot hold (`!!bool foo` is a
+# KeyError, `!!int x` a ValueError, `!!timestamp x` an AttributeError): not YAMLErrors.
+_MISMATCH = (KeyError, ValueError, TypeError, AttributeError, OverflowError)
+
+
+def _scalar(node: yaml.Node, loader: Any) -> Any:
+    try:
+        return loader.yaml_constructors[node.tag](loader, node)
+    except _MISMATCH:
+        raise _mismatch(node) from None
+
+
+def _mismatch(node: yaml.Node) -> YamlSyntaxError:
+    tag = str(node.tag).removeprefix("tag:yaml.org,2002:")
+    value = node.value if isinstance(node, yaml.ScalarNode) else ""
+    return YamlSyntaxError(
+        f"invalid YAML: {value[:40]!r} is not a valid !!{tag} (drop the tag, or quote the value)",
+        node.start_mark.line + 1,
+    )

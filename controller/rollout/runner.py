@@ -6,7 +6,8 @@ which rebuilds and publishes those nodes' documents from the last good revision
 (`Reconciler.publish_nodes`). The runner waits for a watched report, a plan, or the
 next bake or offline deadline, asks the engine to evaluate, and publishes what the
 decision changed. Bursts of reports coalesce: one evaluation per turn, so a wave's
-last report is followed by the next wave's documents within milliseconds.
+last report is followed by the next wave's documents within milliseconds. For
+`/healthz` it gives every rollout's state and, as problems, the halted or rolled back.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 IDLE_SECONDS = 1.0  # look again at least this often (pause, clock)
 COALESCE_SECONDS = 0.01
+# Final rollout states that leave the app off HEAD until a commit supersedes them.
+STUCK = ("Halted", "RolledBack")
 
 
 class RolloutRunner:
@@ -78,6 +81,19 @@ class RolloutRunner:
                 self.turn()
             except Exception:  # never let the runner die: log, try again next turn
                 log.exception("rollout: unexpected error while evaluating")
+
+    # --- what /healthz shows (Controller.health asks every component) -------------------
+
+    def health_fields(self) -> dict[str, dict[str, dict[str, object]]]:
+        return {"rollouts": self.engine.status()}
+
+    def problems(self) -> list[str]:
+        """A halted or rolled-back rollout needs a fix in git: the fleet is not on HEAD."""
+        return [
+            f"rollout of {app} ({str(status.get('revision', ''))[:7]}): {status.get('decision')}"
+            for app, status in self.engine.status().items()
+            if status.get("state") in STUCK
+        ]
 
     def turn(self) -> int:
         """Evaluate once and publish what changed; returns how many documents went out."""

@@ -9,16 +9,13 @@ at start, and `metrics` counts what happened for `/metrics` and `/healthz`. Buil
 """
 
 from controller.service.controller import Controller, ControllerSettings
-from controller.service.http import AddressError, parse_address
 from controller.service.ledger import Ledger
 from controller.service.publisher import DEFAULT_INFLIGHT, Publisher
 
 __all__ = [
     "DEFAULT_INFLIGHT",
-    "AddressError",
     "Controller",
     "ControllerSettings",
     "Ledger",
     "Publisher",
-    "parse_address",
 ]

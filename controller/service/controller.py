@@ -344,7 +344,8 @@ class Controller:
             "rendering": self.reconciler.rendering_status(),
         }
         problems = [f"reconcile: {self.last_internal_error}"] if self.last_internal_error else []
-        for component in self.components:  # e.g. the status writer's push failures
+        # e.g. the status writer's push failures, the rollouts halted or rolled back
+        for component in (*self.components, *self._internal):
             fields = getattr(component, "health_fields", None)
             if callable(fields):
                 body.update(fields())

@@ -1,8 +1,8 @@
 """The controller's HTTP endpoint: `/healthz`, `/metrics`, `POST /webhook`, and the
 pages of whoever is handed in as `Endpoints.pages` (the dashboard, for every other GET).
 
-A stdlib `ThreadingHTTPServer` in a daemon thread; `Controller` starts it when
-`--http [HOST]:PORT` is given. It only reads the controller's state through the
+The server and the address parsing are `transport.httpserving`'s, shared with the
+edge; `Controller` starts it when `--http [HOST]:PORT` is given. It only reads the controller's state through the
 callables it is given and triggers reconciles; it never reconciles itself. With a
 token (`--http-token`), everything but `/healthz` and `/webhook` (which has its own
 secret) needs `Authorization: Bearer <token>` or HTTP basic auth with the token as
@@ -13,39 +13,22 @@ from __future__ import annotations
 
 import base64
 import hmac
-import json
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from controller.service.webhook import check_push
-from shadow.errors import UsageError
+from transport.httpserving import (
+    METRICS_TYPE,
+    HttpEndpoint,
+    ReplyHandler,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
-
-
-class AddressError(UsageError, ValueError):
-    """`--http` is not `[HOST]:PORT`, or nothing can listen there (choose another: exit 2)."""
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    """`:8080` → ("0.0.0.0", 8080); `127.0.0.1:8080`; `8080`."""
-    host, _, port = text.rpartition(":")
-    try:
-        number = int(port)
-    except ValueError:
-        raise AddressError(f"--http {text!r}: expected [HOST]:PORT, e.g. :8080") from None
-    if not 0 <= number <= 65535:
-        raise AddressError(f"--http {text!r}: port out of range")
-    return (host.strip("[]") or "0.0.0.0", number)
-
-
-METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @dataclass(frozen=True)
@@ -92,46 +75,19 @@ def authorized(token: str | None, header: str | None) -> bool:
     return False
 
 
-class HttpServer:
+class HttpServer(HttpEndpoint):
     def __init__(self, address: tuple[str, int], endpoints: Endpoints) -> None:
         self.endpoints = endpoints
-        try:
-            self._server = ThreadingHTTPServer(address, _handler(endpoints))
-        except OSError as exc:
-            host, port = address
-            raise AddressError(f"cannot serve HTTP on {host}:{port}: {exc.strerror}") from exc
-        self._server.daemon_threads = True
-        # A connection reset between select() and accept() would block a blocking
-        # accept() for good, and shutdown() with it: accept() gives up after a second.
-        self._server.socket.settimeout(1.0)
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+        super().__init__(address, _handler(endpoints), "controller-http")
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="controller-http", daemon=True
-        )
-        self._thread.start()
-        host = self._server.server_address[0]
-        log.info("HTTP on %s:%d (/healthz, /metrics, POST /webhook)", host, self.port)
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(5)
-            self._thread = None
-        self._server.server_close()
+        super().start()
+        log.info("HTTP on %s:%d (/healthz, /metrics, POST /webhook)", self.host, self.port)
 
 
 def _handler(endpoints: Endpoints) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(ReplyHandler):
         server_version = "shoal-controller"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("%s " + format, self.address_string(), *args)
 
         def _send(
             self,
@@ -141,19 +97,11 @@ def _handler(endpoints: Endpoints) -> type[BaseHTTPRequestHandler]:
             allow: str | None = None,
             headers: Mapping[str, str] | None = None,
         ) -> None:
-            self.send_response(status)
-            if allow is not None:
-                self.send_header("Allow", allow)
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            extra = {"Allow": allow} if allow is not None else {}
+            self.reply(status, body, content_type, {**extra, **(headers or {})})
 
         def _json(self, status: int, value: Any, allow: str | None = None) -> None:
-            body = json.dumps(value, indent=2).encode() + b"\n"
-            self._send(status, body, "application/json", allow)
+            self.reply_json(status, value, {"Allow": allow} if allow is not None else None)
 
         def _refuse(self) -> None:
             self._send(

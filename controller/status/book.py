@@ -6,7 +6,7 @@ and marks a node pending only when its *meaningful* content differs from that:
 state, observed revision/generation/digest, app states, messages, rejections and
 whether the node is online. A report that only moves its timestamp or node info is
 kept (it is written with the next meaningful change) but never makes a commit. A
-stale copy (a lower generation and an earlier time than the report recorded) is
+stale copy (a lower generation and no later time than the report recorded) is
 ignored. It also counts, per revision, the nodes settled on it (observing it in any
 state but Progressing), so the writer sees at once when a rollout has reached every
 node (`settled_on`).
@@ -186,16 +186,18 @@ class StatusBook:
         return self._refresh_pending(report.node)
 
     def _is_stale(self, report: ReportedDocument) -> bool:
-        """An older copy of what is recorded: a lower generation, and an earlier time. A
+        """An older copy of what is recorded: a lower generation, and no later time. A
         broker restored from an older save hands such copies out again; the newer report
-        stays (an online node sends its latest again, an offline one would be set back)."""
+        stays (an online node sends its latest again, an offline one would be set back).
+        Report times are whole seconds, so two reports a node sent within one second
+        share a time: the generation alone tells them apart."""
         known = self._entries.get(report.node)
         if known is None:
             return False
         recorded = (known.get("observed") or {}).get("generation")
         observed = report.observed_generation
         lower = isinstance(recorded, int) and (observed is None or observed < recorded)
-        return lower and report.time < str(known.get("lastReport") or "")
+        return lower and report.time <= str(known.get("lastReport") or "")
 
     def set_online(self, node: str, online: bool) -> bool:
         """The node's retained online flag; True when the node now needs a commit."""

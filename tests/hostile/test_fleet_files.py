@@ -155,3 +155,28 @@ def test_a_value_json_cannot_hold_is_refused(
         "nodes/odd.yaml:1: holds a value of type bytes (!!binary): only JSON-compatible data "
         "(mappings, lists, strings, numbers, booleans, null) is allowed"
     ]
+
+
+def test_a_tag_its_value_cannot_hold_names_file_and_line(
+    repo: FleetRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `!!bool foo` made PyYAML raise a KeyError: a crash, in a fleet file or a render.
+    repo.write("nodes/odd.yaml", "name: odd\ntags: {}\nvars:\n  flag: !!bool foo\n")
+    repo.app(
+        "web",
+        {
+            "a.yaml.j2": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  a: !!int nope\n"
+        },
+    )
+    problems = validate(repo, capsys)
+    assert (
+        "nodes/odd.yaml:4: invalid YAML: 'foo' is not a valid !!bool"
+        " (drop the tag, or quote the value)"
+    ) in problems
+    assert any(
+        p.startswith(
+            "apps/web/templates/a.yaml.j2: rendered output is not valid YAML (line 5 of the"
+            " output): 'nope' is not a valid !!int (drop the tag, or quote the value) (node "
+        )
+        for p in problems
+    )

@@ -59,3 +59,23 @@ def test_a_tab_used_for_indentation_is_named() -> None:
     assert caught.value.message.endswith(
         "a tab character; YAML indents with spaces only (replace the tab with spaces)"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "said"),
+    [
+        ("a: !!bool foo\n", 1, "'foo' is not a valid !!bool"),  # PyYAML: KeyError
+        ("a: 1\nb: !!int x\n", 2, "'x' is not a valid !!int"),  # ValueError
+        ("a:\n  - !!timestamp x\n", 2, "'x' is not a valid !!timestamp"),  # AttributeError
+        ("x: &a {y: 1}\nz:\n  <<: *a\n  w: !!float no\n", 4, "'no' is not a valid !!float"),
+        ("? !!bool maybe\n: 1\n", 1, "'maybe' is not a valid !!bool"),
+    ],
+)
+def test_a_value_its_tag_cannot_hold_is_a_syntax_error(text: str, line: int, said: str) -> None:
+    # Found reading the code: PyYAML's constructors raise KeyError/ValueError here, which
+    # escaped every reader as a crash instead of a message naming the line.
+    for read in (lambda: list(load_all(text)), lambda: read_yaml(text)):
+        with pytest.raises(YamlSyntaxError) as caught:
+            read()
+        assert caught.value.line == line
+        assert said in caught.value.message

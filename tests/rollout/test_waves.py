@@ -60,6 +60,14 @@ def test_canary_failure_rolls_the_canaries_back_and_nobody_else_gets_it(running:
     assert "rolled back at wave 1: " in status["decision"]
     assert "of 2 failed (canary-" in status["decision"]
     assert ": CrashLoopBackOff" in status["decision"]
+    healthy, health = running.controller.health()  # what /healthz answers (200, degraded)
+    assert healthy
+    assert health["rollouts"]["web"]["state"] == "RolledBack"
+    assert health["status"] == "degraded"
+    assert any(
+        p.startswith("rollout of web (") and "rolled back at wave 1" in p
+        for p in health["problems"]
+    )
     wait_until(lambda: set(running.greetings().values()) == {"v1"}, 20, message="rollback")
     assert running.ever_sent("v2") == set(CANARIES)
 
@@ -67,6 +75,7 @@ def test_canary_failure_rolls_the_canaries_back_and_nobody_else_gets_it(running:
     sha = running.push("v3")
     status = running.wait_state("WaitingForPromotion", revision=sha)
     assert {running.greetings()[n] for n in OTHERS} == {"v1"}
+    assert not running.controller.health()[1]["problems"]  # superseded: nothing stuck
 
 
 def test_a_restarted_controller_resumes_at_the_same_wave_and_sends_nothing_backwards(

@@ -57,7 +57,8 @@ def test_state_revision_generation_app_state_and_message_are_meaningful() -> Non
         report("n", revision=REV1, apps={"web": "Ready", "db": "Ready"}),
     ):
         assert book.record(changed), changed
-        assert book.record(base) is False  # back to what is committed: nothing pending
+        back = report("n", revision=REV1, time="2026-11-25T00:01:00Z")  # a later report
+        assert book.record(back) is False  # back to what is committed: nothing pending
         assert book.pending == frozenset()
 
 
@@ -174,6 +175,11 @@ def test_an_older_copy_of_a_recorded_report_is_ignored() -> None:
     stale = report("n", revision=REV1, generation=1, time="2026-11-25T00:05:00Z")
     assert book.record(stale) is False
     assert book.pending == frozenset()
+    assert book.entry("n")["observed"]["revision"] == REV2  # type: ignore[index]
+    # Found by the broker-killed fault test: the copy the node sent in the same second
+    # as the recorded one (times are whole seconds) is just as stale.
+    same_second = report("n", revision=REV1, generation=1, time="2026-11-25T00:10:00Z")
+    assert book.record(same_second) is False
     assert book.entry("n")["observed"]["revision"] == REV2  # type: ignore[index]
     # A node whose store was wiped starts again from nothing, with a later time: recorded.
     fresh = report("n", revision="", generation=None, time="2026-11-25T00:20:00Z")  # type: ignore[arg-type]
