@@ -18,9 +18,10 @@ with a 10,000-node rollout (`python -m bench.status_fleet --nodes 10000`):
   rollout, finding almost nothing: a rollout allocates millions of short-lived objects
   (documents, reports, status files) beside a heap of millions of long-lived ones
   (the fleet, its renders, the ledger, the status book). With (50,000, 20, 10) a full
-  collection waits for about ten million allocations: about one per rollout, where
-  there were five to ten. Reference counting still frees everything at once that is
-  not in a cycle; cycles wait for the next collection of their generation.
+  collection waits for about ten million allocations: a whole bench run (start and two
+  rollouts) had one longer than 10 ms, where it had seven. Reference counting still
+  frees at once everything that is not in a cycle; cycles wait for the next
+  collection of their generation.
 """
 
 from __future__ import annotations
