@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from edge.runtime.kubernetes import APPLY_CONCURRENCY
 from edge.selfupdate.agentdir import ENV as SUPERVISED
 from shadow import DEFAULT_PREFIX, Topics, is_valid_node_name
 from shadow.errors import ExitCode
@@ -31,7 +32,19 @@ DEFAULTS: dict[str, Any] = {
     "report_interval": 30.0,
     "reconcile_interval": 60.0,
     "topic_prefix": DEFAULT_PREFIX,
+    "apply_concurrency": APPLY_CONCURRENCY,
 }
+
+
+def positive_count(text: str) -> int:
+    """argparse type for a number of requests at once: a whole number, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text}")
+    return value
 
 
 def default_state_dir(node: str) -> Path:
@@ -76,6 +89,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="use the pod's service account (when the agent runs inside the cluster)",
     )
     kube.add_argument("--context", metavar="CTX", help="kubeconfig context (default: current)")
+    kube.add_argument(
+        "--apply-concurrency",
+        type=positive_count,
+        metavar="N",
+        help="server-side applies of one app in flight at once, after its Namespaces and "
+        "CRDs (like Argo CD's --kubectl-parallelism-limit); more pays when the API server "
+        f"is slow to answer each request (default: {APPLY_CONCURRENCY}, one by one)",
+    )
     parser.add_argument(
         "--state-dir",
         type=Path,
@@ -314,6 +335,7 @@ def run(args: argparse.Namespace) -> int:
         client_factory(args.kubeconfig, args.context, args.in_cluster),
         discovery_cache=state_dir / "discovery-cache.json",
         age_identities=identities,
+        apply_concurrency=args.apply_concurrency,
     )
     updater: Any = from_environment(nodeinfo.agent_version())
     if args.self_update == "cluster":

@@ -40,6 +40,7 @@ FIELDS = {
     "ageIdentities": "age_identity",
     "selfUpdate": "self_update",
     "http": "http",
+    "applyConcurrency": "apply_concurrency",
 }
 PATH_FIELDS = ("caFile", "certFile", "keyFile", "kubeconfig", "stateDir", "reportKey")
 PATH_LIST_FIELDS = ("trustKeys", "ageIdentities")

@@ -23,6 +23,7 @@ reconcile applies it all again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ class ApplyCounts:
 
 
 AGENT_ERROR = "AgentError"
+# The objects of an app the node may not touch, each with its refusal.
+Verdict = dict[ObjectRef, Applied]
 
 
 class Reconciler:
@@ -178,19 +181,38 @@ class Reconciler:
             return
         for name in names:  # own every object before creating it: a crash cannot orphan one
             owned = self.inventory.apps.setdefault(name, AppInventory())
-            owned.objects += [ref for ref in plans[name] if ref not in owned.objects]
+            known = set(owned.objects)
+            owned.objects += [ref for ref in plans[name] if ref not in known]
             owned.digest = ""
-        self.store.save_inventory(self.inventory)  # once per pass: fsync is slow on flash
-        for name in names:
+        # Once per pass (fsync is slow on flash), on a thread of its own: meanwhile each
+        # app's objects are judged, which creates the namespaces they go to (never an
+        # inventory object: shoal does not prune them) and reads what exists.
+        writing = self.store.start_saving_inventory(self.inventory)
+        verdicts = {}
+        try:
+            for name in names:
+                app, planned = document.apps[name], plans[name]
+                verdict = self._isolated(name, partial(self._judge, name, app, planned))
+                if verdict is not None:
+                    verdicts[name] = verdict
+        except BaseException:
+            with contextlib.suppress(Exception):  # the cluster's error is the one to tell
+                writing.wait()
+            raise
+        writing.wait()  # durable before any object is applied (raises if it is not)
+        for name, verdict in verdicts.items():
             app, planned = document.apps[name], plans[name]
-            if self._isolated(name, partial(self._apply_app, name, app, planned)):
+            if self._isolated(name, partial(self._apply_app, name, app, planned, verdict)):
                 self._app_errors.pop(name, None)
 
-    def _apply_app(self, name: str, app: DesiredApp, planned: list[ObjectRef]) -> bool:
+    def _apply_app(
+        self, name: str, app: DesiredApp, planned: list[ObjectRef], verdict: Verdict
+    ) -> bool:
         owned = self.inventory.apps[name]
-        results = self._apply_allowed(name, app, planned)
+        results = self._apply_judged(name, app, planned, verdict)
         self._record(name, results)
-        stale = [ref for ref in owned.objects if ref not in planned]
+        keep = set(planned)
+        stale = [ref for ref in owned.objects if ref not in keep]
         prune_errors = self._delete(name, reversed(stale))
         owned.objects = planned + [ref for ref in stale if ref in prune_errors]
         self._planned[name] = planned
@@ -213,6 +235,10 @@ class Reconciler:
     ) -> list[Applied]:
         """Apply `refs` of the app, refusing first (no request for them) the objects the
         node may not touch: bad names, policy, objects shoal did not create for it."""
+        return self._apply_judged(name, app, refs, self._judge(name, app, refs))
+
+    def _judge(self, name: str, app: DesiredApp, refs: Collection[ObjectRef]) -> Verdict:
+        """Which of `refs` the node may not touch, and why (nothing is applied yet)."""
         resources = _resources_by_ref(app)
         policies = (*(app.policy or (DEFAULT_POLICY,)), self.local_policy)
         refused: dict[ObjectRef, Applied] = {}
@@ -232,6 +258,11 @@ class Reconciler:
             why = ownership.refusal(name, ref, res, live.get(ref), node_apps)
             if why:
                 refused[ref] = Applied(ref, why, reason=ownership.NOT_OWNED)
+        return refused
+
+    def _apply_judged(
+        self, name: str, app: DesiredApp, refs: Collection[ObjectRef], refused: Verdict
+    ) -> list[Applied]:
         allowed = [ref for ref in refs if ref not in refused]
         applied = self.runtime.apply(name, app, only=allowed) if allowed else []
         return [refused[ref] for ref in refs if ref in refused] + applied

@@ -39,6 +39,8 @@ OUTSIDE_THE_FAMILY = {
     "shoal.kubesim.errors.ApiError": "the simulated API server's HTTP answers to clients",
     "controller.status.yamlread.NotOurs": "control flow inside the status files' fast "
     "reader: PyYAML reads such a file instead",
+    "edge.runtime.inflight._NotStarted": "control flow inside the edge's concurrent applies: "
+    "a request skipped after an earlier one raised, whose exception is the one raised",
 }
 
 

@@ -14,7 +14,10 @@ API server would refuse (shadow/names.py): a path is made of them.
 
 `kubernetes.dynamic.DynamicClient` resolves any kind through discovery, so custom
 resources work like built-in ones. It is built lazily: the cluster may be down when
-the agent starts, and the agent must still start, report and retry.
+the agent starts, and the agent must still start, report and retry. Reads go through
+it; writes (each apply, each namespace made) through `rawcalls.send`, the same
+request with JSON in and a dict out. An app's objects after its Namespaces and CRDs
+go `apply_concurrency` at a time (`inflight.py`; default one by one).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +39,9 @@ from edge.runtime import (
     ObjectRef,
     RuntimeUnavailable,
     labelled,
+    rawcalls,
 )
+from edge.runtime.inflight import InFlight
 from shadow import MANAGED_BY, MANAGED_BY_LABEL, DesiredApp, Resource
 from shadow.names import object_name_problem
 from shadow.sealing import SealingError, holds_sealed, unseal_object
@@ -47,6 +53,9 @@ log = logging.getLogger(__name__)
 _FIRST_KINDS = ("Namespace", "CustomResourceDefinition")
 # (connect, read) seconds: a hung API server must not hang the agent's loop.
 REQUEST_TIMEOUT = (5.0, 30.0)
+# Server-side applies of one app in flight at once (after its Namespaces and CRDs);
+# 1 sends them one by one: more only pays when the API server is slow to answer.
+APPLY_CONCURRENCY = 1
 # How long a namespace seen to exist is trusted without looking again (one apply pass).
 NAMESPACE_FRESH_SECONDS = 10.0
 
@@ -86,8 +95,11 @@ class KubernetesRuntime:
         client_factory: Callable[[], Any],
         discovery_cache: Path | None = None,
         age_identities: Sequence[str] = (),
+        apply_concurrency: int = APPLY_CONCURRENCY,
     ) -> None:
         self._client_factory = client_factory
+        # Requests of one app in flight at once (`shoal edge --apply-concurrency`).
+        self.apply_concurrency = apply_concurrency
         # The node's age identities: sealed values in Secrets are opened with them, in
         # memory, just before the request (shadow/sealing.py); nothing else sees them.
         self._age_identities = tuple(age_identities)
@@ -146,15 +158,23 @@ class KubernetesRuntime:
 
     def _resource(self, api_version: str, kind: str) -> Any:
         """The discovered resource of a kind (None when the server has no such kind);
-        found ones are kept: every object of a document asks two or three times."""
+        found ones are kept: every object of a document asks two or three times.
+
+        A core kind (`v1`) is looked for in the core group only (`/api/v1`), as kubectl
+        does: asked for version `v1` alone, the client would read every group's `v1`
+        too (five more requests on a first start) and take `v1 Deployment` for
+        `apps/v1`."""
         from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
         key = (api_version, kind)
         found = self._resources.get(key)
         if found is not None:
             return found
+        prefix = "apis" if "/" in api_version else "api"
         try:
-            found = self._call(lambda c: c.resources.get(api_version=api_version, kind=kind))
+            found = self._call(
+                lambda c: c.resources.get(prefix=prefix, api_version=api_version, kind=kind)
+            )
         except ResourceNotFoundError:
             return None  # not kept: a CRD installed later is found then
         self._resources[key] = found
@@ -178,18 +198,31 @@ class KubernetesRuntime:
     def apply(
         self, app: str, desired: DesiredApp, only: Collection[ObjectRef] | None = None
     ) -> list[Applied]:
-        results = []
+        """Namespaces and CRDs one by one, then the other objects up to
+        `apply_concurrency` requests at a time; one result each, in apply order."""
+        results: list[Applied | Future[Applied]] = []
         namespaces_seen: set[str] = set()
-        for res in apply_order(desired.resources):
-            ref, resource = self._ref(res, desired.namespace)
-            if only is not None and ref not in only:
-                continue
-            results.append(self._apply_one(app, ref, resource, res, namespaces_seen))
-        return results
+        wanted = None if only is None else set(only)
+        with InFlight(self.apply_concurrency) as requests:
+            for res in apply_order(desired.resources):
+                # Resolved only now, after the CRDs before it were applied (and waited for).
+                ref, resource = self._ref(res, desired.namespace)
+                if wanted is not None and ref not in wanted:
+                    continue
+                request = self._request(app, ref, resource, res, namespaces_seen)
+                if isinstance(request, Applied):
+                    results.append(request)
+                elif res.get("kind") in _FIRST_KINDS or requests.limit == 1:
+                    results.append(self._send(ref, resource, request))
+                else:
+                    results.append(requests.submit(self._send, ref, resource, request))
+        return [r if isinstance(r, Applied) else r.result() for r in results]
 
-    def _apply_one(
+    def _request(
         self, app: str, ref: ObjectRef, resource: Any, res: Resource, namespaces: set[str]
-    ) -> Applied:
+    ) -> Applied | dict[str, Any]:
+        """The body to apply for `ref` (its namespace made first when missing), or why
+        it cannot be applied."""
         from kubernetes.dynamic.exceptions import DynamicApiError
 
         invalid = _invalid(ref)
@@ -217,24 +250,33 @@ class KubernetesRuntime:
             body["metadata"]["namespace"] = ref.namespace
         else:
             body["metadata"].pop("namespace", None)
-        try:
-            if resource.namespaced and ref.namespace not in namespaces:
+        if resource.namespaced and ref.namespace not in namespaces:
+            try:
                 self._ensure_namespace(ref.namespace, app)
-                namespaces.add(ref.namespace)
+            except DynamicApiError as exc:
+                return Applied(ref, api_error_message(exc), reason="ApplyFailed")
+            namespaces.add(ref.namespace)
+        return body
+
+    def _send(self, ref: ObjectRef, resource: Any, body: dict[str, Any]) -> Applied:
+        """Server-side apply one object (called from the apply threads too)."""
+        from kubernetes.dynamic.exceptions import DynamicApiError
+
+        try:
             live = self._call(
-                lambda c: c.server_side_apply(
-                    resource,
-                    body=body,
-                    name=ref.name,
-                    namespace=ref.namespace or None,
-                    field_manager=FIELD_MANAGER,
-                    force_conflicts=True,
-                    _request_timeout=REQUEST_TIMEOUT,
+                lambda c: rawcalls.send(
+                    c,
+                    "PATCH",
+                    resource.path(name=ref.name, namespace=ref.namespace or None),
+                    body,
+                    [("fieldManager", FIELD_MANAGER), ("force", True)],
+                    rawcalls.APPLY_PATCH,
+                    REQUEST_TIMEOUT,
                 )
             )
         except DynamicApiError as exc:
             return Applied(ref, api_error_message(exc), reason="ApplyFailed")
-        return Applied(ref, fingerprint=_fingerprint(live))
+        return Applied(ref, fingerprint=Fingerprint.of(live))
 
     def _ensure_namespace(self, name: str, app: str) -> None:
         from kubernetes.dynamic.exceptions import NotFoundError
@@ -270,7 +312,11 @@ class KubernetesRuntime:
         }
         created = True
         try:
-            self._call(lambda c: c.create(namespaces, body=body, _request_timeout=REQUEST_TIMEOUT))
+            self._call(
+                lambda c: rawcalls.send(
+                    c, "POST", namespaces.path(), body, [], timeout=REQUEST_TIMEOUT
+                )
+            )
             log.info("created namespace %s", name)
         except ConflictError:  # it exists (made meanwhile by someone else): fine
             created = False
@@ -364,17 +410,6 @@ class KubernetesRuntime:
         except DynamicApiError as exc:
             return api_error_message(exc)
         return ""
-
-
-def _fingerprint(live: Any) -> Fingerprint:
-    """The fingerprint of an applied object, read from its metadata alone (turning the
-    whole answer back into a dict costs more than the rest of shoal's work on it)."""
-    meta = getattr(live, "metadata", None)
-    if meta is None:
-        return Fingerprint.of(live.to_dict())
-    return Fingerprint.of(
-        {"metadata": {"resourceVersion": meta.resourceVersion, "generation": meta.generation}}
-    )
 
 
 def _invalid(ref: ObjectRef) -> str:

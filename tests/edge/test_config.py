@@ -40,6 +40,15 @@ def test_the_file_fills_in_what_flags_do_not_say(tmp_path: Path) -> None:
     assert args.in_cluster is True
     assert args.report_interval == 5.0  # the flag wins
     assert args.reconcile_interval == DEFAULTS["reconcile_interval"]
+    assert args.apply_concurrency == 1  # the default: one by one
+
+
+def test_apply_concurrency_comes_from_the_file_unless_the_flag_says(tmp_path: Path) -> None:
+    (tmp_path / "edge.yaml").write_text(GOOD + "applyConcurrency: 4\n")
+    for argv, expected in (((), 4), (("--apply-concurrency", "2"), 2)):
+        args = parse(*argv)
+        merge(args, read_config(tmp_path / "edge.yaml"), DEFAULTS)
+        assert args.apply_concurrency == expected
 
 
 def test_a_kubeconfig_flag_overrides_the_files_in_cluster(tmp_path: Path) -> None:
@@ -61,6 +70,7 @@ def test_a_kubeconfig_flag_overrides_the_files_in_cluster(tmp_path: Path) -> Non
             ":2: node: 'Paris GW' is not a valid node name",
         ),
         (GOOD + "brokr: x\n", ":9: brokr: unknown setting"),
+        (GOOD + "applyConcurrency: 0\n", ":9: applyConcurrency: "),
         (GOOD.replace("node: paris-gw-01\n", ""), ":1: node: the node's name is missing"),
         (GOOD.replace("inCluster: true", "inCluster: [yes"), ":7: invalid YAML"),
         (

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
+from edge import store as edge_store
 from edge.reconciler import Reconciler
 from edge.runtime import ObjectRef
 from edge.store import Store
 from tests.edge.documents import Generations, app, configmap, document
 from tests.edge.fake_runtime import FakeRuntime
+from transport.atomicfile import replace_atomically
 
 NODE = "edge-001"
 
@@ -166,3 +169,41 @@ def test_an_app_raising_fails_alone_and_leaving_clears_it(
     last = document(NODE, {"web": web}, 2)
     reconciler.apply(last)
     assert reconciler.applied_digest == last.digest
+
+
+class DiskCheckingRuntime(FakeRuntime):
+    """Records, at each apply, whether the inventory on disk already lists the objects."""
+
+    def __init__(self, state_dir: Path) -> None:
+        super().__init__()
+        self.state_dir = state_dir
+        self.unlisted: list[ObjectRef] = []
+
+    def apply(self, app, desired, only=None):  # type: ignore[no-untyped-def]
+        on_disk = Store(self.state_dir).load_inventory()
+        listed = {ref for owned in on_disk.apps.values() for ref in owned.objects}
+        wanted = only if only is not None else self.plan(app, desired)
+        self.unlisted += [ref for ref in wanted if ref not in listed]
+        return super().apply(app, desired, only)
+
+
+def test_every_object_is_in_the_inventory_on_disk_before_it_is_applied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash at any moment of an apply leaves no object the inventory does not list,
+    even when the write (on a thread of its own) is slow, as fsync on flash is."""
+
+    def slow_replace(path: Path, data: bytes) -> None:
+        time.sleep(0.05)  # a slow disk, not a wait for something to happen
+        replace_atomically(path, data)
+
+    monkeypatch.setattr(edge_store, "replace_atomically", slow_replace)
+    runtime = DiskCheckingRuntime(tmp_path / "state")
+    gens = Generations()
+    with Store(tmp_path / "state") as store:
+        edge = Reconciler(runtime, store)
+        edge.apply(document(NODE, {"web": app("web", configmap("a"), configmap("b"))}, gens.next()))
+        apps = {"web": app("web", configmap("a"), configmap("c")), "db": app("db", configmap("d"))}
+        edge.apply(document(NODE, apps, gens.next()))
+    assert runtime.calls, "objects were applied"
+    assert runtime.unlisted == []

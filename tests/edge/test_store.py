@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,20 @@ def test_two_agents_cannot_share_a_state_dir(tmp_path: Path) -> None:
     with Store(tmp_path), pytest.raises(StoreError, match="in use by another"):
         Store(tmp_path).open()
     Store(tmp_path).open().close()  # released on close
+
+
+def test_the_inventory_file_is_json_one_app_a_line(tmp_path: Path) -> None:
+    apps = {
+        name: AppInventory([ObjectRef("v1", "ConfigMap", name, f"cm-{i}") for i in range(3)], "d")
+        for name in ("web", "db", "cache")
+    }
+    with Store(tmp_path) as store:
+        store.save_inventory(Inventory(apps, "sha256:node"))
+        text = store.inventory_path.read_text()
+        assert store.load_inventory() == Inventory(apps, "sha256:node")
+    assert json.loads(text)["apps"]["db"]["objects"][2]["name"] == "cm-2"
+    assert [line.split(":")[0].strip() for line in text.splitlines()[2:5]] == [
+        '"cache"',
+        '"db"',
+        '"web"',
+    ]

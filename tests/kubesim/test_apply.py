@@ -202,3 +202,24 @@ def test_every_list_a_strategic_merge_keys_is_shared_by_appliers_too(
     again = dyn.server_side_apply(deployments, body=with_alias("10.0.0.1"), field_manager="shoal")
     aliases = again.to_dict()["spec"]["template"]["spec"]["hostAliases"]
     assert sorted(a["ip"] for a in aliases) == ["10.0.0.1", "10.0.0.2"]
+
+
+def test_an_apply_body_in_yaml_or_json_is_read_alike(api: client.ApiClient, core) -> None:
+    """Clients send apply bodies as JSON (which is YAML); kubectl users may send YAML."""
+    core.create_namespace({"metadata": {"name": "web"}})
+    path = "/api/v1/namespaces/web/configmaps/{}?fieldManager=me"
+    bodies = {
+        "as-yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: as-yaml}\ndata: {n: '1'}\n",
+        "as-json": json.dumps(config_map("as-json", n="1")),
+        "bad": "{not json: [",
+    }
+    answers = {}
+    for name, body in bodies.items():
+        headers = {"Content-Type": "application/apply-patch+yaml"}
+        request = api.param_serialize("PATCH", path.format(name), header_params=headers, body=body)
+        response = api.call_api(*request)
+        answers[name] = (response.status, json.loads(response.read()))
+    assert answers["as-yaml"][0] == answers["as-json"][0] == 201
+    assert answers["as-yaml"][1]["data"] == answers["as-json"][1]["data"] == {"n": "1"}
+    assert answers["bad"][0] == 400
+    assert "error decoding YAML" in answers["bad"][1]["message"]
