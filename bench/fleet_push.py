@@ -16,7 +16,9 @@ controller's pipeline does (`controller.service.reconciler.Reconciler`, with its
    last document of the new revision arrives.
 
 Prints each step's time, the push → last changed document at the subscriber, and
-the process's peak RSS.
+the process's peak RSS, with the first reconcile's split: the highest RSS (sampled
+every 20 ms) while loading and rendering, while diffing and issuing generations,
+while `Publisher.publish` runs, and from then until the last PUBACK.
 """
 
 from __future__ import annotations
@@ -68,7 +70,59 @@ class Subscriber:
 
 
 def peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM): `ru_maxrss` would also count the image of
+    the parent it was forked from (bench.render_fleet's, holding a 100,000-node fleet),
+    which Linux carries over an exec."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+class RssPhases:
+    """The highest RSS seen in each named phase, sampled by a thread every 20 ms, and
+    how long each phase took."""
+
+    def __init__(self) -> None:
+        self.phase = "start"
+        self.highest: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+        self._entered = time.perf_counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def enter(self, phase: str) -> None:
+        self._note()
+        now = time.perf_counter()
+        self.seconds[self.phase] = now - self._entered
+        self.phase, self._entered = phase, now
+        self._note()
+
+    def _note(self) -> None:
+        rss = current_rss_mb()
+        if rss > self.highest.get(self.phase, 0.0):
+            self.highest[self.phase] = rss
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self._note()
+
+    def stop(self) -> str:
+        self.enter("stopped")
+        self._stop.set()
+        self._thread.join()
+        return ", ".join(
+            f"{phase} {mb:.0f} MB ({self.seconds[phase]:.1f} s)"
+            for phase, mb in self.highest.items()
+            if phase not in ("start", "stopped")
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,23 +142,39 @@ def main(argv: list[str] | None = None) -> int:
         publisher.wait_connected(10)
         reconciler = Reconciler(publisher, lambda topics: {}, Metrics(), work_dir=Path(tmp))
         before_publishing = []  # the peak RSS of loading, rendering and diffing
-        publish = publisher.publish
+        publish, render = publisher.publish, reconciler._render
+        phases = RssPhases()
+
+        def noting_render(*args: Any) -> Any:
+            phases.enter("load + render")
+            rendered = render(*args)
+            phases.enter("diff + issue")
+            return rendered
 
         def noting_publish(*args: Any) -> int:
             before_publishing.append(peak_rss_mb())
-            return publish(*args)
+            phases.enter("publish()")
+            try:
+                return publish(*args)
+            finally:
+                phases.enter("until the last PUBACK")
 
         publisher.publish = noting_publish  # type: ignore[method-assign]
+        reconciler._render = noting_render  # type: ignore[method-assign]
         started = time.perf_counter()
         first = reconciler.reconcile("1" * 40, root)
         if not first.ok or not publisher.wait_confirmed(600):
             raise SystemExit(f"the first reconcile failed: {first.problems[:3]}")
+        elapsed = time.perf_counter() - started
+        split = phases.stop()
+        publisher.publish = publish  # type: ignore[method-assign]
+        reconciler._render = render  # type: ignore[method-assign]
         print(
-            f"first reconcile: {time.perf_counter() - started:6.2f} s  {first.nodes} nodes "
+            f"first reconcile: {elapsed:6.2f} s  {first.nodes} nodes "
             f"rendered, {first.published} documents published and acknowledged; "
-            f"peak RSS {peak_rss_mb():.0f} MB ({before_publishing[0]:.0f} MB before publishing: "
-            "paho holds every document it has not yet sent)"
+            f"peak RSS {peak_rss_mb():.0f} MB ({before_publishing[0]:.0f} MB before publishing)"
         )
+        print(f"highest RSS while (and how long): {split}")
 
         subscriber = Subscriber(options)
         try:

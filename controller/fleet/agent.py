@@ -19,9 +19,17 @@ def agent_block(fleet: Fleet, node: Node) -> tuple[dict[str, object], str] | Non
     """The winning `agent:` block for `node` and the file it came from, or None."""
     if node.agent is not None:
         return node.agent, node.file
-    for group in reversed(fleet.groups_for(node)):
-        if group.agent is not None:
-            return group.agent, group.file
+    # Only groups with a block can win: matching every group's selector for every node
+    # was most of a 100,000-node reconcile's diff (107 groups: 10.7 million matches).
+    winner: tuple[tuple[int, str], dict[str, object], str] | None = None
+    for group in fleet.groups.values():
+        block = group.agent
+        if block is not None and group.selector.matches(node.tags):
+            rank = (group.priority, group.name)  # the last in precedence order wins
+            if winner is None or rank > winner[0]:
+                winner = (rank, block, group.file)
+    if winner is not None:
+        return winner[1], winner[2]
     if fleet.agent is not None:
         return fleet.agent, fleet.file
     return None

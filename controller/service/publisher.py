@@ -2,13 +2,26 @@
 
 The reconciler hands over a batch of documents; each goes out on
 `<prefix>/nodes/<node>/desired` and its ledger entry is confirmed when the broker
-acknowledges it. paho keeps every unacknowledged QoS 1 message and sends it again
-after a reconnect (with backoff, set by `transport.make_client`), so a broker fault
-loses nothing and never makes a new generation for the same content.
+acknowledges it. The ledgers are saved once a batch is drained (every document handed
+over acknowledged), before `wait_confirmed` returns: "confirmed" means "on disk".
 
-Speed: a batch costs one `client.publish` per document plus a dict insert; the
-network thread does the rest. PUBACKs that arrive before `publish` returned its
-mid are parked in `_early` and settled right after.
+paho holds at most a window of documents (`window`, default 2,000: its 20 in flight and
+the ones queued behind them). `publish` only queues a batch in a `Backlog`, as the
+document objects, unencoded; the feeder thread encodes (and signs) them and hands them
+to paho as PUBACKs make room, oldest first. So a batch of 100,000 documents costs the
+controller a window of payloads, not 100,000 of them (docs/controller.md, "Tested
+scale"), and paho's network thread never waits on encoding. A newer document for a
+node whose older one still waits in the backlog replaces it there: the older one is
+never sent (the ledger already holds the newer generation). paho keeps every
+unacknowledged message in its window and sends it again after a reconnect (with
+backoff, set by `transport.make_client`), and the backlog waits for room the same way
+while the broker is away, so a broker fault loses nothing and never makes a new
+generation for the same content.
+
+Speed: a document costs an encode, one `client.publish` and a dict insert on the
+feeder thread; paho's thread wakes the feeder once `REFILL_AT` places are free, and
+PUBACKs are folded into the ledgers `CONFIRM_BATCH` at a time. PUBACKs that arrive
+before the feeder recorded their mid are parked in `_early` and settled right after.
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ from collections.abc import Callable, Iterable
 import paho.mqtt.client as mqtt
 
 from controller.render.payloads import DesiredEncoder
+from controller.service.backlog import Backlog
 from controller.service.ledger import Ledger
 from shadow import DesiredDocument, Topics
 from shadow.signing import SigningKey
@@ -33,11 +47,22 @@ log = logging.getLogger(__name__)
 # as larger ones for 10,000 retained documents (docs/controller.md, "Broker facts"), and
 # it bounds broker memory.
 DEFAULT_INFLIGHT = 20
-
+# Documents paho holds at most (in flight and queued behind them). Each is a payload of
+# a few KB in paho until its PUBACK; a batch beyond the window waits unencoded.
+DEFAULT_WINDOW = 2000
+# The feeder thread wakes once this many places in the window are free (a PUBACK frees
+# one): waking it per PUBACK costs more lock rounds and thread switches than it saves.
+REFILL_AT = 256
+# Documents the feeder takes from the backlog per lock round.
+FEED_CHUNK = 256
+# Documents queued into the backlog per lock round (paho's thread waits meanwhile).
+ENQUEUE_CHUNK = 4096
 
 # A sent document waiting for its PUBACK: (ledger, node, generation). A plain tuple:
-# one is made per document, on the publishing thread.
+# one is made per document.
 _Pending = tuple[Ledger, str, int]
+# A document waiting for the window: (ledger, node, generation, document, encode).
+_Waiting = tuple[Ledger, str, int, DesiredDocument, Callable[[DesiredDocument], bytes]]
 # PUBACKs are folded into their ledgers this many at a time (and when a batch drains),
 # one ledger lock round each, not one per document.
 CONFIRM_BATCH = 256
@@ -53,6 +78,7 @@ class Publisher:
         client_id: str | None = None,
         max_inflight: int = DEFAULT_INFLIGHT,
         signer: SigningKey | None = None,
+        window: int = DEFAULT_WINDOW,
     ) -> None:
         self.options = options
         self.signer = signer  # signs every Desired document (shadow/signing.py)
@@ -63,7 +89,18 @@ class Publisher:
         self._client.on_publish = self._on_publish
         self._client.on_connect_fail = self._on_connect_fail
         self.confirmed_total = 0  # documents the broker acknowledged (for /metrics)
-        self._lock = threading.Condition()
+        if window < 1:
+            raise ValueError(f"window must be at least 1, got {window}")
+        self._window = window
+        self._refill_at = min(REFILL_AT, window)
+        self._in_window = 0  # handed to paho (or being encoded for it), not yet acknowledged
+        self._backlog: Backlog[_Waiting] = Backlog()
+        self._feeding = 0  # taken from the backlog, not yet in `_pending`
+        mutex = threading.RLock()
+        self._lock = threading.Condition(mutex)
+        self._room = threading.Condition(mutex)  # the feeder waits here for documents and room
+        self._feeder: threading.Thread | None = None
+        self._feeder_running = False
         self._pending: dict[int, _Pending] = {}
         self._early: set[int] = set()
         self._acked: dict[Ledger, list[tuple[str, int]]] = {}  # not yet in the ledgers
@@ -93,6 +130,11 @@ class Publisher:
         self._started = True
         self._client.connect_async(self.options.host, self.options.port, self.options.keepalive)
         self._client.loop_start()
+        self._feeder_running = True
+        self._feeder = threading.Thread(
+            target=self._feed_forever, name=f"{self.client_id}-feeder", daemon=True
+        )
+        self._feeder.start()
 
     def wait_connected(self, timeout: float, *, fail_fast: bool = False) -> None:
         """Raise BrokerUnavailable unless connected within `timeout` seconds; with `fail_fast`,
@@ -107,6 +149,12 @@ class Publisher:
         if not self._started:
             return
         self._started = False
+        with self._room:
+            self._feeder_running = False
+            self._room.notify()
+        if self._feeder is not None:
+            self._feeder.join()
+            self._feeder = None
         self._client.disconnect()
         self._client.loop_stop()
         self._save_touched()
@@ -124,8 +172,7 @@ class Publisher:
         self._refused = None
         self._connected.set()
         self.connections += 1
-        with self._lock:
-            waiting = len(self._pending)
+        waiting = self.unconfirmed
         if waiting:
             log.info("connected to %s; sending %d unconfirmed documents", self.options.url, waiting)
         else:
@@ -148,51 +195,83 @@ class Publisher:
     # --- publishing -------------------------------------------------------------------
 
     def publish(self, topics: Topics, ledger: Ledger, documents: Iterable[DesiredDocument]) -> int:
-        """Send `documents` (already issued in `ledger`); returns how many were queued."""
-        encode = DesiredEncoder(self.signer).encode
-        return self.publish_payloads(
-            topics, ledger, ((d.node, d.generation, encode(d)) for d in documents)
-        )
+        """Send `documents` (already issued in `ledger`); returns how many were queued.
 
-    def publish_payloads(
-        self, topics: Topics, ledger: Ledger, items: Iterable[tuple[str, int, bytes]]
-    ) -> int:
-        """Send `(node, generation, payload)` triples; the fast path `publish` uses."""
-        lock = self._lock
+        Returns at once: the feeder thread encodes them and hands them to paho as the
+        window has room, also while the broker is away (they go out after the
+        reconnect)."""
+        encode = DesiredEncoder(self.signer).encode
+        desired, lock, backlog = topics.desired, self._lock, self._backlog
+        items = [(desired(d.node), (ledger, d.node, d.generation, d, encode)) for d in documents]
         with lock:
             self._touched.add(ledger)
             self._publishing += 1
         try:
-            count, confirmed_early = self._send(topics, ledger, items)
+            for start in range(0, len(items), ENQUEUE_CHUNK):  # paho's thread gets a turn
+                with lock:
+                    backlog.add_many(items[start : start + ENQUEUE_CHUNK])
+                    self._room.notify()
         finally:
             with lock:
                 self._publishing -= 1
-        self._settled(confirmed_early)
-        return count
+                self._check_drained()
+        return len(items)
 
-    def _send(
-        self, topics: Topics, ledger: Ledger, items: Iterable[tuple[str, int, bytes]]
-    ) -> tuple[int, int]:
+    def _feed_forever(self) -> None:
+        """The feeder thread: hand waiting documents to paho, oldest first, while the
+        window has room. One thread, so documents reach paho in the order they were
+        queued: a node's newer generation never overtakes its older one. It encodes
+        (and signs, which lets other threads run) while paho's thread sends."""
+        room = self._room
+        while True:
+            with room:
+                while self._feeder_running and not self._may_feed():
+                    room.wait()
+                if not self._feeder_running:
+                    return
+                taken = self._backlog.take(min(FEED_CHUNK, self._window - self._in_window))
+                self._in_window += len(taken)
+                self._feeding += len(taken)
+            self._hand_over(taken)
+
+    def _may_feed(self) -> bool:
+        """The backlog has documents and the window room for a chunk of them (lock held)."""
+        return bool(self._backlog) and self._window - self._in_window >= self._refill_at
+
+    def _hand_over(self, taken: list[tuple[str, _Waiting]]) -> None:
+        """Encode and publish `taken`, then note their mids for the PUBACKs."""
         client_publish = self._client.publish
-        pending, early, lock = self._pending, self._early, self._lock
-        count = 0
-        confirmed_early = 0
-        for node, generation, payload in items:
-            info = client_publish(topics.desired(node), payload, qos=1, retain=True)
-            mid = info.mid
-            with lock:
-                if mid in early:
-                    early.discard(mid)
-                    ledger.confirm(node, generation)
-                    confirmed_early += 1
-                else:
-                    pending[mid] = (ledger, node, generation)
-            count += 1
-        return count, confirmed_early
+        sent = []
+        try:
+            for topic, (ledger, node, generation, doc, encode) in taken:
+                info = client_publish(topic, encode(doc), qos=1, retain=True)
+                sent.append((info.mid, ledger, node, generation))
+        except Exception:  # not the feeder's end: the rest of the backlog still goes out
+            log.exception(
+                "cannot publish %d Desired documents; the ledger keeps them unconfirmed, "
+                "so the next start sends them again",
+                len(taken) - len(sent),
+            )
+        finally:
+            with self._lock:
+                pending, early = self._pending, self._early
+                confirmed_early = 0
+                for mid, ledger, node, generation in sent:
+                    if mid in early:
+                        early.discard(mid)
+                        ledger.confirm(node, generation)
+                        confirmed_early += 1
+                    else:
+                        pending[mid] = (ledger, node, generation)
+                self._feeding -= len(taken)
+                self._in_window -= len(taken) - len(sent)
+                self.confirmed_total += confirmed_early
+                self._check_drained()
 
     def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, _rc: object, _p: object) -> None:
         # One lock round per PUBACK: this runs on paho's network thread for every document.
         with self._lock:
+            self._in_window -= 1
             item = self._pending.pop(mid, None)
             if item is None:
                 self._early.add(mid)
@@ -204,10 +283,11 @@ class Publisher:
             acked.append((node, generation))
             self._acked_count += 1
             self.confirmed_total += 1
-            if not self._pending and not self._publishing:
-                self._drained()
-            elif self._acked_count >= CONFIRM_BATCH:
+            if self._acked_count >= CONFIRM_BATCH:
                 self._confirm_acked()
+            if self._backlog and self._window - self._in_window >= self._refill_at:
+                self._room.notify()  # the feeder's `_may_feed`
+            self._check_drained()
 
     def _confirm_acked(self) -> None:
         """Fold the PUBACKs received so far into their ledgers (lock held)."""
@@ -215,29 +295,33 @@ class Publisher:
         for ledger, items in acked.items():
             ledger.confirm_many(items)
 
-    def _settled(self, count: int) -> None:
-        with self._lock:
-            self.confirmed_total += count
-            if not self._pending and not self._publishing:
-                self._drained()
-
-    def _drained(self) -> None:
-        """Everything sent is confirmed (lock held): persist the ledgers once per batch,
-        not per PUBACK, before waking waiters, so "confirmed" also means "on disk"."""
+    def _check_drained(self) -> None:
+        """If everything handed over is confirmed (lock held): persist the ledgers once per
+        batch, not per PUBACK, before waking waiters, so "confirmed" also means "on disk"."""
+        if self._pending or self._backlog or self._feeding or self._publishing:
+            return
         self._confirm_acked()
         self._save_touched_locked()
         self._lock.notify_all()
 
     @property
     def unconfirmed(self) -> int:
+        """Documents handed to `publish` and not yet acknowledged (in paho or waiting)."""
         with self._lock:
-            return len(self._pending)
+            return len(self._pending) + len(self._backlog) + self._feeding
+
+    @property
+    def superseded(self) -> int:
+        """Waiting documents replaced by a newer one for the same node before being sent."""
+        with self._lock:
+            return self._backlog.superseded
 
     def wait_confirmed(self, timeout: float | None = None) -> bool:
-        """Block until every document sent so far is acknowledged (and the ledgers saved)."""
+        """Block until every document handed over so far is acknowledged (and the ledgers
+        saved)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
-            while self._pending or self._publishing:
+            while self._pending or self._backlog or self._feeding or self._publishing:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
