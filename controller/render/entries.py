@@ -71,11 +71,7 @@ def assemble(
         if own:  # one node's object: encoded once anyway, not worth keeping
             parts.append(canonical_json(obj))
             continue
-        # The entry holds the object, so its id names no other object meanwhile.
-        entry = memo.encoded.get(id(obj))
-        if entry is None or entry[0] is not obj:
-            entry = memo.encoded[id(obj)] = (obj, canonical_json(obj))
-        parts.append(entry[1])
+        parts.append(encoded(memo, obj))
     members = {
         "version": canonical_json(app.version),
         "namespace": canonical_json(app.namespace),
@@ -87,3 +83,12 @@ def assemble(
     return DesiredApp(
         app.version, app.namespace, tuple(resources), digest_bytes(content), app.policy
     )
+
+
+def encoded(memo: AppMemo, obj: dict[str, Any]) -> bytes:
+    """The canonical JSON of an object shared through the memo, encoded once."""
+    # The entry holds the object, so its id names no other object meanwhile.
+    entry = memo.encoded.get(id(obj))
+    if entry is None or entry[0] is not obj:
+        entry = memo.encoded[id(obj)] = (obj, canonical_json(obj))
+    return entry[1]

@@ -38,7 +38,8 @@ from typing import TypeVar
 from controller.fleet.loading import YAML_SUFFIXES, load_fleet
 from controller.fleet.model import Fleet, Group, Node
 from controller.fleet.problems import FleetError, Problem
-from controller.fleet.selectors import Selector
+from controller.fleet.selectors import Selector, SelectorIndex
+from controller.render import pool
 from controller.render.budget import RenderBudget
 from controller.render.carried import Carried
 from controller.render.rendercache import RenderCache
@@ -105,6 +106,18 @@ def render_changes(
     """The revision at `root` rendered from `baseline` plus `changed` files, or None when
     the change is not one this shortcut handles. Raises FleetError like `load_fleet`.
     `cache` and `budget` are passed on to `render_fleet`."""
+    # Like `render_fleet`: the collector's passes over the baseline cost more than they free.
+    with pool.collector_paused():
+        return _render_changes(baseline, root, changed, cache, budget)
+
+
+def _render_changes(
+    baseline: Baseline,
+    root: Path,
+    changed: Iterable[str],
+    cache: RenderCache | None,
+    budget: RenderBudget | None,
+) -> Rendered | None:
     changed = sorted(set(changed))
     entries = [p for p in changed if _in("nodes", p) or _in("groups", p)]
     app_names = {name for p in changed if (name := _app_of(p)) is not None}
@@ -140,10 +153,10 @@ def render_changes(
     selectors |= {
         a.selector for a in (*partial.apps.values(), *old.apps.values()) if a.name in app_names
     }
-    affected |= _matched(selectors, nodes)
+    changed_nodes = {n.name for n in old.nodes.values() if n.file in files} | set(partial.nodes)
+    affected |= _matched(selectors, _by_tags(old.nodes, nodes, changed_nodes, cache))
     targets = sorted(name for name in affected if name in nodes)
 
-    changed_nodes = {n.name for n in old.nodes.values() if n.file in files} | set(partial.nodes)
     carried = _carried(baseline, fleet, app_names, _changed_vars(old.groups, groups), cache)
     if carried is not None:
         carried = replace(carried, nodes=frozenset(n for n in nodes if n not in changed_nodes))
@@ -175,10 +188,10 @@ def _splice(
 
 def _load_partial(root: Path, view: Path, files: list[str], app_dirs: list[str]) -> Fleet:
     """`load_fleet` over a copy of fleet.yaml, the given files and the given app folders."""
-    shutil.copy2(root / "fleet.yaml", view / "fleet.yaml")
+    shutil.copyfile(root / "fleet.yaml", view / "fleet.yaml")
     for rel in files:
         (view / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(root / rel, view / rel)
+        shutil.copyfile(root / rel, view / rel)
     for rel in app_dirs:
         shutil.copytree(root / rel, view / rel)
     return load_fleet(view)
@@ -228,16 +241,51 @@ def _changed_selectors(old: Mapping[str, Group], new: Mapping[str, Group]) -> se
     return selectors
 
 
-def _matched(selectors: set[Selector], nodes: Mapping[str, Node]) -> set[str]:
-    """Nodes any of `selectors` matches."""
+TagSets = dict[tuple[tuple[str, str], ...], list[str]]
+
+
+def _by_tags(
+    old: Mapping[str, Node],
+    nodes: Mapping[str, Node],
+    changed: set[str],
+    cache: RenderCache | None,
+) -> TagSets:
+    """The names of `nodes` by tag set (many nodes share one). With a cache, derived
+    from the last call's grouping of `old`: only the `changed` nodes move."""
+    kept = cache.tag_sets if cache is not None else None
+    if kept is not None and kept[0] is old:
+        by_tags = kept[1]
+        if changed:
+            by_tags = {tags: list(names) for tags, names in by_tags.items()}
+            for name in changed:
+                if name in old:
+                    tags = _tags(old[name])
+                    by_tags[tags].remove(name)
+                    if not by_tags[tags]:
+                        del by_tags[tags]
+            for name in changed:
+                if name in nodes:
+                    by_tags.setdefault(_tags(nodes[name]), []).append(name)
+    else:
+        by_tags = {}
+        for name, node in nodes.items():
+            by_tags.setdefault(_tags(node), []).append(name)
+    if cache is not None:
+        cache.tag_sets = (nodes, by_tags)
+    return by_tags
+
+
+def _tags(node: Node) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(node.tags.items()))
+
+
+def _matched(selectors: set[Selector], by_tags: TagSets) -> set[str]:
+    """Nodes any of `selectors` matches (each distinct tag set matched once)."""
     if not selectors:
         return set()
-    # Many nodes share one tag set: match each distinct set once.
-    by_tags: dict[tuple[tuple[str, str], ...], list[str]] = {}
-    for name, node in nodes.items():
-        by_tags.setdefault(tuple(sorted(node.tags.items())), []).append(name)
+    index = SelectorIndex((s, s) for s in selectors)
     matched: set[str] = set()
     for tags, names in by_tags.items():
-        if any(s.matches(dict(tags)) for s in selectors):
+        if index.matching(dict(tags)):
             matched.update(names)
     return matched

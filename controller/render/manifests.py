@@ -12,7 +12,7 @@ rendering the same object (the edge would hand it back and forth and prune it).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from controller.fleet.model import App
@@ -141,7 +141,10 @@ def _finish(app: App, obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-def object_key(obj: dict[str, Any]) -> tuple[str, str, str, str]:
+ObjectKey = tuple[str, str, str, str]  # what `object_key` gives
+
+
+def object_key(obj: dict[str, Any]) -> ObjectKey:
     """What identifies an object in a cluster: API group, kind, namespace, name."""
     api_version: str = obj["apiVersion"]
     return (
@@ -178,17 +181,28 @@ def duplicates(app: App, resources: list[dict[str, Any]], files: list[str]) -> l
     return problems
 
 
+def object_keys(desired: DesiredApp) -> list[ObjectKey]:
+    """`object_key` of each of the entry's objects."""
+    return [object_key(obj) for obj in desired.resources]
+
+
 def shared_objects(apps: Mapping[str, App], resources: Mapping[str, DesiredApp]) -> list[Problem]:
     """One Problem per object that two of a node's apps both render.
 
     Each app owns what it applies (the edge labels it with the app and prunes it when
     the app no longer renders it), so one object cannot belong to two apps.
     """
-    owner: dict[tuple[str, str, str, str], str] = {}
+    return shared_keys(apps, [(name, object_keys(desired)) for name, desired in resources.items()])
+
+
+def shared_keys(
+    apps: Mapping[str, App], keys: Iterable[tuple[str, Iterable[ObjectKey]]]
+) -> list[Problem]:
+    """`shared_objects` from each app's name and its objects' `object_key`s."""
+    owner: dict[ObjectKey, str] = {}
     problems = []
-    for name, desired in resources.items():
-        for obj in desired.resources:
-            key = object_key(obj)
+    for name, found in keys:
+        for key in found:
             first = owner.setdefault(key, name)
             if first != name:
                 problems.append(

@@ -33,11 +33,12 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller.fleet.model import App
+from controller.fleet.model import App, Node
 from controller.render.templating import CompiledApp, Snapshot, TemplateFailure, compile_app
 
 MAX_SNAPSHOT_BYTES = 4 * 1024 * 1024  # an app folder larger than this is not cached
@@ -95,6 +96,10 @@ class RenderCache:
         self.misses = 0
         self._entries: OrderedDict[_Key, CachedApp] = OrderedDict()
         self._bytes = 0
+        # For `incremental.render_changes`: the last fleet's nodes, their names by tag set.
+        self.tag_sets: tuple[Mapping[str, Node], dict[Any, list[str]]] | None = None
+        # For `controller.render.sharing`: the object keys of the entries stamps made.
+        self.object_keys: dict[int, tuple[Any, list[Any]]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -17,7 +17,10 @@ finds the context paths each template reads (`node.tags.site`, `replicas`); then
 3. per template, the values at the paths *it* reads -> text: an app with one
    template reading `node.name` re-renders only that template per node;
 4. rendered text -> parsed objects (YAML parsing costs more than rendering), each
-   checked once against the Kubernetes API schema of its kind (`kubeschema`).
+   checked once against the Kubernetes API schema of its kind (`kubeschema`);
+5. an app printing only the node's name: one plan per rest of the context
+   (`placeholders`), and one checked, encoded render of it (`stamps`) that each node's
+   entry and digest are substituted from.
 Each app render runs within the fleet's render budget (`budget`: time and memory,
 `render:` in fleet.yaml); an app that crosses it is one problem (template, node,
 app) and is not rendered again for the other nodes. A `RenderBudget` given by the
@@ -42,7 +45,7 @@ from controller.fleet.variables import context_values
 from controller.render import pool
 from controller.render.budget import RenderBudget, RenderLimits
 from controller.render.carried import Carried
-from controller.render.entries import ObjectChecks, assemble
+from controller.render.entries import ObjectChecks, assemble, encoded
 from controller.render.kubeschema import KubernetesSchemas
 from controller.render.manifests import (
     duplicates,
@@ -54,17 +57,17 @@ from controller.render.manifests import (
 from controller.render.placeholders import Skeleton, placeholder, skeleton_text
 from controller.render.references import context_key
 from controller.render.rendercache import AppMemo, CachedApp, RenderCache
+from controller.render.schemachecks import SchemaChecks
 from controller.render.secrets import node_secrets, sealed_problems
+from controller.render.sharing import Sharing
+from controller.render.stamps import Stamp
 from controller.render.templating import (
     CompiledApp,
     CompiledTemplate,
     TemplateFailure,
     compile_app,
 )
-from shadow import (
-    DesiredApp,
-    DesiredDocument,
-)
+from shadow import DesiredApp, DesiredDocument, canonical_json
 
 
 @dataclass
@@ -107,7 +110,13 @@ def render_fleet(
     """
     budget = budget or RenderBudget(RenderLimits())
     budget.limits = render_limits(fleet)
-    renderer = _Renderer(fleet, memoize, cache, budget)
+    notes = None  # the object keys of entries stamps made (`sharing`), for re-renders
+    if cache is not None and memoize:
+        if nodes is None:
+            cache.object_keys = {}
+        if nodes is None or carried is not None:
+            notes = cache.object_keys
+    renderer = _Renderer(fleet, memoize, cache, budget, Sharing(fleet.apps, notes))
     renderer.carried = carried
     names = sorted(fleet.nodes) if nodes is None else list(nodes)
     with pool.collector_paused():
@@ -162,6 +171,7 @@ class _Outcome:
     app: DesiredApp | None
     problems: list[Problem] = field(default_factory=list)
     over_budget: bool = False  # not memoized: the limits may change from commit to commit
+    stamp: Stamp | None = None  # the stamp `app` came from (`planned`)
 
 
 _Selection = tuple[list[Group], list[tuple[CompiledApp, tuple[Any, ...]]]]
@@ -169,15 +179,21 @@ _Selection = tuple[list[Group], list[tuple[CompiledApp, tuple[Any, ...]]]]
 
 class _Renderer:
     def __init__(
-        self, fleet: Fleet, memoize: bool, cache: RenderCache | None, budget: RenderBudget
+        self,
+        fleet: Fleet,
+        memoize: bool,
+        cache: RenderCache | None,
+        budget: RenderBudget,
+        sharing: Sharing,
     ) -> None:
+        self.sharing = sharing
         self.fleet = fleet
         self.memoize = memoize
         self.budget = budget
         self.over_budget: set[str] = set()  # apps that crossed it: one problem, then skipped
-        self.schemas = KubernetesSchemas(fleet.kubernetes_version)
-        self.kinds_seen: set[tuple[str, str]] = set()
-        self.notes: dict[tuple[str, str], str] = {}
+        self.checks = SchemaChecks(KubernetesSchemas(fleet.kubernetes_version))
+        self.schemas = self.checks.schemas
+        self.notes = self.checks.notes
         self.renders = 0
         self.template_renders = 0
         self.reused = 0
@@ -213,13 +229,11 @@ class _Renderer:
         # memo caches (unused when memoize is False)
         self.selection: dict[tuple[Any, ...], _Selection] = {}
         self.by_inputs: dict[tuple[Any, ...], _Outcome] = {}
-        # (the node's DesiredApps, by identity) -> objects two of them share; the
-        # tuple of apps in the value keeps the ids in the key from being reused.
-        self.sharing: dict[tuple[int, ...], tuple[tuple[DesiredApp, ...], list[Problem]]] = {}
         self.interned: dict[str, dict[str, Any]] = {}  # repr -> the one copy (read-only)
         self.entries = ObjectChecks()
         self.carried: Carried | None = None
         self.plans: dict[tuple[Any, ...], list[Any] | None] = {}  # see `planned`
+        self.stamps: dict[tuple[Any, ...], Stamp | None] = {}  # see `stamp`
 
     def part(self, names: list[str]) -> pool.RenderPart:
         """Render the nodes `names`; the counts are those of this call."""
@@ -254,23 +268,27 @@ class _Renderer:
         groups, apps = selection
         result: dict[str, DesiredApp] = {}
         problems: list[Problem] = []
+        sources: list[Any] = []  # per entry, what stands for its objects' keys (`sharing`)
+        hole = placeholder(node.name) if self.memoize else None
+        before = self.carried.apps.get(node.name) if self.carried else None
         for compiled, base in apps:
             kept = self.carried.entry(node.name, compiled.app.name) if self.carried else None
             if kept is not None:
                 result[compiled.app.name] = kept
+                sources.append(self.sharing.source(kept))
                 continue
             if not self.memoize:
                 outcome = self.app_outcome(compiled, node, groups)
             else:
                 inputs = base
+                own = ((), None)
                 if node.vars or compiled.uses_node_identity:
                     own = self.own_inputs(compiled, node)
                     if own != ((), None):  # node vars the app does not read change nothing
                         inputs = (*base, own)
-                memo = self.by_inputs.get(inputs)
-                if memo is None and compiled.prints_name_only:
-                    outcome = self.planned(compiled, node, groups, base)
-                elif memo is None:
+                if compiled.prints_name_only and hole is not None:
+                    outcome = self.planned(compiled, node, groups, base, own[0], hole)
+                elif (memo := self.by_inputs.get(inputs)) is None:
                     outcome = self.app_outcome(compiled, node, groups)
                     # With the node's name in the key it would never be found again.
                     if not outcome.over_budget and not compiled.uses_node_identity:
@@ -278,50 +296,83 @@ class _Renderer:
                 else:
                     outcome = memo
                     self.reused += 1
+            if before is not None and before.get(compiled.app.name) is not outcome.app:
+                self.sharing.forget(before.get(compiled.app.name))
             if outcome.app is not None:
                 result[compiled.app.name] = outcome.app
+                if outcome.stamp is not None:
+                    self.sharing.note(outcome.app, outcome.stamp.keys)
+                    sources.append(outcome.stamp.keys)
+                else:
+                    sources.append(outcome.app)
             if outcome.problems:
                 problems.extend(replace(p, node=node.name) for p in outcome.problems)
         if len(result) > 1:
-            problems.extend(replace(p, node=node.name) for p in self.shared(result))
+            found = (
+                self.sharing.problems(result, sources)
+                if self.memoize
+                else shared_objects(self.fleet.apps, result)
+            )
+            problems.extend(replace(p, node=node.name) for p in found)
         return result, problems
 
     def planned(
-        self, compiled: CompiledApp, node: Node, groups: list[Group], base: tuple[Any, ...]
+        self,
+        compiled: CompiledApp,
+        node: Node,
+        groups: list[Group],
+        base: tuple[Any, ...],
+        own: tuple[Any, ...],
+        hole: str,
     ) -> _Outcome:
         """`app_outcome` of an app reading only the node's printed name and its tags,
         from the plan (`plan`) shared by nodes whose inputs are the same but for the
-        name: keyed like `by_inputs`, with the tags read and the name's placeholder."""
-        hole = placeholder(node.name)
-        if hole is None or compiled.app.name in self.over_budget:
+        name: keyed like `by_inputs`, with the tags read and the name's placeholder.
+        Most nodes get their entry from the plan's stamp (`stamp`)."""
+        if compiled.app.name in self.over_budget:
             return self.app_outcome(compiled, node, groups)
         seen = (
             tuple(sorted(node.tags.items()))
             if compiled.node_tags is None
             else tuple(node.tags.get(k) for k in compiled.node_tags)
         )
-        key = (*base[:2], seen, self.own_inputs(compiled, node)[0], hole)
+        key = (*base[:2], seen, own, hole)
         plan = self.plans.get(key)
+        context = None
         if plan is None:
             context = self.context(compiled.app, node, groups)
             plan = self.plans[key] = self.plan(self.memos[compiled.app.name], compiled, context)
-            return self.render(compiled, context, plan)
         if not plan or any(step is None for step in plan):
-            return self.render(compiled, self.context(compiled.app, node, groups), plan or None)
-        return self.render(compiled, {"node": {"name": node.name}}, plan)
+            context = context or self.context(compiled.app, node, groups)
+            return self.render(compiled, context, plan or None)
+        if key not in self.stamps:
+            self.stamps[key] = self.stamp(compiled, plan, hole)
+        stamp = self.stamps[key]
+        if stamp is not None:
+            self.budget.begin(compiled.app.name, node.name)  # the caller may cancel
+            entry = stamp.entry(node.name)
+            if entry is not None:
+                self.renders += 1
+                return _Outcome(entry, stamp=stamp)
+        return self.render(compiled, context or {"node": {"name": node.name}}, plan)
 
-    def shared(self, result: dict[str, DesiredApp]) -> list[Problem]:
-        """Objects two of the node's apps both render; once per distinct set of renders."""
-        if not self.memoize:
-            return shared_objects(self.fleet.apps, result)
-        key = tuple(id(desired) for desired in result.values())
-        entry = self.sharing.get(key)
-        if entry is None:
-            entry = self.sharing[key] = (
-                tuple(result.values()),
-                shared_objects(self.fleet.apps, result),
-            )
-        return entry[1]
+    def stamp(self, compiled: CompiledApp, plan: list[Any], hole: str) -> Stamp | None:
+        """The plan's entry for every node (`stamps.Stamp`): the app rendered for the
+        placeholder, when every template's objects come from the plan, each skeleton
+        parsed (not left to each node's text) and nothing is wrong with them."""
+        for step in plan:  # a problem: each node says it
+            if not isinstance(step, list) and not (
+                isinstance(step, Skeleton) and step.substitute(hole) is not None
+            ):
+                return None
+        outcome = self.render(compiled, {"node": {"name": hole}}, plan)
+        self.renders -= 1  # not a node's render
+        if outcome.app is None or outcome.problems:
+            return None
+        memo = self.memos[compiled.app.name]
+        shared = {id(obj) for step in plan if isinstance(step, list) for obj in step}
+        encode = lambda obj: encoded(memo, obj) if id(obj) in shared else canonical_json(obj)  # noqa: E731
+        return Stamp.build(compiled.app, hole, outcome.app, self.schemas, encode)
 
     def select(self, node: Node, tags_key: tuple[Any, ...]) -> _Selection:
         """Matching groups, and per matching app the part of the first memo key that
@@ -472,7 +523,7 @@ class _Renderer:
         text = self.text(memo, template, context)
         if isinstance(text, TemplateFailure):
             return text, False
-        return self.parse(memo, app, template.file, text), False
+        return self.checks.parse(memo, app, template.file, text, self.memoize), False
 
     def substituted(
         self, app: App, file: str, skeleton: Skeleton, context: dict[str, Any]
@@ -483,14 +534,14 @@ class _Renderer:
         documents = skeleton.substitute(name)
         if documents is None:
             own = skeleton.text.replace(skeleton.hole, name)
-            return self.checked(app, file, parse_objects(app, file, own))
+            return self.checks.checked(app, file, parse_objects(app, file, own))
         objects = objects_from_documents(app, file, documents)
         if not isinstance(objects, Problem):
             for obj, same in zip(objects, skeleton.same_metadata, strict=True):
                 if same:  # every node's copy equal: keep one
                     metadata = obj["metadata"]
                     obj["metadata"] = self.interned.setdefault(repr(metadata), metadata)
-        return self.checked(app, file, objects)
+        return self.checks.checked(app, file, objects)
 
     def plan(
         self, memo: AppMemo, compiled: CompiledApp, context: dict[str, Any]
@@ -545,48 +596,3 @@ class _Renderer:
             text = skeleton_text(render, name)
             found = memo.skeletons[key] = Skeleton(text, hole) if text is not None else False
         return found if isinstance(found, Skeleton) else None
-
-    def parse(
-        self, memo: AppMemo, app: App, file: str, text: str
-    ) -> list[dict[str, Any]] | Problem:
-        if not self.memoize:
-            return self.checked(app, file, parse_objects(app, file, text))
-        # The schema version is in the key: `kubernetesVersion` may change.
-        key = (file, self.schemas.version, text)
-        parsed: list[dict[str, Any]] | Problem | None = memo.parsed.get(key)
-        if parsed is None:
-            parsed = memo.parsed[key] = self.checked(app, file, parse_objects(app, file, text))
-        elif not isinstance(parsed, Problem):
-            self.note_kinds(app, file, parsed)
-        return parsed
-
-    def checked(
-        self, app: App, file: str, parsed: list[dict[str, Any]] | Problem
-    ) -> list[dict[str, Any]] | Problem:
-        """`parsed`, or the first object's problem against the Kubernetes API schema."""
-        if isinstance(parsed, Problem):
-            return parsed
-        for obj in parsed:
-            check = self.schemas.check(obj)
-            if check.problem is not None:
-                where, message = check.problem
-                name = obj["metadata"]["name"]
-                return Problem(
-                    file,
-                    f"{obj['kind']} {name}: {message} "
-                    f"(the Kubernetes {self.schemas.version} API schema)",
-                    where=where,
-                    app=app.name,
-                )
-        self.note_kinds(app, file, parsed)
-        return parsed
-
-    def note_kinds(self, app: App, file: str, parsed: list[dict[str, Any]]) -> None:
-        """A note, once per kind, for objects the schemas do not know (custom resources)."""
-        for obj in parsed:
-            kind = (str(obj["apiVersion"]), str(obj["kind"]))
-            if kind in self.kinds_seen:
-                continue
-            self.kinds_seen.add(kind)
-            if not self.schemas.knows(*kind):
-                self.notes[kind] = f"{file}: {self.schemas.check(obj).note}"

@@ -96,7 +96,9 @@ class CompiledApp:
             or not any(r[0] == "node" and (len(r) == 1 or r[1] != "tags") for r in t.references)
             for t in self.templates
         )
-        keys = [ref[2] if len(ref) > 2 else None for ref in node_refs]
+        # The tags read (`node.name` reads none; `node` whole reads every one).
+        tag_refs = [ref for ref in node_refs if len(ref) == 1 or ref[1] == "tags"]
+        keys = [ref[2] if len(ref) > 2 else None for ref in tag_refs]
         # `node.tags.items()` reads every tag, like `node.tags` alone.
         whole = any(key is None or hasattr(dict, key) for key in keys)
         self.node_tags = None if whole else tuple(sorted({k for k in keys if k is not None}))
