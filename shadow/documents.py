@@ -42,14 +42,15 @@ class DocumentError(BadInput, ValueError):
 
 
 def _get(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], path: str) -> Any:
-    where = f"{path}.{key}" if path else key
+    # The field's path is spelled out only for an error: reports arrive by the thousand.
     if key not in data:
-        raise DocumentError(where, "is required")
+        raise DocumentError(f"{path}.{key}" if path else key, "is required")
     value = data[key]
     if kind is int and isinstance(value, bool):
-        raise DocumentError(where, "must be an integer")
+        raise DocumentError(f"{path}.{key}" if path else key, "must be an integer")
     if not isinstance(value, kind):
         name = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        where = f"{path}.{key}" if path else key
         raise DocumentError(where, f"must be of type {name}, got {type(value).__name__}")
     return value
 

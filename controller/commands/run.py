@@ -178,7 +178,9 @@ def run(args: argparse.Namespace) -> ExitCode:
     from controller.service.source import missing_source
     from transport.embedded import EmbeddedBrokerError
     from transport.httpserving import HttpAddressError, parse_address
+    from transport.interpreter import tune_interpreter
 
+    tune_interpreter()  # publishing and report intake beside rendering and commits
     if args.dynamic_security and not (args.broker and args.cert_file):
         log.error("--dynamic-security needs --broker and the controller's --cert-file/--key-file")
         return ExitCode.UNAVAILABLE

@@ -7,7 +7,9 @@ state, observed revision/generation/digest, app states, messages, rejections and
 whether the node is online. A report that only moves its timestamp or node info is
 kept (it is written with the next meaningful change) but never makes a commit. A
 stale copy (a lower generation and no later time than the report recorded) is
-ignored.
+ignored. It also counts, per revision, the nodes settled on it (observing it in any
+state but Progressing), so the writer sees at once when a rollout has reached every
+node (`settled_on`).
 
 Files it produces, relative to the branch root:
 
@@ -153,6 +155,8 @@ class StatusBook:
         self._committed_full: dict[str, dict[str, Any]] = {}
         self._pending: set[str] = set()
         self._removed: set[str] = set()  # committed nodes that left the fleet
+        # revision -> how many entries observe it, settled (any state but Progressing)
+        self._settled: Counter[str] = Counter()
         self.version = 0  # moves with every change of an entry (for readers' caches)
 
     # --- input ---------------------------------------------------------------------
@@ -163,9 +167,10 @@ class StatusBook:
         self._committed_full = {node: dict(entry) for node, entry in entries.items()}
         for node, entry in entries.items():
             if node not in self._reports:
-                self._entries[node] = dict(entry)
+                loaded = dict(entry)
                 if node in self._online:
-                    self._entries[node]["online"] = self._online[node]
+                    loaded["online"] = self._online[node]
+                self._put(node, loaded)
         for node in set(self._entries) | set(self._committed):
             self._refresh_pending(node)
         self.version += 1
@@ -176,7 +181,7 @@ class StatusBook:
         if self._is_stale(report):
             return False
         self._reports[report.node] = report
-        self._entries[report.node] = node_entry(report, self._online.get(report.node), key_id)
+        self._put(report.node, node_entry(report, self._online.get(report.node), key_id))
         self.version += 1
         return self._refresh_pending(report.node)
 
@@ -200,7 +205,7 @@ class StatusBook:
         entry = self._entries.get(node)
         if entry is None:  # nothing to write until the node reports
             return False
-        self._entries[node] = {**entry, "online": online}
+        self._put(node, {**entry, "online": online})
         self.version += 1
         return self._refresh_pending(node)
 
@@ -210,12 +215,28 @@ class StatusBook:
         for node in nodes:
             self._reports.pop(node, None)
             self._online.pop(node, None)
-            self._entries.pop(node, None)
+            self._put(node, None)
             self._pending.discard(node)
             if node in self._committed:
                 self._removed.add(node)
                 removed = True
         return removed
+
+    def _put(self, node: str, entry: dict[str, Any] | None) -> None:
+        """Replace (None: drop) the node's entry, keeping the settled counts."""
+        old = self._entries.pop(node, None) if entry is None else self._entries.get(node)
+        if old is not None and (revision := _settled_revision(old)) is not None:
+            self._settled[revision] -= 1
+            if not self._settled[revision]:
+                del self._settled[revision]
+        if entry is not None:
+            self._entries[node] = entry
+            if (revision := _settled_revision(entry)) is not None:
+                self._settled[revision] += 1
+
+    def settled_on(self, revision: str) -> int:
+        """How many nodes observe `revision` in a settled state (not Progressing)."""
+        return self._settled.get(revision, 0)
 
     def _refresh_pending(self, node: str) -> bool:
         entry = self._entries.get(node)
@@ -289,6 +310,14 @@ class StatusBook:
 
     def message(self, entries: Mapping[str, Mapping[str, Any]]) -> str:
         return commit_message(entries, self._committed)
+
+
+def _settled_revision(entry: Mapping[str, Any]) -> str | None:
+    """The revision an entry observes, if it is settled there (any state but Progressing)."""
+    if entry.get("state") == "Progressing":
+        return None
+    revision = (entry.get("observed") or {}).get("revision")
+    return revision if isinstance(revision, str) and revision else None
 
 
 def summarize(entries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

@@ -8,6 +8,10 @@ Reports go into a `StatusBook`; a background thread commits the pending ones to 
 
 - at most one commit per `interval`; within that, it waits for a short quiet spell
   so a fleet converging over a few seconds lands as one commit, not hundreds;
+- except the report that completes a rollout: when every node of the fleet is settled
+  on the same revision (observing it, not Progressing), that commit is made at once
+  (once per revision), so the record of a finished rollout does not wait out the
+  interval;
 - only meaningful changes make a commit (see `controller.status.book`);
 - a failed push is retried (with the commits kept locally) until it succeeds; a
   rejected one is re-applied on the remote's new tip.
@@ -100,6 +104,9 @@ class StatusWriter:
         self._retry_delay = 1.0
         self._last_commit_at = float("-inf")
         self._first_pending_at: float | None = None
+        # The last revision every node settled on (committed at once, see the docstring).
+        self._completed: str | None = None
+        self._complete_due = False
         self._last_change_at = 0.0
         self._thread: threading.Thread | None = None
         self._client: Any = None
@@ -176,6 +183,9 @@ class StatusWriter:
             with self._lock:
                 if taken.report is not None:
                     changed = self.book.record(taken.report, taken.key_id)
+                    if changed and self._completes(taken.report.revision):
+                        self._complete_due = True
+                        self._wake.set()
                 else:
                     changed = self.book.set_online(taken.node, bool(taken.online))
         except Exception as exc:  # a bug: isolate it to this message
@@ -186,6 +196,17 @@ class StatusWriter:
         if changed:
             self._changed()
         return changed
+
+    def _completes(self, revision: str) -> bool:
+        """Does the book now hold every node of the fleet settled on `revision` (for the
+        first time)? Under `self._lock`."""
+        fleet = self.known_nodes()
+        if not fleet or revision == self._completed:
+            return False
+        if self.book.settled_on(revision) < len(fleet):
+            return False
+        self._completed = revision
+        return True
 
     def receive_report(self, node: str, payload: bytes) -> bool:
         """Take one report payload from `node`'s topic; True when it makes a change."""
@@ -263,6 +284,8 @@ class StatusWriter:
                 if not self.book.pending and not self.controller.pending:
                     return None
             self._first_pending_at = now
+        if self._complete_due:
+            return 0.0  # a rollout reached every node: record it now
         quiet = min(QUIET_SECONDS, self.interval)
         settle = min(
             self._last_change_at + quiet,
@@ -337,6 +360,7 @@ class StatusWriter:
             with self._lock:  # a moment only: the files are rendered outside it
                 draft = self.book.draft()
                 self._first_pending_at = None
+                self._complete_due = False
             change = with_record(draft.render() if draft is not None else None, self.controller)
             sha = None
             if change is not None:

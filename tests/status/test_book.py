@@ -184,3 +184,19 @@ def test_an_older_copy_of_a_recorded_report_is_ignored() -> None:
     # A node whose store was wiped starts again from nothing, with a later time: recorded.
     fresh = report("n", revision="", generation=None, time="2026-11-25T00:20:00Z")  # type: ignore[arg-type]
     assert book.record(fresh)
+
+
+def test_settled_on_counts_the_nodes_settled_on_each_revision() -> None:
+    book = StatusBook()
+    rev1, rev2 = "1" * 40, "2" * 40
+    book.record(report("a", revision=rev1))
+    book.record(report("b", revision=rev1, state="Failed", apps={"web": "Failed"}))
+    book.record(report("c", revision=rev2, state="Progressing"))
+    assert (book.settled_on(rev1), book.settled_on(rev2)) == (2, 0)
+    book.record(report("c", revision=rev2))
+    book.record(report("a", revision=rev2))
+    assert (book.settled_on(rev1), book.settled_on(rev2)) == (1, 2)
+    book.forget(["b"])
+    assert book.settled_on(rev1) == 0
+    book.set_online("c", False)
+    assert book.settled_on(rev2) == 2  # offline, still observing it

@@ -191,3 +191,21 @@ def test_a_push_the_remote_refuses_is_reported_on_one_line_and_its_recovery_logg
     assert subjects(remote)
     recovered = [r.getMessage() for r in caplog.records if "pushed" in r.getMessage()]
     assert recovered and "after" in recovered[-1]
+
+
+def test_the_report_completing_a_rollout_is_committed_without_waiting_out_the_interval(
+    mosquitto: Mosquitto, remote: Path, make_writer: Callable[..., StatusWriter]
+) -> None:
+    fleet = frozenset({"edge-01", "edge-02", "edge-03"})
+    make_writer(interval=3600.0, known_nodes=lambda: fleet)
+    send(mosquitto, *(report(n, revision=REV1) for n in sorted(fleet)))
+    wait_until(lambda: subjects(remote) == ["3 synced to 1111111"], 15)
+    # Within the hour-long interval: two of three on the new revision wait for it...
+    send(mosquitto, report("edge-01", revision=REV2), report("edge-02", revision=REV2))
+    # ...and the third one's report, completing the rollout, is committed at once.
+    send(mosquitto, report("edge-03", revision=REV2, state="Progressing"))
+    send(mosquitto, report("edge-03", revision=REV2))
+    wait_until(lambda: len(subjects(remote)) == 2, 20)
+    summary = yaml.safe_load(git(remote, "show", f"{BRANCH}:summary.yaml"))
+    assert summary["revisions"][REV2]["nodes"] == 3
+    assert subjects(remote)[0] == "3 synced to 2222222"

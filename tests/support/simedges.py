@@ -39,6 +39,9 @@ class SimulatedEdges:
         self.judge = judge
         self.options = BrokerOptions.from_url(url)
         self.synced_at: dict[str, dict[str, float]] = {}  # revision -> node -> time
+        # revision -> node -> when its Desired document arrived (time.monotonic(), like
+        # synced_at: the bench splits push -> Synced into arrival and the edge's answer)
+        self.received_at: dict[str, dict[str, float]] = {}
         # node -> (generation, digest) of the document it accepted last
         self.accepted: dict[str, tuple[int, str]] = {}
         # node -> every generation it accepted, in order
@@ -81,6 +84,7 @@ class SimulatedEdges:
     def _on_desired(self, client: Any, userdata: Any, msg: Any) -> None:
         if not msg.payload:
             return
+        arrived = time.monotonic()
         desired = json.loads(msg.payload)
         node, generation, digest = desired["node"], desired["generation"], desired["digest"]
         with self._lock:
@@ -92,6 +96,7 @@ class SimulatedEdges:
                 return
             self.accepted[node] = (generation, digest)
             self.accepted_log.setdefault(node, []).append(generation)
+            self.received_at.setdefault(desired["revision"], {})[node] = arrived
         apps = (
             self.judge(node, desired)
             if self.judge is not None
@@ -117,6 +122,11 @@ class SimulatedEdges:
         """node -> when it reported Synced at `revision`."""
         with self._lock:
             return dict(self.synced_at.get(revision, {}))
+
+    def received(self, revision: str) -> dict[str, float]:
+        """node -> when its Desired document for `revision` arrived (and was accepted)."""
+        with self._lock:
+            return dict(self.received_at.get(revision, {}))
 
     def close(self) -> None:
         for client in self.clients:
