@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from controller.render.payloads import DesiredEncoder
 from controller.service.ledger import Ledger
 from shadow import AgentRelease, DesiredApp, DesiredDocument
+from shadow.signing import SigningKey, TrustedKeys
 
 
 def test_ledger_survives_a_restart_and_tracks_confirmation(tmp_path: Path) -> None:
@@ -75,8 +77,20 @@ def test_fast_encoder_is_byte_identical_to_to_json() -> None:
         DesiredDocument("node-4", "abc", 4, {"web": web}, "sha256:x", signature="sig"),
         DesiredDocument.build("node-5", "abc", 5, {"web": web}, AgentRelease("0.2.0", image="e:1")),
     ]
+    # Names, revisions and digests JSON writes as they are, or escapes: both ways.
+    documents += [
+        DesiredDocument("n.5:x/y+z=-", "r/é", 6, {"web": web}, 'sha256:"q"', signature="s\\t"),
+        DesiredDocument("node-7", "", 7, {}, "", signature=""),
+    ]
     for doc in documents:
         assert encoder.encode(doc) == doc.to_json()
+    # Signed by the encoder: the signature covers exactly the bytes sent without it.
+    signer = SigningKey.generate()
+    signing = DesiredEncoder(signer)
+    for doc in documents[:3]:
+        payload = json.loads(signing.encode(doc))
+        assert TrustedKeys([signer.public]).verify(payload) == signer.key_id
+        assert signing.encode(doc) == DesiredDocument.from_dict(payload).to_json()
 
 
 def test_saving_syncs_the_file_and_then_its_folder(
