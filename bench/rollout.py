@@ -26,12 +26,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from bench._processes import start_controller, stop_controller
 from controller.fleet.rollout import parse_policy
 from controller.rollout.planning import plan_waves
-from tests.support.controller import FleetRepo, SlowSaveMosquitto, git
+from tests.support.controller import FleetRepo, SlowSaveMosquitto, git, web_app_with_rollout
 from tests.support.simedges import SimulatedEdges
 from tests.support.waiting import wait_until
 
@@ -47,17 +46,6 @@ def percentile(values: list[float], pct: float) -> float:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def app(greeting: str, rollout: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": "web",
-        "version": greeting,
-        "selector": "",
-        "namespace": "web",
-        "vars": {"greeting": greeting},
-        "rollout": rollout,
-    }
 
 
 def replay_reports(edges: SimulatedEdges, rounds: int) -> int:
@@ -103,7 +91,7 @@ def run(args: argparse.Namespace, root: Path) -> None:
     names = [f"node-{i:05}" for i in range(args.nodes)]
     repo = FleetRepo.create(root, {n: {"site": f"s{i % 10}"} for i, n in enumerate(names)})
     policy = {"waves": WAVES, "bake": args.bake}
-    repo.write_yaml("apps/web/app.yaml", app("v1", policy))
+    repo.write_yaml("apps/web/app.yaml", web_app_with_rollout("v1", policy))
     first = repo.commit_and_push("web v1")
     edges = SimulatedEdges(broker.url, names, args.connections)
     log = (root / "controller.log").open("wb")
@@ -118,7 +106,7 @@ def run(args: argparse.Namespace, root: Path) -> None:
         )
         idle = report_cpu(controller.pid, edges)
 
-        repo.write_yaml("apps/web/app.yaml", app("v2", policy))
+        repo.write_yaml("apps/web/app.yaml", web_app_with_rollout("v2", policy))
         second = repo.commit("web v2")
         pushed = time.monotonic()
         git(repo.work, "push", "-q", "origin", "main")
@@ -170,7 +158,7 @@ def run(args: argparse.Namespace, root: Path) -> None:
         )
 
         gated = {"waves": ["10%", {"share": "100%", "manual": True}], "bake": 0}
-        repo.write_yaml("apps/web/app.yaml", app("v3", gated))
+        repo.write_yaml("apps/web/app.yaml", web_app_with_rollout("v3", gated))
         third = repo.commit_and_push("web v3, waiting at a manual gate")
         first_wave = len(plan_waves(parse_policy(gated, "bench"), {n: {} for n in names})[0].nodes)
         wait_until(

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from shadow import AppStatus
-from tests.support.controller import FleetRepo, running_controller
+from tests.support.controller import FleetRepo, running_controller, web_app_with_rollout
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt import Recorder
 from tests.support.simedges import SimulatedEdges
@@ -26,17 +26,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CANARIES = ["canary-1", "canary-2"]
 OTHERS = [f"gw-{i}" for i in range(1, 7)]
 NODES = CANARIES + OTHERS
-
-
-def app_yaml(greeting: str, rollout: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": "web",
-        "version": greeting,
-        "selector": "",
-        "namespace": "web",
-        "vars": {"greeting": greeting},
-        "rollout": rollout,
-    }
 
 
 POLICY: dict[str, Any] = {
@@ -68,7 +57,7 @@ class Bench:
         self.edges = SimulatedEdges(self.broker.url, names, 2, judge=self.judge)
 
     def push(self, greeting: str, rollout: dict[str, Any] | None = None) -> str:
-        self.repo.write_yaml("apps/web/app.yaml", app_yaml(greeting, rollout or POLICY))
+        self.repo.write_yaml("apps/web/app.yaml", web_app_with_rollout(greeting, rollout or POLICY))
         sha = self.repo.commit_and_push(f"web {greeting}")
         if self.controller is not None:
             self.controller.trigger("test push")
@@ -160,7 +149,7 @@ def bench(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Bench]:
     nodes = {n: {"site": "paris", "ring": "canary"} for n in CANARIES}
     nodes |= {n: {"site": "paris"} for n in OTHERS}
     repo = FleetRepo.create(tmp_path, nodes)
-    repo.write_yaml("apps/web/app.yaml", app_yaml("v1", POLICY))
+    repo.write_yaml("apps/web/app.yaml", web_app_with_rollout("v1", POLICY))
     repo.commit_and_push("web v1 with a rollout policy")
     recorder = Recorder(mosquitto.url, "shoal/nodes/+/desired")
     bench = Bench(repo, mosquitto, tmp_path / "work", recorder)

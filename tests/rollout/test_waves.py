@@ -4,7 +4,7 @@ controller restart, and obeys pause, resume, promote and abort committed to git.
 from __future__ import annotations
 
 from tests.rollout.conftest import CANARIES, OTHERS, POLICY, Bench
-from tests.support.controller import git, running_controller
+from tests.support.controller import git, running_controller, web_app_with_rollout
 from tests.support.waiting import wait_until
 
 EXTRA = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata: {}\n"
@@ -164,9 +164,7 @@ def test_supersede_pause_resume_and_abort_by_commit(running: Bench) -> None:
 
 
 def _app(greeting: str) -> dict[str, object]:
-    from tests.rollout.conftest import app_yaml
-
-    return app_yaml(greeting, {})
+    return web_app_with_rollout(greeting, {})
 
 
 def test_a_change_pushed_while_the_controller_was_down_still_rolls_out(bench: Bench) -> None:

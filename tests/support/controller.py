@@ -172,3 +172,16 @@ def wait_for_revision(controller: Any, sha: str, timeout: float = 20.0) -> None:
         timeout,
         message=f"controller did not reconcile {sha[:12]}",
     )
+
+
+def web_app_with_rollout(greeting: str, rollout: dict[str, Any]) -> dict[str, Any]:
+    """`apps/web/app.yaml` of the fixture fleet, every node, with a `rollout:` policy
+    (tests/rollout, bench.rollout)."""
+    return {
+        "name": "web",
+        "version": greeting,
+        "selector": "",
+        "namespace": "web",
+        "vars": {"greeting": greeting},
+        "rollout": rollout,
+    }
